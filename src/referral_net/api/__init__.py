@@ -1,0 +1,1 @@
+"""HTTP layer: dependencies, request/response schemas and thin routers."""

@@ -1,0 +1,1 @@
+"""Database layer: engine construction, column types and the table models."""

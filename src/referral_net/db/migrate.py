@@ -1,0 +1,104 @@
+"""Run Alembic migrations from code (the CLI and the tests use this, never ``create_all``)."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from geoalchemy2 import alembic_helpers
+from sqlalchemy import Connection, Engine
+from sqlmodel import SQLModel
+
+import referral_net.db.models  # noqa: F401 - registers the tables on SQLModel.metadata
+from referral_net.settings import Settings
+
+# Tables and virtual tables SpatiaLite creates for itself; they are not ours to migrate.
+_SPATIALITE_OWN_TABLES = frozenset(
+    {
+        "spatial_ref_sys",
+        "spatial_ref_sys_aux",
+        "spatialite_history",
+        "sql_statements_log",
+        "data_licenses",
+        "geometry_columns",
+        "geometry_columns_auth",
+        "geometry_columns_field_infos",
+        "geometry_columns_statistics",
+        "geometry_columns_time",
+        "views_geometry_columns",
+        "views_geometry_columns_auth",
+        "views_geometry_columns_field_infos",
+        "views_geometry_columns_statistics",
+        "virts_geometry_columns",
+        "virts_geometry_columns_auth",
+        "virts_geometry_columns_field_infos",
+        "virts_geometry_columns_statistics",
+        "ElementaryGeometries",
+        "SpatialIndex",
+        "KNN",
+        "KNN2",
+    }
+)
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Tell autogenerate to ignore the spatial engines' own tables and indexes."""
+    engine_owned = name is not None and (
+        name in _SPATIALITE_OWN_TABLES or name.startswith(("idx_", "sqlite_"))
+    )
+    if type_ == "table" and reflected and compare_to is None and engine_owned:
+        return False
+    return bool(alembic_helpers.include_object(obj, name, type_, reflected, compare_to))  # type: ignore[no-untyped-call]
+
+
+def alembic_config(settings: Settings, connection: Connection | None = None) -> Config:
+    """Build an Alembic config pointing at this project's migrations."""
+    root = _project_root()
+    config = Config(str(root / "alembic.ini"))
+    config.set_main_option("script_location", str(root / "migrations"))
+    config.attributes["settings"] = settings
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(settings: Settings, revision: str = "head") -> None:
+    """Migrate the database up to ``revision``."""
+    command.upgrade(alembic_config(settings), revision)
+
+
+def downgrade(settings: Settings, revision: str = "-1") -> None:
+    """Migrate the database down to ``revision`` (one step by default)."""
+    command.downgrade(alembic_config(settings), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """Return the revision the database is at, or None for an empty database."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def schema_differences(engine: Engine) -> list[Any]:
+    """Compare the live schema with the models; an empty list means they agree."""
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection,
+            opts={"include_object": include_object, "compare_type": True},
+        )
+        return list(compare_metadata(context, SQLModel.metadata))
+
+
+def _project_root() -> Path:
+    """The directory holding alembic.ini: the source checkout (editable install)."""
+    package_dir = Path(str(files("referral_net")))
+    for candidate in (package_dir.parent.parent, Path.cwd()):
+        if (candidate / "alembic.ini").is_file():
+            return candidate
+    raise FileNotFoundError("alembic.ini not found: run referral-net from the project checkout")

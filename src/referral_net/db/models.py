@@ -1,0 +1,503 @@
+"""Table models: Open Referral HSDS 3.0, the HSDS 3.1 capacity draft, and the referral-net profile.
+
+These classes describe tables only. The API has its own schemas (``api/schemas``) because a
+geometry is WKB here and GeoJSON on the wire. The schema itself is created by Alembic migrations;
+the application never calls ``create_all``.
+
+Profile extensions beyond HSDS 3.0 are marked ``# profile`` and documented in
+``docs/hsds-profile.md``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from referral_net.db.types import UTCDateTime, multipolygon_column_type, point_column_type
+
+
+class Visibility(StrEnum):
+    """Who may see a location's exact place (profile extension)."""
+
+    PUBLIC = "public"
+    RESTRICTED = "restricted"
+    CONFIDENTIAL = "confidential"
+
+
+class RecordStatus(StrEnum):
+    """HSDS service status; the profile applies it to organizations and locations too."""
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    DEFUNCT = "defunct"
+    TEMPORARILY_CLOSED = "temporarily closed"
+
+
+def _uuid_pk() -> Any:
+    return Field(default_factory=uuid.uuid4, primary_key=True)
+
+
+def _fk(target: str, *, nullable: bool = True, cascade: bool = True) -> Any:
+    return Field(
+        default=None if nullable else ...,
+        foreign_key=target,
+        nullable=nullable,
+        index=True,
+        ondelete="CASCADE" if cascade else ("SET NULL" if nullable else "RESTRICT"),
+    )
+
+
+def _timestamp(*, nullable: bool = True) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable)
+
+
+class Organization(SQLModel, table=True):
+    """An organization that provides services (HSDS ``organization``)."""
+
+    __tablename__ = "organization"
+
+    id: uuid.UUID = _uuid_pk()
+    name: str = Field(max_length=500, index=True)
+    alternate_name: str | None = Field(default=None, max_length=500)
+    description: str = Field(default="")
+    email: str | None = Field(default=None, max_length=320)
+    website: str | None = Field(default=None, max_length=2000)
+    tax_status: str | None = Field(default=None, max_length=200)
+    tax_id: str | None = Field(default=None, max_length=200)
+    year_incorporated: int | None = None
+    legal_status: str | None = Field(default=None, max_length=200)
+    logo: str | None = Field(default=None, max_length=2000)
+    uri: str | None = Field(default=None, max_length=2000)
+    parent_organization_id: uuid.UUID | None = _fk("organization.id", cascade=False)
+    status: str = Field(default=RecordStatus.ACTIVE, max_length=40)  # profile
+    version: int = Field(default=1)  # profile: optimistic concurrency (ETag)
+    last_modified: datetime | None = _timestamp()  # profile
+
+
+class Program(SQLModel, table=True):
+    """A group of related services (HSDS ``program``)."""
+
+    __tablename__ = "program"
+
+    id: uuid.UUID = _uuid_pk()
+    organization_id: uuid.UUID = _fk("organization.id", nullable=False)
+    name: str = Field(max_length=500)
+    alternate_name: str | None = Field(default=None, max_length=500)
+    description: str = Field(default="")
+
+
+class Service(SQLModel, table=True):
+    """A service offered by an organization (HSDS ``service``) with structured eligibility."""
+
+    __tablename__ = "service"
+    __table_args__ = (
+        CheckConstraint(
+            "minimum_age IS NULL OR maximum_age IS NULL OR minimum_age <= maximum_age",
+            name="ck_service_age_range",
+        ),
+    )
+
+    id: uuid.UUID = _uuid_pk()
+    organization_id: uuid.UUID = _fk("organization.id", nullable=False)
+    program_id: uuid.UUID | None = _fk("program.id", cascade=False)
+    name: str = Field(max_length=500, index=True)
+    alternate_name: str | None = Field(default=None, max_length=500)
+    description: str | None = None
+    url: str | None = Field(default=None, max_length=2000)
+    email: str | None = Field(default=None, max_length=320)
+    status: str = Field(default=RecordStatus.ACTIVE, max_length=40, index=True)
+    interpretation_services: str | None = None
+    application_process: str | None = None
+    fees_description: str | None = None
+    wait_time: str | None = None
+    fees: str | None = None
+    accreditations: str | None = None
+    eligibility_description: str | None = None
+    minimum_age: float | None = None
+    maximum_age: float | None = None
+    assured_date: date | None = None
+    assurer_email: str | None = Field(default=None, max_length=320)
+    licenses: str | None = None
+    alert: str | None = None
+    last_modified: datetime | None = _timestamp()
+    # profile: structured eligibility and verification
+    genders_served: list[str] | None = Field(default=None, sa_type=JSON)
+    trans_inclusive: bool = False
+    lgbtiq_affirming: bool = False
+    accepts_accompanying_children: bool = False
+    minors_only: bool = False
+    assured_by: str | None = Field(default=None, max_length=320)
+    version: int = Field(default=1)
+
+
+class Location(SQLModel, table=True):
+    """A place where services are delivered (HSDS ``location``) with its point and visibility."""
+
+    __tablename__ = "location"
+    __table_args__ = (
+        CheckConstraint(
+            "visibility IN ('public', 'restricted', 'confidential')", name="ck_location_visibility"
+        ),
+        CheckConstraint(
+            "latitude IS NULL OR (latitude BETWEEN -90 AND 90)", name="ck_location_latitude"
+        ),
+        CheckConstraint(
+            "longitude IS NULL OR (longitude BETWEEN -180 AND 180)", name="ck_location_longitude"
+        ),
+    )
+
+    id: uuid.UUID = _uuid_pk()
+    location_type: str = Field(default="physical", max_length=40)
+    url: str | None = Field(default=None, max_length=2000)
+    organization_id: uuid.UUID | None = _fk("organization.id")
+    name: str | None = Field(default=None, max_length=500)
+    alternate_name: str | None = Field(default=None, max_length=500)
+    description: str | None = None
+    transportation: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    external_identifier: str | None = Field(default=None, max_length=500)
+    external_identifier_type: str | None = Field(default=None, max_length=200)
+    # profile: geometry kept in step with latitude/longitude by the domain layer
+    geom: Any = Field(default=None, sa_type=point_column_type(), nullable=True)
+    visibility: str = Field(default=Visibility.PUBLIC, max_length=20, index=True)
+    department_code: str | None = Field(default=None, max_length=2, index=True)
+    municipality_code: str | None = Field(default=None, max_length=4, index=True)
+    outside_country: bool = False
+    intake_phone: str | None = Field(default=None, max_length=40)
+    intake_description: str | None = None
+    status: str = Field(default=RecordStatus.ACTIVE, max_length=40, index=True)
+    version: int = Field(default=1)
+    last_modified: datetime | None = _timestamp()
+
+
+class ServiceAtLocation(SQLModel, table=True):
+    """A service delivered at one location (HSDS ``service_at_location``)."""
+
+    __tablename__ = "service_at_location"
+    __table_args__ = (
+        UniqueConstraint("service_id", "location_id", name="uq_sal_service_location"),
+    )
+
+    id: uuid.UUID = _uuid_pk()
+    service_id: uuid.UUID = _fk("service.id", nullable=False)
+    location_id: uuid.UUID = _fk("location.id", nullable=False)
+    description: str | None = None
+
+
+class Address(SQLModel, table=True):
+    """A postal or physical address of a location (HSDS ``address``)."""
+
+    __tablename__ = "address"
+
+    id: uuid.UUID = _uuid_pk()
+    location_id: uuid.UUID | None = _fk("location.id")
+    attention: str | None = Field(default=None, max_length=500)
+    address_1: str = Field(max_length=500)
+    address_2: str | None = Field(default=None, max_length=500)
+    city: str = Field(max_length=200)
+    region: str | None = Field(default=None, max_length=200)
+    state_province: str = Field(max_length=200)
+    # The Guatemala profile relaxes postal_code: postal codes are little used there.
+    postal_code: str | None = Field(default=None, max_length=40)
+    country: str = Field(default="GT", max_length=2)
+    address_type: str = Field(default="physical", max_length=40)
+
+
+class Contact(SQLModel, table=True):
+    """A named contact at an organization or service (HSDS ``contact``); never a victim."""
+
+    __tablename__ = "contact"
+
+    id: uuid.UUID = _uuid_pk()
+    organization_id: uuid.UUID | None = _fk("organization.id")
+    service_id: uuid.UUID | None = _fk("service.id")
+    service_at_location_id: uuid.UUID | None = _fk("service_at_location.id")
+    location_id: uuid.UUID | None = _fk("location.id")
+    name: str | None = Field(default=None, max_length=500)
+    title: str | None = Field(default=None, max_length=500)
+    department: str | None = Field(default=None, max_length=500)
+    email: str | None = Field(default=None, max_length=320)
+
+
+class Phone(SQLModel, table=True):
+    """A telephone number (HSDS ``phone``), stored in E.164 where possible."""
+
+    __tablename__ = "phone"
+
+    id: uuid.UUID = _uuid_pk()
+    location_id: uuid.UUID | None = _fk("location.id")
+    service_id: uuid.UUID | None = _fk("service.id")
+    organization_id: uuid.UUID | None = _fk("organization.id")
+    contact_id: uuid.UUID | None = _fk("contact.id")
+    service_at_location_id: uuid.UUID | None = _fk("service_at_location.id")
+    number: str = Field(max_length=40)
+    extension: str | None = Field(default=None, max_length=20)
+    type: str | None = Field(default=None, max_length=40)
+    description: str | None = None
+
+
+class Schedule(SQLModel, table=True):
+    """When a service or location is open (HSDS ``schedule``, iCalendar-style recurrence)."""
+
+    __tablename__ = "schedule"
+
+    id: uuid.UUID = _uuid_pk()
+    service_id: uuid.UUID | None = _fk("service.id")
+    location_id: uuid.UUID | None = _fk("location.id")
+    service_at_location_id: uuid.UUID | None = _fk("service_at_location.id")
+    valid_from: date | None = None
+    valid_to: date | None = None
+    dtstart: date | None = None
+    timezone: float | None = None
+    until: date | None = None
+    count: int | None = None
+    wkst: str | None = Field(default=None, max_length=2)
+    freq: str | None = Field(default=None, max_length=10)
+    interval: int | None = None
+    byday: str | None = Field(default=None, max_length=100)
+    byweekno: str | None = Field(default=None, max_length=200)
+    bymonthday: str | None = Field(default=None, max_length=200)
+    byyearday: str | None = Field(default=None, max_length=200)
+    description: str | None = None
+    opens_at: time | None = None
+    closes_at: time | None = None
+    schedule_link: str | None = Field(default=None, max_length=2000)
+    attending_type: str | None = Field(default=None, max_length=200)
+    notes: str | None = None
+
+
+class Language(SQLModel, table=True):
+    """A language spoken at a service, location or phone (HSDS ``language``, ISO 639-3 codes)."""
+
+    __tablename__ = "language"
+
+    id: uuid.UUID = _uuid_pk()
+    service_id: uuid.UUID | None = _fk("service.id")
+    location_id: uuid.UUID | None = _fk("location.id")
+    phone_id: uuid.UUID | None = _fk("phone.id")
+    name: str | None = Field(default=None, max_length=200)
+    code: str = Field(max_length=3, index=True)
+    note: str | None = None
+
+
+class ServiceArea(SQLModel, table=True):
+    """The area a service covers (HSDS ``service_area``) with a real polygon (profile)."""
+
+    __tablename__ = "service_area"
+
+    id: uuid.UUID = _uuid_pk()
+    service_id: uuid.UUID | None = _fk("service.id")
+    service_at_location_id: uuid.UUID | None = _fk("service_at_location.id")
+    name: str | None = Field(default=None, max_length=500)
+    description: str | None = None
+    extent: str | None = None
+    extent_type: str | None = Field(default=None, max_length=40)
+    uri: str | None = Field(default=None, max_length=2000)
+    geom: Any = Field(default=None, sa_type=multipolygon_column_type(), nullable=True)
+
+
+class Accessibility(SQLModel, table=True):
+    """Accessibility provisions of a location (HSDS ``accessibility``)."""
+
+    __tablename__ = "accessibility"
+
+    id: uuid.UUID = _uuid_pk()
+    location_id: uuid.UUID | None = _fk("location.id")
+    description: str | None = None
+    details: str | None = None
+    url: str | None = Field(default=None, max_length=2000)
+
+
+class CostOption(SQLModel, table=True):
+    """What a service costs (HSDS ``cost_option``)."""
+
+    __tablename__ = "cost_option"
+
+    id: uuid.UUID = _uuid_pk()
+    service_id: uuid.UUID | None = _fk("service.id")
+    valid_from: date | None = None
+    valid_to: date | None = None
+    option: str | None = None
+    currency: str | None = Field(default=None, max_length=3)
+    amount: float | None = None
+    amount_description: str | None = None
+
+
+class RequiredDocument(SQLModel, table=True):
+    """A document a service requires (HSDS ``required_document``)."""
+
+    __tablename__ = "required_document"
+
+    id: uuid.UUID = _uuid_pk()
+    service_id: uuid.UUID | None = _fk("service.id")
+    document: str | None = None
+    uri: str | None = Field(default=None, max_length=2000)
+
+
+class Funding(SQLModel, table=True):
+    """A source of funding (HSDS ``funding``)."""
+
+    __tablename__ = "funding"
+
+    id: uuid.UUID = _uuid_pk()
+    organization_id: uuid.UUID | None = _fk("organization.id")
+    service_id: uuid.UUID | None = _fk("service.id")
+    source: str | None = None
+
+
+class OrganizationIdentifier(SQLModel, table=True):
+    """An external identifier of an organization (HSDS ``organization_identifier``)."""
+
+    __tablename__ = "organization_identifier"
+
+    id: uuid.UUID = _uuid_pk()
+    organization_id: uuid.UUID | None = _fk("organization.id")
+    identifier_scheme: str | None = Field(default=None, max_length=200)
+    identifier_type: str = Field(max_length=200)
+    identifier: str = Field(max_length=500)
+
+
+class Taxonomy(SQLModel, table=True):
+    """A taxonomy (HSDS ``taxonomy``)."""
+
+    __tablename__ = "taxonomy"
+
+    id: uuid.UUID = _uuid_pk()
+    name: str = Field(max_length=500)
+    description: str = Field(default="")
+    uri: str | None = Field(default=None, max_length=2000)
+    version: str | None = Field(default=None, max_length=100)
+
+
+class TaxonomyTerm(SQLModel, table=True):
+    """A hierarchical term of a taxonomy (HSDS ``taxonomy_term``) with translated labels."""
+
+    __tablename__ = "taxonomy_term"
+    __table_args__ = (UniqueConstraint("taxonomy_id", "code", name="uq_taxonomy_term_code"),)
+
+    id: uuid.UUID = _uuid_pk()
+    code: str | None = Field(default=None, max_length=200, index=True)
+    name: str = Field(max_length=500)
+    description: str = Field(default="")
+    parent_id: uuid.UUID | None = _fk("taxonomy_term.id", cascade=False)
+    taxonomy: str | None = Field(default=None, max_length=500)
+    language: str | None = Field(default=None, max_length=10)
+    taxonomy_id: uuid.UUID | None = _fk("taxonomy.id")
+    term_uri: str | None = Field(default=None, max_length=2000)
+    # profile: {"en": {"name": ..., "description": ...}}; name/description above are Spanish
+    translations: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    # profile: the corresponding Open Eligibility term, where one exists
+    open_eligibility: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+
+
+class Attribute(SQLModel, table=True):
+    """Links a taxonomy term to any record (HSDS ``attribute``)."""
+
+    __tablename__ = "attribute"
+    __table_args__ = (Index("ix_attribute_link", "link_entity", "link_id"),)
+
+    id: uuid.UUID = _uuid_pk()
+    link_id: uuid.UUID
+    taxonomy_term_id: uuid.UUID = _fk("taxonomy_term.id", nullable=False)
+    link_type: str | None = Field(default=None, max_length=200)
+    link_entity: str = Field(max_length=100)
+    value: str | None = None
+    label: str | None = Field(default=None, max_length=500)
+
+
+class Metadata(SQLModel, table=True):
+    """One field change of one record (HSDS ``metadata``): the change history."""
+
+    __tablename__ = "metadata"
+    __table_args__ = (Index("ix_metadata_resource", "resource_type", "resource_id"),)
+
+    id: uuid.UUID = _uuid_pk()
+    resource_id: uuid.UUID
+    resource_type: str = Field(max_length=100)
+    last_action_date: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    last_action_type: str = Field(max_length=40)
+    field_name: str = Field(max_length=200)
+    previous_value: str = Field(default="")
+    replacement_value: str = Field(default="")
+    updated_by: str = Field(max_length=320)
+
+
+class Unit(SQLModel, table=True):
+    """A unit of capacity such as a bed (HSDS 3.1 draft ``unit``)."""
+
+    __tablename__ = "unit"
+
+    id: uuid.UUID = _uuid_pk()
+    name: str = Field(max_length=200)
+    scheme: str | None = Field(default=None, max_length=200)
+    identifier: str | None = Field(default=None, max_length=200)
+    uri: str | None = Field(default=None, max_length=2000)
+
+
+class ServiceCapacity(SQLModel, table=True):
+    """Available and maximum capacity of a service (HSDS 3.1 draft ``service_capacity``)."""
+
+    __tablename__ = "service_capacity"
+    __table_args__ = (
+        CheckConstraint("available >= 0", name="ck_capacity_available"),
+        CheckConstraint("maximum IS NULL OR maximum >= 0", name="ck_capacity_maximum"),
+    )
+
+    id: uuid.UUID = _uuid_pk()
+    service_id: uuid.UUID = _fk("service.id", nullable=False)
+    unit_id: uuid.UUID = _fk("unit.id", nullable=False, cascade=False)
+    available: float
+    maximum: float | None = None
+    description: str | None = None
+    updated: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class AdminArea(SQLModel, table=True):
+    """A department (2-digit INE code) or municipality (4-digit) of Guatemala, as a polygon."""
+
+    __tablename__ = "admin_area"
+    __table_args__ = (
+        CheckConstraint("level IN ('department', 'municipality')", name="ck_admin_area_level"),
+    )
+
+    code: str = Field(primary_key=True, max_length=4)
+    level: str = Field(max_length=20, index=True)
+    name: str = Field(max_length=200)
+    department_code: str = Field(max_length=2, index=True)
+    representative_latitude: float
+    representative_longitude: float
+    geom: Any = Field(default=None, sa_type=multipolygon_column_type(), nullable=False)
+
+
+# Tables whose column sets Alembic must keep in step with these models.
+ALL_TABLES: tuple[type[SQLModel], ...] = (
+    Organization,
+    Program,
+    Service,
+    Location,
+    ServiceAtLocation,
+    Address,
+    Contact,
+    Phone,
+    Schedule,
+    Language,
+    ServiceArea,
+    Accessibility,
+    CostOption,
+    RequiredDocument,
+    Funding,
+    OrganizationIdentifier,
+    Taxonomy,
+    TaxonomyTerm,
+    Attribute,
+    Metadata,
+    Unit,
+    ServiceCapacity,
+    AdminArea,
+)

@@ -1,0 +1,125 @@
+"""Guatemala's administrative areas: loading the boundary files and locating points in them."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from geoalchemy2.shape import from_shape
+from shapely.geometry import MultiPolygon, shape
+from sqlalchemy import delete
+from sqlmodel import Session, select
+
+from referral_net.db.models import AdminArea
+from referral_net.geo import sql as geo_sql
+
+# Lakes carry municipality-style codes in the OCHA layer but are not municipalities.
+LAKE_CODES = frozenset({"0100", "0700"})
+
+
+@dataclass(frozen=True)
+class AreaCodes:
+    """The department and municipality INE codes at a point (None outside Guatemala)."""
+
+    department_code: str | None
+    municipality_code: str | None
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """How many areas a load wrote."""
+
+    departments: int
+    municipalities: int
+
+
+def default_data_dir() -> Path:
+    """The boundary files shipped inside the package (OCHA / CONRED, see SOURCES.md)."""
+    return Path(str(files("referral_net") / "data" / "guatemala"))
+
+
+def _as_multipolygon(geometry: dict[str, Any]) -> MultiPolygon:
+    geom = shape(geometry)
+    if geom.geom_type == "Polygon":
+        return MultiPolygon([geom])
+    if geom.geom_type == "MultiPolygon":
+        return geom
+    raise ValueError(f"expected a polygon, got {geom.geom_type}")
+
+
+def load_areas(*, session: Session, data_dir: Path | None = None) -> LoadReport:
+    """Replace the admin_area table with the departments and municipalities in ``data_dir``."""
+    data_dir = data_dir or default_data_dir()
+    departments = json.loads((data_dir / "departments.geojson").read_text(encoding="utf-8"))
+    municipalities = json.loads((data_dir / "municipalities.geojson").read_text(encoding="utf-8"))
+    with (data_dir / "municipality_centroids.csv").open(encoding="utf-8", newline="") as handle:
+        inside = {row["ine_code"]: row for row in csv.DictReader(handle)}
+
+    session.execute(delete(AdminArea))
+    for feature in departments["features"]:
+        props = feature["properties"]
+        geom = _as_multipolygon(feature["geometry"])
+        point = geom.representative_point()
+        session.add(
+            AdminArea(
+                code=props["ine_code"],
+                level="department",
+                name=props["ADM1_ES"],
+                department_code=props["ine_code"],
+                representative_latitude=round(point.y, 6),
+                representative_longitude=round(point.x, 6),
+                geom=from_shape(geom, srid=4326),
+            )
+        )
+    municipality_count = 0
+    for feature in municipalities["features"]:
+        props = feature["properties"]
+        code = props["ine_code"]
+        if code in LAKE_CODES:
+            continue
+        geom = _as_multipolygon(feature["geometry"])
+        row = inside.get(code)
+        lat = float(row["inside_lat"]) if row else geom.representative_point().y
+        lon = float(row["inside_lon"]) if row else geom.representative_point().x
+        session.add(
+            AdminArea(
+                code=code,
+                level="municipality",
+                name=props["ADM2_ES"],
+                department_code=code[:2],
+                representative_latitude=lat,
+                representative_longitude=lon,
+                geom=from_shape(geom, srid=4326),
+            )
+        )
+        municipality_count += 1
+    session.commit()
+    return LoadReport(departments=len(departments["features"]), municipalities=municipality_count)
+
+
+def area_codes_at(*, session: Session, latitude: float, longitude: float) -> AreaCodes:
+    """Find the department and municipality containing a point."""
+    codes = geo_sql.admin_area_codes_at(session, latitude=latitude, longitude=longitude)
+    municipality = next((c for c in codes if len(c) == 4 and c not in LAKE_CODES), None)
+    department = next((c for c in codes if len(c) == 2), None)
+    if department is None and municipality is not None:
+        department = municipality[:2]
+    return AreaCodes(department_code=department, municipality_code=municipality)
+
+
+def get_area(*, session: Session, code: str) -> AdminArea | None:
+    """Return one department or municipality by INE code."""
+    return session.exec(select(AdminArea).where(AdminArea.code == code)).first()
+
+
+def count_areas(*, session: Session) -> dict[str, int]:
+    """Count loaded areas by level."""
+    rows = session.exec(select(AdminArea.level)).all()
+    counts: dict[str, int] = {"department": 0, "municipality": 0}
+    for level in rows:
+        counts[level] = counts.get(level, 0) + 1
+    return counts

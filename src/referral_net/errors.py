@@ -1,0 +1,255 @@
+"""The one exception tree of referral-net, its status table, and the problem+json handlers.
+
+Every error leaves the API as RFC 9457 ``application/problem+json``::
+
+    ReferralNetError                 500  (never raised directly)
+    ├── BadRequest                   400  a query that makes no sense
+    ├── InvalidInput                 422  a well-formed request with invalid values
+    ├── Unauthenticated              401  no or bad credentials
+    ├── Forbidden                    403  known caller, not allowed
+    ├── NotFound                     404  absent, or not the caller's to know about
+    ├── Conflict                     409  clashes with the current state
+    ├── PreconditionFailed           412  stale If-Match
+    ├── PreconditionRequired         428  a conditional request was required
+    ├── RateLimited                  429  too many requests (carries Retry-After)
+    └── ServiceUnavailable           503  a dependency (the database) is down
+
+Messages are written for the caller and must never carry SQL, stack traces, coordinates of
+non-public locations or personal data: the 500 handler logs the exception class only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+_TYPE_PREFIX = "urn:referral-net:problem:"
+
+logger = logging.getLogger("referral_net.errors")
+
+
+class ReferralNetError(Exception):
+    """Base of every error the API reports on purpose."""
+
+    slug = "internal-error"
+    title = "Internal server error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Sequence[Mapping[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors) if errors else None
+        self.headers = dict(headers) if headers else {}
+
+
+class BadRequest(ReferralNetError):
+    """The request makes no sense (conflicting or impossible parameters)."""
+
+    slug = "bad-request"
+    title = "Bad request"
+
+
+class InvalidInput(ReferralNetError):
+    """One or more values failed validation."""
+
+    slug = "validation-error"
+    title = "Invalid input"
+
+
+class Unauthenticated(ReferralNetError):
+    """Missing or invalid credentials."""
+
+    slug = "unauthenticated"
+    title = "Authentication required"
+
+
+class Forbidden(ReferralNetError):
+    """The caller is known but may not do this."""
+
+    slug = "forbidden"
+    title = "Forbidden"
+
+
+class NotFound(ReferralNetError):
+    """The resource does not exist, or is not the caller's to know about."""
+
+    slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(ReferralNetError):
+    """The request clashes with the current state of the resource."""
+
+    slug = "conflict"
+    title = "Conflict"
+
+
+class PreconditionFailed(ReferralNetError):
+    """``If-Match`` named a version that is no longer current."""
+
+    slug = "precondition-failed"
+    title = "Precondition failed"
+
+
+class PreconditionRequired(ReferralNetError):
+    """The write must be conditional on the current version."""
+
+    slug = "precondition-required"
+    title = "Precondition required"
+
+
+class RateLimited(ReferralNetError):
+    """Too many requests; retry after the given number of seconds."""
+
+    slug = "rate-limited"
+    title = "Too many requests"
+
+
+class ServiceUnavailable(ReferralNetError):
+    """A dependency, usually the database, is not reachable."""
+
+    slug = "service-unavailable"
+    title = "Service unavailable"
+
+
+STATUS_BY_ERROR: dict[type[ReferralNetError], int] = {
+    ReferralNetError: 500,
+    BadRequest: 400,
+    InvalidInput: 422,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    PreconditionFailed: 412,
+    PreconditionRequired: 428,
+    RateLimited: 429,
+    ServiceUnavailable: 503,
+}
+
+
+def status_for(error: ReferralNetError) -> int:
+    """Look up the HTTP status of an error through its class hierarchy."""
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 500
+
+
+def problem_response(
+    status: int,
+    *,
+    slug: str,
+    title: str,
+    detail: str,
+    instance: str | None = None,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """Build an RFC 9457 problem+json response."""
+    body: dict[str, Any] = {
+        "type": _TYPE_PREFIX + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = list(errors)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def validation_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
+    """Turn Pydantic errors into ``{field, message, type}``, dropping the input values.
+
+    The rejected input is left out on purpose: it may be a victim's location or a confidential
+    value, and problem bodies end up in logs.
+    """
+    out: list[dict[str, Any]] = []
+    for err in raw:
+        loc = [str(part) for part in err.get("loc", ())]
+        out.append(
+            {
+                "field": ".".join(loc),
+                "location": loc[0] if loc else None,
+                "message": str(err.get("msg", "invalid value")),
+                "type": str(err.get("type", "value_error")),
+            }
+        )
+    return out
+
+
+async def _handle_domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ReferralNetError)
+    status = status_for(exc)
+    return problem_response(
+        status,
+        slug=exc.slug,
+        title=exc.title,
+        detail=exc.detail,
+        instance=request.url.path,
+        errors=exc.errors,
+        headers=exc.headers,
+    )
+
+
+async def _handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = validation_errors(exc.errors())
+    fields = ", ".join(e["field"] for e in errors) or "request"
+    return problem_response(
+        422,
+        slug=InvalidInput.slug,
+        title=InvalidInput.title,
+        detail=f"Invalid values in: {fields}",
+        instance=request.url.path,
+        errors=errors,
+    )
+
+
+async def _handle_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    detail = exc.detail if isinstance(exc.detail, str) else phrase
+    return problem_response(
+        status,
+        slug=phrase.lower().replace(" ", "-"),
+        title=phrase,
+        detail=detail,
+        instance=request.url.path,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Log the class only: messages of driver errors can carry SQL and bound values.
+    logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return problem_response(
+        500,
+        slug=ReferralNetError.slug,
+        title=ReferralNetError.title,
+        detail="An unexpected error occurred. It has been logged without request data.",
+        instance=request.url.path,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the problem+json handlers on the application."""
+    app.add_exception_handler(ReferralNetError, _handle_domain_error)
+    app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_error)
+    app.add_exception_handler(Exception, _handle_unexpected)

@@ -1,0 +1,73 @@
+"""Application factory: ``create_app(settings)`` builds the app; nothing happens at import."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from referral_net import __version__
+from referral_net.api.routers import health
+from referral_net.db.engine import make_engine
+from referral_net.errors import install_error_handlers
+from referral_net.settings import Settings, get_settings
+
+request_logger = logging.getLogger("referral_net.requests")
+
+OPENAPI_TAGS = [
+    {"name": "health", "description": "Liveness and readiness probes."},
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application for the given settings (read from the environment if omitted)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if getattr(app.state, "engine", None) is None:
+            app.state.engine = make_engine(settings)
+            owns_engine = True
+        else:  # tests may hand in an engine bound to their transaction
+            owns_engine = False
+        try:
+            yield
+        finally:
+            if owns_engine:
+                app.state.engine.dispose()
+
+    app = FastAPI(
+        title="referral-net",
+        version=__version__,
+        summary="Referral directory and needs matching for anti-trafficking protection networks.",
+        description=(
+            "Open Referral HSDS 3.0 directory of protection services with geospatial search, "
+            "needs matching and audience-tiered confidentiality. Errors are RFC 9457 "
+            "`application/problem+json`."
+        ),
+        openapi_tags=OPENAPI_TAGS,
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = None
+    install_error_handlers(app)
+    app.middleware("http")(_log_request)
+    app.include_router(health.router)
+    return app
+
+
+async def _log_request(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    # Path and status only: query strings can hold a person's location, so they are never logged.
+    started = time.perf_counter()
+    response = await call_next(request)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    request_logger.info(
+        "%s %s %s %.1fms", request.method, request.url.path, response.status_code, elapsed_ms
+    )
+    return response

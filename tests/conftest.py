@@ -1,0 +1,161 @@
+"""Test fixtures: every DB and API test runs on SpatiaLite and on PostGIS through the migrations.
+
+Each backend is migrated once per session; each test runs inside an outer transaction that is
+rolled back, with the session joining it through SAVEPOINTs so that code under test may commit.
+A backend that cannot be reached is skipped on a laptop but fails the run under CI (``CI=true``)
+or with ``--require-all-backends``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from referral_net.api.deps import get_session
+from referral_net.db import migrate
+from referral_net.db.engine import make_engine
+from referral_net.domain import areas
+from referral_net.main import create_app
+from referral_net.settings import Settings
+
+BACKENDS = ("spatialite", "postgis")
+DEFAULT_POSTGIS_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/referral_net_test"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add the option that turns a missing backend into a failure."""
+    parser.addoption(
+        "--require-all-backends",
+        action="store_true",
+        default=os.environ.get("CI", "").lower() in {"1", "true", "yes"},
+        help="fail (instead of skip) when a database backend is unavailable; on under CI",
+    )
+
+
+def postgis_url() -> str:
+    """The PostGIS test database URL (created fresh for each test session)."""
+    return os.environ.get("REFERRAL_NET_TEST_POSTGIS_URL", DEFAULT_POSTGIS_URL)
+
+
+def _fresh_postgis_database(url: str) -> None:
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    finally:
+        admin.dispose()
+    engine = create_engine(target, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    finally:
+        engine.dispose()
+
+
+def make_backend_settings(backend: str, tmp_dir: Path, *, suffix: str = "") -> Settings:
+    """Settings for a fresh, empty database of the given backend."""
+    if backend == "spatialite":
+        return Settings(database_url=f"sqlite:///{tmp_dir / f'referral-net-test{suffix}.db'}")
+    url = postgis_url() + suffix
+    _fresh_postgis_database(url)
+    return Settings(database_url=url)
+
+
+def unavailable(request: pytest.FixtureRequest, backend: str, exc: BaseException) -> None:
+    """Skip on a laptop, fail under CI, when a backend cannot be set up."""
+    message = f"{backend} backend unavailable: {type(exc).__name__}: {exc}"
+    if request.config.getoption("--require-all-backends"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database backend under test."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def settings(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    """Settings pointing at a migrated database with the administrative areas loaded."""
+    try:
+        settings = make_backend_settings(backend, tmp_path_factory.mktemp(backend))
+        migrate.upgrade(settings)
+    except Exception as exc:
+        unavailable(request, backend, exc)
+        raise
+    engine = make_engine(settings)
+    with Session(engine) as session:
+        areas.load_areas(session=session)
+    engine.dispose()
+    return settings
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Iterator[Engine]:
+    """The engine of the migrated test database."""
+    engine = make_engine(settings)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    """A connection inside an outer transaction that is rolled back after the test."""
+    with engine.connect() as conn:
+        outer = conn.begin()
+        try:
+            yield conn
+        finally:
+            outer.rollback()
+
+
+@pytest.fixture
+def session(connection: Connection) -> Iterator[Session]:
+    """A session whose commits become SAVEPOINT releases inside the test's transaction."""
+    with Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    ) as session:
+        yield session
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine, connection: Connection) -> FastAPI:
+    """The application wired to the test's transaction."""
+    application = create_app(settings)
+    application.state.engine = engine
+
+    def _session() -> Iterator[Session]:
+        with Session(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        ) as session:
+            yield session
+
+    application.dependency_overrides[get_session] = _session
+    return application
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """An HTTP client for the test application; server errors come back as 500 responses."""
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique marker for names created by one test."""
+    return uuid.uuid4().hex[:8]
