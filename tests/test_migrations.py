@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, inspect, text
+from sqlmodel import SQLModel
 
 from referral_net.db import migrate
 from referral_net.db.engine import make_engine
-from sqlmodel import SQLModel
 from referral_net.settings import Settings
 from tests.conftest import make_backend_settings, unavailable
 

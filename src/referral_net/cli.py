@@ -77,6 +77,7 @@ def areas_load(
         Path | None,
         typer.Option(help="Folder with departments.geojson, municipalities.geojson and centroids."),
     ] = None,
+    if_empty: Annotated[bool, typer.Option(help="Do nothing when areas are loaded.")] = False,
 ) -> None:
     """Load Guatemala's 22 departments and 340 municipalities (replaces what is there)."""
     from referral_net.domain import areas
@@ -84,6 +85,9 @@ def areas_load(
     engine = make_engine(_settings())
     try:
         with Session(engine) as session:
+            if if_empty and areas.count_areas(session=session)["municipality"] > 0:
+                typer.echo("areas already loaded")
+                return
             report = areas.load_areas(session=session, data_dir=data_dir)
     finally:
         engine.dispose()

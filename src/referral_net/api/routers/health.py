@@ -18,7 +18,7 @@ router = APIRouter(tags=["health"])
 class Liveness(BaseModel):
     """The process is up."""
 
-    status: Literal["ok"] = "ok"
+    status: Literal["ok"] = Field(default="ok", examples=["ok"])
 
 
 class Readiness(BaseModel):

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Shared set-up steps for scripts/run and scripts/test. Sourced, not executed.
+# Works on Debian 12 (bookworm) and Debian 13 (trixie); installs what is missing, as root.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+UV_VERSION="0.13.8"
+TOOLS_DIR="$ROOT/.venv-tools"
+
+log() { printf '\033[1m[referral-net]\033[0m %s\n' "$*" >&2; }
+
+as_root_or_explain() {
+  # Run an apt-get line as root; when not root, print the exact line and stop.
+  if [ "$(id -u)" -eq 0 ]; then
+    DEBIAN_FRONTEND=noninteractive "$@"
+  else
+    log "These Debian packages are needed. Run as root, then run this command again:"
+    printf '  sudo %s\n' "$*" >&2
+    exit 1
+  fi
+}
+
+APT_UPDATED=0
+apt_update_once() {
+  if [ "$APT_UPDATED" -eq 0 ]; then
+    as_root_or_explain apt-get update -qq
+    APT_UPDATED=1
+  fi
+}
+
+ensure_debian_packages() {
+  # ensure_debian_packages PKG... : install those not yet installed.
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then
+      as_root_or_explain apt-get install -y "${missing[@]}"
+    fi
+    apt_update_once
+    as_root_or_explain apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+find_python() {
+  # The machine's Python 3.11 (pyenv or system); uv never downloads an interpreter.
+  local candidate
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+      "$candidate" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)'; then
+      command -v "$candidate"
+      return 0
+    fi
+  done
+  log "Python 3.11 is required (found: $(python3 --version 2>&1 || echo none))."
+  exit 1
+}
+
+ensure_venv() {
+  # Create .venv with the locked dependencies (uv.lock), installing uv in a private venv.
+  ensure_debian_packages ca-certificates libsqlite3-mod-spatialite
+  local python
+  python="$(find_python)"
+  if [ ! -x "$TOOLS_DIR/bin/uv" ] || ! "$TOOLS_DIR/bin/uv" --version | grep -q "$UV_VERSION"; then
+    log "installing uv $UV_VERSION"
+    "$python" -m venv "$TOOLS_DIR"
+    "$TOOLS_DIR/bin/python" -m pip install -q "uv==$UV_VERSION"
+  fi
+  log "syncing .venv from uv.lock"
+  (cd "$ROOT" && UV_PYTHON_DOWNLOADS=never "$TOOLS_DIR/bin/uv" sync --locked --quiet --python "$python")
+}

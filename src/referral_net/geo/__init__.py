@@ -1,0 +1,1 @@
+"""Pure geometry helpers: format conversion, geodesic measures and Guatemala's outline."""
