@@ -28,11 +28,15 @@ apt_update_once() {
   fi
 }
 
+is_installed() {
+  [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
 ensure_debian_packages() {
   # ensure_debian_packages PKG... : install those not yet installed.
   local missing=()
   for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    is_installed "$pkg" || missing+=("$pkg")
   done
   if [ "${#missing[@]}" -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"
@@ -63,7 +67,7 @@ ensure_venv() {
   ensure_debian_packages ca-certificates libsqlite3-mod-spatialite
   local python
   python="$(find_python)"
-  if [ ! -x "$TOOLS_DIR/bin/uv" ] || ! "$TOOLS_DIR/bin/uv" --version | grep -q "$UV_VERSION"; then
+  if [ ! -x "$TOOLS_DIR/bin/uv" ] || [[ "$("$TOOLS_DIR/bin/uv" --version)" != *"$UV_VERSION"* ]]; then
     log "installing uv $UV_VERSION"
     "$python" -m venv "$TOOLS_DIR"
     "$TOOLS_DIR/bin/python" -m pip install -q "uv==$UV_VERSION"

@@ -31,7 +31,12 @@ running_major() {
     "select current_setting('server_version_num')::int / 10000" 2>/dev/null
 }
 
-has_candidate() { apt-cache policy "$1" 2>/dev/null | grep -q 'Candidate: [0-9]'; }
+has_candidate() {
+  # Capture first: with pipefail, grep -q closing the pipe early would fail the pipeline.
+  local policy
+  policy="$(apt-cache policy "$1" 2>/dev/null)"
+  grep -q 'Candidate: [0-9]' <<<"$policy"
+}
 
 ensure_postgis() {
   ensure_debian_packages postgresql-client
@@ -42,7 +47,7 @@ ensure_postgis() {
   fi
   if [ -n "$major" ]; then
     local pkg="postgresql-${major}-postgis-3"
-    if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    if is_installed "$pkg"; then
       POSTGIS_BASE_URL="postgresql+psycopg://${PG_USER}@${PG_HOST}:${PG_PORT}"
       return 0
     fi
@@ -62,10 +67,16 @@ ensure_postgis() {
 
 start_fallback_cluster() {
   apt_update_once
-  # The distribution's default major version is what the 'postgresql' metapackage depends on.
-  local distro_major
-  distro_major="$(apt-cache depends postgresql 2>/dev/null | sed -n 's/.*Depends: postgresql-\([0-9][0-9]*\)$/\1/p' | head -n1)"
-  [ -n "$distro_major" ] || { log "cannot tell the distribution's PostgreSQL version"; exit 1; }
+  # The newest major version for which the distribution has both the server and PostGIS.
+  # (The installed 'postgresql' metapackage may come from an older release, so ask apt-cache.)
+  local distro_major="" candidate
+  for candidate in $(seq 25 -1 12); do
+    if has_candidate "postgresql-$candidate" && has_candidate "postgresql-${candidate}-postgis-3"; then
+      distro_major="$candidate"
+      break
+    fi
+  done
+  [ -n "$distro_major" ] || { log "no PostgreSQL + PostGIS pair in this distribution"; exit 1; }
   ensure_debian_packages "postgresql-$distro_major" "postgresql-${distro_major}-postgis-3"
   if [ ! -d "/etc/postgresql/$distro_major/$FALLBACK_CLUSTER" ]; then
     pg_createcluster "$distro_major" "$FALLBACK_CLUSTER" -p "$FALLBACK_PORT" --start-conf=manual \

@@ -32,7 +32,11 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
     """Serve the API with uvicorn (OpenAPI docs at /docs)."""
+    import logging
+
     import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     uvicorn.run(
         "referral_net.main:create_app",
