@@ -159,3 +159,20 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 def unique() -> str:
     """A short unique marker for names created by one test."""
     return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def taxonomy_loaded(session: Session) -> None:
+    """Load the anti-trafficking taxonomy inside the test's transaction."""
+    from referral_net.domain import taxonomy
+
+    taxonomy.load_taxonomy(session=session)
+
+
+@pytest.fixture
+def steward_headers(app: FastAPI, session: Session) -> dict[str, str]:
+    """Bearer headers of a steward."""
+    from referral_net.security.roles import Role
+    from tests.factories import bearer, make_user
+
+    return bearer(app, make_user(session, Role.STEWARD))

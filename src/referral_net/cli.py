@@ -19,6 +19,12 @@ db_app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_he
 areas_app = typer.Typer(help="Guatemala's departments and municipalities.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(areas_app, name="areas")
+users_app = typer.Typer(help="Staff user accounts.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+seed_app = typer.Typer(help="The illustrative sample network.", no_args_is_help=True)
+app.add_typer(seed_app, name="seed")
+taxonomy_app = typer.Typer(help="The anti-trafficking taxonomy.", no_args_is_help=True)
+app.add_typer(taxonomy_app, name="taxonomy")
 
 
 def _settings() -> Settings:
@@ -98,3 +104,109 @@ def areas_load(
     typer.echo(
         f"loaded {report.departments} departments and {report.municipalities} municipalities"
     )
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="Login name (not a personal e-mail).")],
+    role: Annotated[str, typer.Option(help="caseworker, justice, provider, steward or admin.")],
+    organization_id: Annotated[
+        str | None, typer.Option(help="Organization id (required for providers).")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the password from standard input instead of a prompt.")
+    ] = False,
+) -> None:
+    """Create a staff user. The first admin is created here; there is no default password."""
+    import sys
+    import uuid
+
+    from referral_net.domain import users
+    from referral_net.errors import ReferralNetError
+    from referral_net.security.roles import Role
+
+    try:
+        role_value = Role(role)
+    except ValueError:
+        raise typer.BadParameter(f"unknown role {role!r}", param_hint="--role") from None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    engine = make_engine(_settings())
+    try:
+        with Session(engine) as session:
+            user = users.create_user(
+                session=session,
+                username=username,
+                password=password,
+                role=role_value,
+                organization_id=uuid.UUID(organization_id) if organization_id else None,
+            )
+            typer.echo(f"created {user.role} {user.username} ({user.id})")
+    except ReferralNetError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(code=2) from None
+    finally:
+        engine.dispose()
+
+
+@users_app.command("disable")
+def users_disable(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Disable a staff user and revoke every token issued to them."""
+    from referral_net.domain import users
+    from referral_net.errors import ReferralNetError
+
+    engine = make_engine(_settings())
+    try:
+        with Session(engine) as session:
+            users.disable_user(session=session, username=username)
+            typer.echo(f"disabled {username}")
+    except ReferralNetError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(code=2) from None
+    finally:
+        engine.dispose()
+
+
+@seed_app.command("load")
+def seed_load(
+    path: Annotated[Path | None, typer.Option(help="Sample network JSON file.")] = None,
+    if_empty: Annotated[
+        bool, typer.Option(help="Do nothing when the directory already has organizations.")
+    ] = False,
+) -> None:
+    """Load the illustrative Western Highlands sample network (and the taxonomy)."""
+    from referral_net.domain import seed
+
+    engine = make_engine(_settings())
+    try:
+        with Session(engine) as session:
+            if if_empty and seed.is_loaded(session=session):
+                typer.echo("directory not empty: sample not loaded")
+                return
+            report = seed.load_sample(session=session, path=path)
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"loaded {report.organizations} organizations, {report.locations} locations, "
+        f"{report.services} services, {report.service_at_locations} services at locations "
+        "(illustrative data)"
+    )
+
+
+@taxonomy_app.command("load")
+def taxonomy_load(
+    path: Annotated[Path | None, typer.Option(help="Taxonomy JSON file.")] = None,
+) -> None:
+    """Load or refresh the anti-trafficking taxonomy (idempotent)."""
+    from referral_net.domain import taxonomy
+
+    engine = make_engine(_settings())
+    try:
+        with Session(engine) as session:
+            count = taxonomy.load_taxonomy(session=session, path=path)
+            session.commit()
+    finally:
+        engine.dispose()
+    typer.echo(f"loaded {count} taxonomy terms")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -10,15 +11,34 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from referral_net import __version__
-from referral_net.api.routers import health
+from referral_net.api.routers import (
+    auth,
+    health,
+    history,
+    locations,
+    organizations,
+    service_at_locations,
+    services,
+    taxonomy,
+)
+from referral_net.api.schemas.common import PROBLEM_RESPONSES
 from referral_net.db.engine import make_engine
 from referral_net.errors import install_error_handlers
 from referral_net.settings import Settings, get_settings
 
+logger = logging.getLogger("referral_net")
 request_logger = logging.getLogger("referral_net.requests")
 
 OPENAPI_TAGS = [
     {"name": "health", "description": "Liveness and readiness probes."},
+    {"name": "auth", "description": "Staff log-in (OAuth2 password flow) and token refresh."},
+    {"name": "organizations", "description": "HSDS organizations (providers of services)."},
+    {"name": "services", "description": "HSDS services with eligibility, hours and capacity."},
+    {"name": "locations", "description": "HSDS locations; visibility decides who sees the site."},
+    {"name": "service_at_locations", "description": "Where each service is delivered."},
+    {"name": "taxonomy", "description": "The anti-trafficking taxonomy (four Ps), es/en."},
+    {"name": "verification", "description": "Listings due for verification."},
+    {"name": "history", "description": "HSDS metadata: the change history of a record."},
 ]
 
 
@@ -54,10 +74,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = None
+    app.state.signing_key = _signing_key(settings)
     install_error_handlers(app)
     app.middleware("http")(_log_request)
-    app.include_router(health.router)
+    app.include_router(health.router, responses=PROBLEM_RESPONSES)
+    app.include_router(auth.router, responses=PROBLEM_RESPONSES)
+    app.include_router(organizations.router, responses=PROBLEM_RESPONSES)
+    app.include_router(services.router, responses=PROBLEM_RESPONSES)
+    app.include_router(locations.router, responses=PROBLEM_RESPONSES)
+    app.include_router(service_at_locations.router, responses=PROBLEM_RESPONSES)
+    app.include_router(taxonomy.router, responses=PROBLEM_RESPONSES)
+    app.include_router(services.verification_router, responses=PROBLEM_RESPONSES)
+    app.include_router(history.router, responses=PROBLEM_RESPONSES)
     return app
+
+
+def _signing_key(settings: Settings) -> str:
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    logger.warning(
+        "REFERRAL_NET_SECRET_KEY is not set: using a random per-process key; tokens will not "
+        "survive a restart or be shared between workers"
+    )
+    return secrets.token_urlsafe(48)
 
 
 async def _log_request(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     max_radius_m: float = Field(default=500_000.0, gt=0)
     max_page_size: int = Field(default=100, ge=1, le=1000)
     redis_url: str | None = None
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key that signs bearer tokens. Unset: a random key per process, so tokens die with "
+            "the process and several workers cannot share them; set it in production."
+        ),
+    )
+    access_token_minutes: int = Field(default=15, ge=1, le=240)
+    refresh_token_days: int = Field(default=7, ge=1, le=90)
 
     @field_validator("database_url")
     @classmethod

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from referral_net.db.models import UserAccount
+from referral_net.domain import users
+from referral_net.errors import Forbidden, Unauthenticated
+from referral_net.security import tokens
+from referral_net.security.roles import Principal, Role
 from referral_net.settings import Settings
 
 
@@ -33,3 +39,53 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def signing_key(request: Request) -> str:
+    """The key that signs bearer tokens (set at start-up)."""
+    key: str = request.app.state.signing_key
+    return key
+
+
+_bearer = HTTPBearer(auto_error=False, description="Staff access token from /api/v1/auth/token")
+
+
+def get_principal(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Who is calling: a staff user with a valid bearer token, else the anonymous public."""
+    if credentials is None:
+        return Principal.anonymous()
+    try:
+        claims = tokens.read_token(
+            secret=signing_key(request), token=credentials.credentials, expected_kind="access"
+        )
+    except tokens.InvalidToken as exc:
+        raise Unauthenticated(
+            "Invalid or expired access token.", headers={"WWW-Authenticate": "Bearer"}
+        ) from exc
+    user = session.get(UserAccount, claims.user_id)
+    if user is None or user.disabled or user.token_version != claims.token_version:
+        raise Unauthenticated(
+            "Invalid or expired access token.", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return users.principal_for(user)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_roles(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency that admits only the given roles (401 for anonymous, 403 otherwise)."""
+    allowed = frozenset(roles)
+
+    def _check(principal: PrincipalDep) -> Principal:
+        if principal.role in allowed:
+            return principal
+        if principal.role is Role.PUBLIC:
+            raise Unauthenticated("Log in to do this.", headers={"WWW-Authenticate": "Bearer"})
+        raise Forbidden("Your role may not do this.")
+
+    return _check

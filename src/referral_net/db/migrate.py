@@ -60,7 +60,7 @@ def include_object(
 
 def alembic_config(settings: Settings, connection: Connection | None = None) -> Config:
     """Build an Alembic config pointing at this project's migrations."""
-    root = _project_root()
+    root = project_root()
     config = Config(str(root / "alembic.ini"))
     config.set_main_option("script_location", str(root / "migrations"))
     config.attributes["settings"] = settings
@@ -95,7 +95,7 @@ def schema_differences(engine: Engine) -> list[Any]:
         return list(compare_metadata(context, SQLModel.metadata))
 
 
-def _project_root() -> Path:
+def project_root() -> Path:
     """The directory holding alembic.ini: the source checkout (editable install)."""
     package_dir = Path(str(files("referral_net")))
     for candidate in (package_dir.parent.parent, Path.cwd()):

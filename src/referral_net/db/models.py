@@ -475,6 +475,28 @@ class AdminArea(SQLModel, table=True):
     geom: Any = Field(default=None, sa_type=multipolygon_column_type(), nullable=False)
 
 
+class UserAccount(SQLModel, table=True):
+    """A staff user (caseworker, justice, provider, steward or admin). Never a victim."""
+
+    __tablename__ = "user_account"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('caseworker', 'justice', 'provider', 'steward', 'admin')",
+            name="ck_user_account_role",
+        ),
+    )
+
+    id: uuid.UUID = _uuid_pk()
+    username: str = Field(max_length=100, unique=True)
+    password_hash: str = Field(max_length=500)
+    role: str = Field(max_length=20)
+    organization_id: uuid.UUID | None = _fk("organization.id", cascade=False)
+    disabled: bool = False
+    # Bumped on disable or password change so every token issued before stops working.
+    token_version: int = Field(default=1)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
 # Tables whose column sets Alembic must keep in step with these models.
 ALL_TABLES: tuple[type[SQLModel], ...] = (
     Organization,
@@ -500,4 +522,5 @@ ALL_TABLES: tuple[type[SQLModel], ...] = (
     Unit,
     ServiceCapacity,
     AdminArea,
+    UserAccount,
 )

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from geoalchemy2.shape import from_shape
-from shapely.geometry import MultiPolygon, shape
+from geoalchemy2.shape import from_shape, to_shape
+from shapely import union_all
+from shapely.geometry import MultiPolygon, Polygon, shape
 from sqlalchemy import delete
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from referral_net.db.models import AdminArea
 from referral_net.geo import sql as geo_sql
@@ -123,3 +125,20 @@ def count_areas(*, session: Session) -> dict[str, int]:
     for level in rows:
         counts[level] = counts.get(level, 0) + 1
     return counts
+
+
+def union_geometry(*, session: Session, codes: Sequence[str]) -> MultiPolygon:
+    """The union of departments and municipalities by INE code; ``GT`` means the whole country."""
+    if list(codes) == ["GT"]:
+        query = select(AdminArea).where(col(AdminArea.level) == "department")
+    else:
+        query = select(AdminArea).where(col(AdminArea.code).in_(list(codes)))
+    rows = list(session.exec(query))
+    found = {row.code for row in rows}
+    missing = sorted(set(codes) - found - {"GT"})
+    if missing or not rows:
+        raise ValueError(f"unknown area code(s): {', '.join(missing) or 'none given'}")
+    merged = union_all([to_shape(row.geom) for row in rows])
+    # Dissolving simplified neighbours leaves sliver holes along shared borders; drop them.
+    polygons = list(merged.geoms) if isinstance(merged, MultiPolygon) else [merged]
+    return MultiPolygon([Polygon(p.exterior) for p in polygons if isinstance(p, Polygon)])

@@ -1,0 +1,71 @@
+"""Response language: Spanish by default, English on request through ``Accept-Language``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, get_args
+
+from fastapi import Depends, Header
+
+Locale = Literal["es", "en"]
+LOCALES: tuple[Locale, ...] = get_args(Locale)
+DEFAULT_LOCALE: Locale = "es"
+
+# A header is client-controlled: look at a bounded number of entries so that a hostile header
+# cannot make negotiation expensive. Real browsers send fewer than ten.
+_MAX_ENTRIES = 32
+
+
+def _quality(params: list[str]) -> float | None:
+    """The q-value among a range's parameters (1 when absent), or None when it is malformed."""
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() != "q":
+            continue
+        try:
+            q = float(value.strip())
+        except ValueError:
+            return None
+        # RFC 9110 allows 0..1; anything else is a broken header entry, not a preference.
+        return q if 0.0 <= q <= 1.0 else None
+    return 1.0
+
+
+def negotiate_locale(accept_language: str | None) -> Locale:
+    """Pick the supported locale the caller prefers most; Spanish when nothing matches."""
+    if not accept_language:
+        return DEFAULT_LOCALE
+    best: Locale = DEFAULT_LOCALE
+    best_q = 0.0
+    for entry in accept_language.split(",")[:_MAX_ENTRIES]:
+        tag, *params = entry.split(";")
+        primary = tag.strip().lower().split("-", 1)[0]
+        q = _quality(params)
+        if q is None or q <= 0.0:
+            continue
+        if primary == "*":
+            # "Anything" is satisfied by the default language.
+            candidate: Locale = DEFAULT_LOCALE
+        elif primary in LOCALES:
+            candidate = "en" if primary == "en" else "es"
+        else:
+            continue
+        # Strictly greater: on equal weights the range listed first wins, as clients intend.
+        if q > best_q:
+            best, best_q = candidate, q
+    return best
+
+
+def locale_dep(
+    accept_language: Annotated[
+        str | None,
+        Header(
+            description="Preferred language (es or en, with q-values); Spanish by default.",
+            examples=["en-US,en;q=0.9,es;q=0.8"],
+        ),
+    ] = None,
+) -> Locale:
+    """The locale of the response, negotiated from the ``Accept-Language`` header."""
+    return negotiate_locale(accept_language)
+
+
+LocaleDep = Annotated[Locale, Depends(locale_dep)]

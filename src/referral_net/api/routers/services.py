@@ -1,0 +1,271 @@
+"""Services, their capacity and verification: thin HTTP layer over ``domain.services``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from referral_net.api.deps import PrincipalDep, SessionDep, SettingsDep, require_roles
+from referral_net.api.etag import check_if_match, set_etag
+from referral_net.api.i18n import LocaleDep
+from referral_net.api.pagination import PageDep
+from referral_net.api.schemas.common import Page
+from referral_net.api.schemas.directory import (
+    CapacityUpdate,
+    ServiceCreate,
+    ServiceRead,
+    ServiceUpdate,
+    VerificationDue,
+    VerifyRequest,
+)
+from referral_net.domain import services
+from referral_net.errors import BadRequest
+from referral_net.security.roles import Principal, Role
+from referral_net.settings import Settings
+
+router = APIRouter(prefix="/api/v1/services", tags=["services"])
+verification_router = APIRouter(prefix="/api/v1/verification", tags=["verification"])
+Editor = Annotated[Principal, Depends(require_roles(Role.STEWARD, Role.PROVIDER))]
+Steward = Annotated[Principal, Depends(require_roles(Role.STEWARD))]
+GUATEMALA = ZoneInfo("America/Guatemala")
+
+
+def evaluation_instant(open_now: bool, open_at: datetime | None) -> datetime:
+    """The instant opening hours are evaluated at; a naive open_at is Guatemala local time."""
+    if open_now and open_at is not None:
+        raise BadRequest("Give open_now or open_at, not both.")
+    if open_at is None:
+        return datetime.now(UTC)
+    if open_at.tzinfo is None:
+        open_at = open_at.replace(tzinfo=GUATEMALA)
+    return open_at.astimezone(UTC)
+
+
+def _context(settings: Settings, locale: str, at: datetime) -> services.ReadContext:
+    return services.ReadContext(
+        locale="en" if locale == "en" else "es",
+        at=at,
+        capacity_stale_after=timedelta(hours=settings.capacity_stale_hours),
+    )
+
+
+@router.get("", summary="List services", response_model=Page[ServiceRead])
+def list_services(
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    locale: LocaleDep,
+    page: PageDep,
+    response: Response,
+    organization_id: uuid.UUID | None = None,
+    category: Annotated[
+        list[str] | None,
+        Query(description="Taxonomy code; repeatable; a parent includes its descendants."),
+    ] = None,
+    taxonomy_term_id: uuid.UUID | None = None,
+    search: Annotated[str | None, Query(max_length=200)] = None,
+    open_now: Annotated[bool, Query(description="Only services open now.")] = False,
+    open_at: Annotated[
+        datetime | None,
+        Query(description="Only services open at this ISO 8601 time (naive = Guatemala time)."),
+    ] = None,
+    modified_after: datetime | None = None,
+    include_defunct: Annotated[bool, Query(description="Stewards only.")] = False,
+) -> Page[ServiceRead]:
+    """Services ordered by name, paginated; each carries open-now and capacity freshness."""
+    at = evaluation_instant(open_now, open_at)
+    if modified_after is not None and modified_after.tzinfo is None:
+        modified_after = modified_after.replace(tzinfo=UTC)
+    items, total = services.list_page(
+        session=session,
+        principal=principal,
+        context=_context(settings, locale, at),
+        offset=page.offset,
+        limit=page.per_page,
+        organization_id=organization_id,
+        categories=category or (),
+        taxonomy_term_id=taxonomy_term_id,
+        search=search,
+        open_only=open_now or open_at is not None,
+        include_defunct=include_defunct,
+        modified_after=modified_after,
+    )
+    response.headers["Content-Language"] = locale
+    return Page[ServiceRead].build(items, total=total, page=page.page, per_page=page.per_page)
+
+
+@router.post(
+    "", summary="Create a service", response_model=ServiceRead, status_code=status.HTTP_201_CREATED
+)
+def create_service(
+    body: ServiceCreate,
+    session: SessionDep,
+    principal: Editor,
+    settings: SettingsDep,
+    locale: LocaleDep,
+    response: Response,
+) -> ServiceRead:
+    """Create a service with its nested records."""
+    created = services.create(session=session, principal=principal, data=body)
+    set_etag(response, created.id, created.version)
+    response.headers["Location"] = f"{router.prefix}/{created.id}"
+    return services.read(
+        session=session,
+        principal=principal,
+        service_id=created.id,
+        context=_context(settings, locale, datetime.now(UTC)),
+    )
+
+
+@router.get("/{service_id}", summary="Read a service", response_model=ServiceRead)
+def read_service(
+    service_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    locale: LocaleDep,
+    response: Response,
+    open_at: Annotated[
+        datetime | None, Query(description="Evaluate open_now at this time.")
+    ] = None,
+) -> ServiceRead:
+    """One service with everything nested; the ETag header gives its version."""
+    record = services.get(session=session, principal=principal, service_id=service_id)
+    set_etag(response, record.id, record.version)
+    response.headers["Content-Language"] = locale
+    return services.read(
+        session=session,
+        principal=principal,
+        service_id=record.id,
+        context=_context(settings, locale, evaluation_instant(False, open_at)),
+    )
+
+
+@router.patch(
+    "/{service_id}",
+    summary="Update a service (partial; If-Match honoured)",
+    response_model=ServiceRead,
+    responses={412: {"description": "If-Match names a stale version"}},
+)
+def update_service(
+    service_id: uuid.UUID,
+    body: ServiceUpdate,
+    request: Request,
+    session: SessionDep,
+    principal: Editor,
+    settings: SettingsDep,
+    locale: LocaleDep,
+    response: Response,
+) -> ServiceRead:
+    """Change the fields present; nested lists present replace the stored ones."""
+    record = services.editable(session=session, principal=principal, service_id=service_id)
+    check_if_match(request, record.id, record.version)
+    services.update(session=session, principal=principal, service=record, data=body)
+    set_etag(response, record.id, record.version)
+    return services.read(
+        session=session,
+        principal=principal,
+        service_id=record.id,
+        context=_context(settings, locale, datetime.now(UTC)),
+    )
+
+
+@router.delete(
+    "/{service_id}",
+    summary="Delete a service (soft: status defunct)",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={412: {"description": "If-Match names a stale version"}},
+)
+def delete_service(
+    service_id: uuid.UUID, request: Request, session: SessionDep, principal: Editor
+) -> Response:
+    """Mark the service defunct; it leaves search, stewards can still read it."""
+    record = services.editable(session=session, principal=principal, service_id=service_id)
+    check_if_match(request, record.id, record.version)
+    services.soft_delete(session=session, principal=principal, service=record)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.put(
+    "/{service_id}/capacity",
+    summary="Replace a service's capacity (provider staff and stewards)",
+    response_model=ServiceRead,
+    responses={412: {"description": "If-Match names a stale version"}},
+)
+def put_capacity(
+    service_id: uuid.UUID,
+    body: CapacityUpdate,
+    request: Request,
+    session: SessionDep,
+    principal: Editor,
+    settings: SettingsDep,
+    locale: LocaleDep,
+    response: Response,
+) -> ServiceRead:
+    """Update only the capacity figures (free and total beds or places), stamped now."""
+    record = services.editable(session=session, principal=principal, service_id=service_id)
+    check_if_match(request, record.id, record.version)
+    services.set_capacity(session=session, principal=principal, service=record, rows=body.capacity)
+    set_etag(response, record.id, record.version)
+    return services.read(
+        session=session,
+        principal=principal,
+        service_id=record.id,
+        context=_context(settings, locale, datetime.now(UTC)),
+    )
+
+
+@router.post(
+    "/{service_id}/verify",
+    summary="Mark a listing verified (stewards)",
+    response_model=ServiceRead,
+)
+def verify_service(
+    service_id: uuid.UUID,
+    body: VerifyRequest,
+    session: SessionDep,
+    principal: Steward,
+    settings: SettingsDep,
+    locale: LocaleDep,
+    response: Response,
+) -> ServiceRead:
+    """Set assured_date (today by default) and who verified the listing."""
+    record = services.editable(session=session, principal=principal, service_id=service_id)
+    if body.assured_date is not None and body.assured_date > datetime.now(UTC).date():
+        raise BadRequest("assured_date cannot be in the future.")
+    services.verify(session=session, principal=principal, service=record, assured=body.assured_date)
+    set_etag(response, record.id, record.version)
+    return services.read(
+        session=session,
+        principal=principal,
+        service_id=record.id,
+        context=_context(settings, locale, datetime.now(UTC)),
+    )
+
+
+@verification_router.get(
+    "/due", summary="Listings due for verification (stewards)", response_model=Page[VerificationDue]
+)
+def verification_due(
+    session: SessionDep,
+    principal: Steward,
+    settings: SettingsDep,
+    page: PageDep,
+    period_days: Annotated[
+        int | None, Query(ge=1, le=3650, description="Default: the configured 180 days.")
+    ] = None,
+    today: Annotated[date | None, Query(description="Evaluate as of this date.")] = None,
+) -> Page[VerificationDue]:
+    """Active listings never verified or not verified within the period, oldest first."""
+    items, total = services.verification_due(
+        session=session,
+        period_days=period_days or settings.verification_period_days,
+        today=today or datetime.now(UTC).date(),
+        offset=page.offset,
+        limit=page.per_page,
+    )
+    return Page[VerificationDue].build(items, total=total, page=page.page, per_page=page.per_page)

@@ -1,0 +1,76 @@
+"""HSDS ``metadata``: one row per changed field of every write, with who and when."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time
+from enum import Enum
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from referral_net.db.models import Metadata
+
+CREATE = "create"
+UPDATE = "update"
+DELETE = "delete"
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def record_changes(
+    *,
+    session: Session,
+    resource_type: str,
+    resource_id: uuid.UUID,
+    action: str,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    actor: str,
+    when: datetime | None = None,
+) -> int:
+    """Add a metadata row for each field whose value differs; return how many were added."""
+    when = when or datetime.now(UTC)
+    added = 0
+    for field in sorted(set(before) | set(after)):
+        old, new = _text(before.get(field)), _text(after.get(field))
+        if old == new:
+            continue
+        session.add(
+            Metadata(
+                resource_id=resource_id,
+                resource_type=resource_type,
+                last_action_date=when,
+                last_action_type=action,
+                field_name=field,
+                previous_value=old,
+                replacement_value=new,
+                updated_by=actor,
+            )
+        )
+        added += 1
+    return added
+
+
+def history_of(*, session: Session, resource_id: uuid.UUID) -> list[Metadata]:
+    """All recorded changes of one record, oldest first."""
+    rows = session.exec(
+        select(Metadata)
+        .where(Metadata.resource_id == resource_id)
+        .order_by(col(Metadata.last_action_date), col(Metadata.field_name), col(Metadata.id))
+    )
+    return list(rows)

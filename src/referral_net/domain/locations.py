@@ -1,0 +1,312 @@
+"""Locations: the point kept in step with latitude/longitude, INE codes filled from the boundary
+polygons, nested address/phones/languages/accessibility, and the visibility rule on every read.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from geoalchemy2 import WKTElement
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from referral_net.api.schemas.directory import (
+    AccessibilityOut,
+    AddressOut,
+    LanguageOut,
+    LocationCreate,
+    LocationRead,
+    LocationUpdate,
+    PhoneOut,
+)
+from referral_net.db.models import (
+    Accessibility,
+    Address,
+    AdminArea,
+    Language,
+    Location,
+    Phone,
+    RecordStatus,
+)
+from referral_net.domain import access, areas, history, organizations
+from referral_net.domain.access import LocationView
+from referral_net.domain.common import children_by, ensure_new_id, replace_children, touch
+from referral_net.domain.languages import language_name
+from referral_net.errors import Forbidden, NotFound
+from referral_net.security.roles import Principal
+
+RESOURCE = "location"
+_NESTED = ("addresses", "phones", "languages", "accessibility")
+
+
+def point_element(latitude: float, longitude: float) -> WKTElement:
+    """The geometry value for a WGS 84 point (x = longitude, y = latitude)."""
+    return WKTElement(f"POINT({longitude!r} {latitude!r})", srid=4326)
+
+
+def _set_point(
+    session: Session, location: Location, latitude: float | None, longitude: float | None
+) -> None:
+    """Keep geom, latitude/longitude and the INE codes in step."""
+    location.latitude = latitude
+    location.longitude = longitude
+    if latitude is None or longitude is None:
+        location.geom = None
+        location.department_code = None
+        location.municipality_code = None
+        return
+    location.geom = point_element(latitude, longitude)
+    codes = areas.area_codes_at(session=session, latitude=latitude, longitude=longitude)
+    location.department_code = codes.department_code
+    location.municipality_code = codes.municipality_code
+
+
+def _children(session: Session, ids: list[uuid.UUID]) -> dict[str, dict[uuid.UUID, list[Any]]]:
+    return {
+        "addresses": children_by(session, Address, "location_id", ids),
+        "phones": children_by(session, Phone, "location_id", ids),
+        "languages": children_by(session, Language, "location_id", ids),
+        "accessibility": children_by(session, Accessibility, "location_id", ids),
+    }
+
+
+def _representative_point(session: Session, code: str | None) -> tuple[float | None, float | None]:
+    if code is None:
+        return None, None
+    area = session.get(AdminArea, code)
+    if area is None:
+        return None, None
+    return area.representative_latitude, area.representative_longitude
+
+
+def to_read(
+    session: Session,
+    location: Location,
+    children: dict[str, dict[uuid.UUID, list[Any]]],
+    view: LocationView,
+) -> LocationRead:
+    """Shape a location for a caller, degrading a restricted site to its municipality."""
+    if view is LocationView.HIDDEN:
+        raise NotFound("No such location.")
+    languages = [
+        LanguageOut(code=lang.code, name=lang.name or language_name(lang.code))
+        for lang in sorted(children["languages"][location.id], key=lambda lang: lang.code)
+    ]
+    base = location.model_dump(exclude={"geom", "version"})
+    if view is LocationView.MUNICIPALITY:
+        lat, lon = _representative_point(
+            session, location.municipality_code or location.department_code
+        )
+        return LocationRead(
+            id=location.id,
+            organization_id=location.organization_id,
+            name=location.name,
+            location_type=location.location_type,
+            latitude=lat,
+            longitude=lon,
+            precision="municipality",
+            visibility=location.visibility,
+            department_code=location.department_code,
+            municipality_code=location.municipality_code,
+            intake_phone=location.intake_phone,
+            intake_description=location.intake_description,
+            status=location.status,
+            languages=languages,
+        )
+    return LocationRead(
+        **base,
+        precision="exact",
+        addresses=[
+            AddressOut.model_validate(a, from_attributes=True)
+            for a in children["addresses"][location.id]
+        ],
+        phones=[
+            PhoneOut.model_validate(p, from_attributes=True)
+            for p in children["phones"][location.id]
+        ],
+        languages=languages,
+        accessibility=[
+            AccessibilityOut.model_validate(a, from_attributes=True)
+            for a in children["accessibility"][location.id]
+        ],
+    )
+
+
+def _snapshot(session: Session, location: Location) -> dict[str, Any]:
+    read = to_read(session, location, _children(session, [location.id]), LocationView.EXACT)
+    return read.model_dump(mode="json", exclude={"last_modified", "precision"})
+
+
+def view_for(principal: Principal, location: Location) -> LocationView:
+    """How this caller sees this location."""
+    return access.location_view(
+        principal, visibility=location.visibility, organization_id=location.organization_id
+    )
+
+
+def get(*, session: Session, principal: Principal, location_id: uuid.UUID) -> Location:
+    """Fetch a location the caller may know about; otherwise 404 (never 403)."""
+    location = session.get(Location, location_id)
+    if (
+        location is None
+        or view_for(principal, location) is LocationView.HIDDEN
+        or (location.status == RecordStatus.DEFUNCT and not access.can_see_defunct(principal))
+    ):
+        raise NotFound("No such location.")
+    return location
+
+
+def read(*, session: Session, principal: Principal, location_id: uuid.UUID) -> LocationRead:
+    """Read one location as the caller may see it."""
+    location = get(session=session, principal=principal, location_id=location_id)
+    return to_read(
+        session, location, _children(session, [location.id]), view_for(principal, location)
+    )
+
+
+def list_page(
+    *,
+    session: Session,
+    principal: Principal,
+    offset: int,
+    limit: int,
+    organization_id: uuid.UUID | None = None,
+    municipality_code: str | None = None,
+    department_code: str | None = None,
+    include_defunct: bool = False,
+) -> tuple[list[LocationRead], int]:
+    """One page of the locations the caller may know about, ordered by name then id."""
+    query = select(Location).where(access.visible_locations_clause(principal))
+    if not (include_defunct and access.can_see_defunct(principal)):
+        query = query.where(col(Location.status) != RecordStatus.DEFUNCT.value)
+    if organization_id is not None:
+        query = query.where(col(Location.organization_id) == organization_id)
+    if municipality_code is not None:
+        query = query.where(col(Location.municipality_code) == municipality_code)
+    if department_code is not None:
+        query = query.where(col(Location.department_code) == department_code)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = list(
+        session.exec(
+            query.order_by(col(Location.name), col(Location.id)).offset(offset).limit(limit)
+        )
+    )
+    children = _children(session, [r.id for r in rows])
+    return [to_read(session, r, children, view_for(principal, r)) for r in rows], int(total)
+
+
+def _nested_rows(data: LocationCreate | LocationUpdate) -> dict[str, list[Any]]:
+    rows: dict[str, list[Any]] = {}
+    if data.addresses is not None:
+        rows["addresses"] = [Address(**a.model_dump()) for a in data.addresses]
+    if data.phones is not None:
+        rows["phones"] = [Phone(**p.model_dump()) for p in data.phones]
+    if data.languages is not None:
+        rows["languages"] = [
+            Language(code=code, name=language_name(code)) for code in dict.fromkeys(data.languages)
+        ]
+    if data.accessibility is not None:
+        rows["accessibility"] = [Accessibility(**a.model_dump()) for a in data.accessibility]
+    return rows
+
+
+_MODEL_OF = {
+    "addresses": Address,
+    "phones": Phone,
+    "languages": Language,
+    "accessibility": Accessibility,
+}
+
+
+def _replace_nested(session: Session, location_id: uuid.UUID, rows: dict[str, list[Any]]) -> None:
+    for key, values in rows.items():
+        replace_children(session, _MODEL_OF[key], "location_id", location_id, values)
+
+
+def create(*, session: Session, principal: Principal, data: LocationCreate) -> Location:
+    """Create a location of an organization the caller may edit."""
+    organizations.editable(
+        session=session, principal=principal, organization_id=data.organization_id
+    )
+    location = Location(
+        **data.model_dump(exclude={"id", "latitude", "longitude", *_NESTED}),
+        id=ensure_new_id(session, Location, data.id),
+    )
+    _set_point(session, location, data.latitude, data.longitude)
+    touch(location)
+    location.version = 1
+    session.add(location)
+    session.flush()
+    _replace_nested(session, location.id, _nested_rows(data))
+    session.flush()
+    history.record_changes(
+        session=session,
+        resource_type=RESOURCE,
+        resource_id=location.id,
+        action=history.CREATE,
+        before={},
+        after=_snapshot(session, location),
+        actor=principal.audit_name,
+    )
+    session.commit()
+    return location
+
+
+def editable(*, session: Session, principal: Principal, location_id: uuid.UUID) -> Location:
+    """Fetch a location the caller may edit: 404 when unknown to them, 403 when not theirs."""
+    location = get(session=session, principal=principal, location_id=location_id)
+    if not access.can_edit(principal, location.organization_id):
+        raise Forbidden("You may not edit this location.")
+    return location
+
+
+def update(
+    *, session: Session, principal: Principal, location: Location, data: LocationUpdate
+) -> Location:
+    """Apply a partial update; visibility may rise only for stewards."""
+    before = _snapshot(session, location)
+    changes = data.model_dump(exclude_unset=True, exclude={"latitude", "longitude", *_NESTED})
+    requested = changes.get("visibility")
+    if requested is not None and not access.may_change_visibility(
+        principal, current=location.visibility, requested=str(requested)
+    ):
+        raise Forbidden("Making a location more visible needs a steward.")
+    for field, value in changes.items():
+        setattr(location, field, value.value if field == "visibility" else value)
+    if data.latitude is not None and data.longitude is not None:
+        _set_point(session, location, data.latitude, data.longitude)
+    _replace_nested(session, location.id, _nested_rows(data))
+    touch(location)
+    session.add(location)
+    session.flush()
+    history.record_changes(
+        session=session,
+        resource_type=RESOURCE,
+        resource_id=location.id,
+        action=history.UPDATE,
+        before=before,
+        after=_snapshot(session, location),
+        actor=principal.audit_name,
+    )
+    session.commit()
+    return location
+
+
+def soft_delete(*, session: Session, principal: Principal, location: Location) -> None:
+    """Mark a location defunct; it disappears from search but stewards can still read it."""
+    before = _snapshot(session, location)
+    location.status = RecordStatus.DEFUNCT.value
+    touch(location)
+    session.add(location)
+    session.flush()
+    history.record_changes(
+        session=session,
+        resource_type=RESOURCE,
+        resource_id=location.id,
+        action=history.DELETE,
+        before=before,
+        after=_snapshot(session, location),
+        actor=principal.audit_name,
+    )
+    session.commit()

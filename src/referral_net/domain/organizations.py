@@ -1,0 +1,167 @@
+"""Organizations: create, read, list, update, soft delete, with change history."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from referral_net.api.schemas.directory import (
+    OrganizationCreate,
+    OrganizationRead,
+    OrganizationUpdate,
+    PhoneIn,
+    PhoneOut,
+)
+from referral_net.db.models import Organization, Phone, RecordStatus
+from referral_net.domain import access, history
+from referral_net.domain.common import children_by, ensure_new_id, replace_children, touch
+from referral_net.errors import Forbidden, NotFound
+from referral_net.security.roles import Principal, Role
+
+RESOURCE = "organization"
+
+
+def _phones(rows: list[PhoneIn]) -> list[Phone]:
+    return [Phone(**p.model_dump()) for p in rows]
+
+
+def to_read(organization: Organization, phones: list[Phone]) -> OrganizationRead:
+    """Shape an organization for the API."""
+    return OrganizationRead(
+        **organization.model_dump(exclude={"version"}),
+        phones=[PhoneOut.model_validate(p, from_attributes=True) for p in phones],
+    )
+
+
+def _snapshot(session: Session, organization: Organization) -> dict[str, Any]:
+    phones = children_by(session, Phone, "organization_id", [organization.id])[organization.id]
+    return to_read(organization, phones).model_dump(mode="json", exclude={"last_modified"})
+
+
+def get(*, session: Session, principal: Principal, organization_id: uuid.UUID) -> Organization:
+    """Fetch an organization the caller may read (defunct ones only for stewards)."""
+    organization = session.get(Organization, organization_id)
+    if organization is None or (
+        organization.status == RecordStatus.DEFUNCT and not access.can_see_defunct(principal)
+    ):
+        raise NotFound("No such organization.")
+    return organization
+
+
+def read(*, session: Session, principal: Principal, organization_id: uuid.UUID) -> OrganizationRead:
+    """Read one organization with its phones."""
+    organization = get(session=session, principal=principal, organization_id=organization_id)
+    phones = children_by(session, Phone, "organization_id", [organization.id])[organization.id]
+    return to_read(organization, phones)
+
+
+def list_page(
+    *,
+    session: Session,
+    principal: Principal,
+    offset: int,
+    limit: int,
+    search: str | None = None,
+    include_defunct: bool = False,
+) -> tuple[list[OrganizationRead], int]:
+    """One page of organizations ordered by name then id, and the total count."""
+    query = select(Organization)
+    if not (include_defunct and access.can_see_defunct(principal)):
+        query = query.where(col(Organization.status) != RecordStatus.DEFUNCT.value)
+    if search:
+        query = query.where(func.lower(Organization.name).contains(search.lower()))
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = list(
+        session.exec(
+            query.order_by(col(Organization.name), col(Organization.id)).offset(offset).limit(limit)
+        )
+    )
+    phones = children_by(session, Phone, "organization_id", [o.id for o in rows])
+    return [to_read(o, phones[o.id]) for o in rows], int(total)
+
+
+def create(*, session: Session, principal: Principal, data: OrganizationCreate) -> Organization:
+    """Create an organization (stewards only) and record its history."""
+    if principal.role is not Role.STEWARD:
+        raise Forbidden("Only stewards create organizations.")
+    if data.parent_organization_id is not None:
+        get(session=session, principal=principal, organization_id=data.parent_organization_id)
+    organization = Organization(
+        **data.model_dump(exclude={"id", "phones"}),
+        id=ensure_new_id(session, Organization, data.id),
+    )
+    touch(organization)
+    organization.version = 1
+    session.add(organization)
+    session.flush()
+    replace_children(session, Phone, "organization_id", organization.id, _phones(data.phones))
+    session.flush()
+    history.record_changes(
+        session=session,
+        resource_type=RESOURCE,
+        resource_id=organization.id,
+        action=history.CREATE,
+        before={},
+        after=_snapshot(session, organization),
+        actor=principal.audit_name,
+    )
+    session.commit()
+    return organization
+
+
+def editable(*, session: Session, principal: Principal, organization_id: uuid.UUID) -> Organization:
+    """Fetch an organization the caller may edit: 404 if unknown to them, 403 if not theirs."""
+    organization = get(session=session, principal=principal, organization_id=organization_id)
+    if not access.can_edit(principal, organization.id):
+        raise Forbidden("You may not edit this organization.")
+    return organization
+
+
+def update(
+    *, session: Session, principal: Principal, organization: Organization, data: OrganizationUpdate
+) -> Organization:
+    """Apply a partial update and record each changed field."""
+    before = _snapshot(session, organization)
+    changes = data.model_dump(exclude_unset=True, exclude={"phones"})
+    if changes.get("parent_organization_id") == organization.id:
+        raise Forbidden("An organization cannot be its own parent.")
+    for field, value in changes.items():
+        setattr(organization, field, value)
+    if data.phones is not None:
+        replace_children(session, Phone, "organization_id", organization.id, _phones(data.phones))
+    touch(organization)
+    session.add(organization)
+    session.flush()
+    history.record_changes(
+        session=session,
+        resource_type=RESOURCE,
+        resource_id=organization.id,
+        action=history.UPDATE,
+        before=before,
+        after=_snapshot(session, organization),
+        actor=principal.audit_name,
+    )
+    session.commit()
+    return organization
+
+
+def soft_delete(*, session: Session, principal: Principal, organization: Organization) -> None:
+    """Mark an organization defunct (HSDS status); it stays readable for stewards."""
+    before = _snapshot(session, organization)
+    organization.status = RecordStatus.DEFUNCT.value
+    touch(organization)
+    session.add(organization)
+    session.flush()
+    history.record_changes(
+        session=session,
+        resource_type=RESOURCE,
+        resource_id=organization.id,
+        action=history.DELETE,
+        before=before,
+        after=_snapshot(session, organization),
+        actor=principal.audit_name,
+    )
+    session.commit()

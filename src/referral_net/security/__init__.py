@@ -1,0 +1,1 @@
+"""Identities and credentials: roles, password hashing, bearer tokens."""

@@ -1,0 +1,112 @@
+"""Plain typed builders for test data, and bearer-token headers for each role."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import FastAPI
+from sqlmodel import Session
+
+from referral_net.db.models import Organization, UserAccount
+from referral_net.security import tokens
+from referral_net.security.passwords import hash_password
+from referral_net.security.roles import Role
+
+# Points inside known municipalities (checked against the boundary files in test_areas).
+QUETZALTENANGO = (14.8347, -91.5181)  # 0901
+HUEHUETENANGO = (15.3197, -91.4710)  # 1301
+GUATEMALA_CITY = (14.6349, -90.5069)  # 0101
+
+
+def make_organization(session: Session, name: str = "Org (ejemplo)") -> Organization:
+    """Insert an organization directly."""
+    organization = Organization(name=name, description="test organization")
+    session.add(organization)
+    session.commit()
+    return organization
+
+
+def make_user(
+    session: Session, role: Role, organization_id: uuid.UUID | None = None
+) -> UserAccount:
+    """Insert a staff user with a throwaway password."""
+    user = UserAccount(
+        username=f"{role.value}-{uuid.uuid4().hex[:8]}",
+        password_hash=hash_password("correct horse battery staple"),
+        role=role.value,
+        organization_id=organization_id,
+        created_at=datetime.now(UTC),
+    )
+    session.add(user)
+    session.commit()
+    return user
+
+
+def bearer(app: FastAPI, user: UserAccount) -> dict[str, str]:
+    """Authorization header with a fresh access token for the user."""
+    token = tokens.issue_token(
+        secret=app.state.signing_key,
+        user_id=user.id,
+        kind="access",
+        token_version=user.token_version,
+        lifetime=timedelta(minutes=5),
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+def organization_body(**overrides: Any) -> dict[str, Any]:
+    """A valid organization create body."""
+    body: dict[str, Any] = {
+        "name": "Asociación de prueba (ejemplo)",
+        "description": "Organización ficticia para pruebas.",
+        "email": "info@example.org",
+        "website": "https://example.org",
+        "phones": [{"number": "5555-0101", "type": "voice"}],
+    }
+    body.update(overrides)
+    return body
+
+
+def location_body(organization_id: uuid.UUID, **overrides: Any) -> dict[str, Any]:
+    """A valid location create body in Quetzaltenango."""
+    lat, lon = QUETZALTENANGO
+    body: dict[str, Any] = {
+        "organization_id": str(organization_id),
+        "name": "Sede de prueba (ejemplo)",
+        "latitude": lat,
+        "longitude": lon,
+        "addresses": [
+            {
+                "address_1": "4a Calle 10-20, Zona 1",
+                "city": "Quetzaltenango",
+                "state_province": "Quetzaltenango",
+            }
+        ],
+        "phones": [{"number": "+502 5555 0102"}],
+        "languages": ["es", "mam"],
+        "accessibility": [{"description": "Rampa de acceso"}],
+    }
+    body.update(overrides)
+    return body
+
+
+def service_body(organization_id: uuid.UUID, **overrides: Any) -> dict[str, Any]:
+    """A valid service create body: a weekday legal-aid office."""
+    body: dict[str, Any] = {
+        "organization_id": str(organization_id),
+        "name": "Asesoría legal (ejemplo)",
+        "description": "Asistencia legal gratuita.",
+        "categories": ["protection.legal_aid"],
+        "languages": ["spa", "quc"],
+        "eligibility": {"minimum_age": 0, "maximum_age": 120},
+        "phones": [{"number": "5555-0103"}],
+        "schedules": [
+            {"freq": "WEEKLY", "byday": "MO,TU,WE,TH,FR", "opens_at": "08:00", "closes_at": "16:00"}
+        ],
+        "cost_options": [{"option": "Gratuito", "amount": 0, "currency": "GTQ"}],
+        "required_documents": [{"document": "Ninguno"}],
+    }
+    body.update(overrides)
+    return body
