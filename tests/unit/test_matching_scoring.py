@@ -188,3 +188,22 @@ def test_components_and_total_stay_in_unit_interval(
     result = sc.score(person(lgbtiq=lgbtiq, languages=tuple(languages)), need, candidate, NOW)
     assert 0.0 <= result.total <= 1.0
     assert all(0.0 <= value <= 1.0 for value in result.components.values())
+
+
+@pytest.mark.parametrize(
+    ("urgency", "break_even_km"),
+    [("routine", 30 * math.log(3)), ("soon", 15 * math.log(3)), ("emergency", 5 * math.log(3))],
+)
+def test_own_language_outweighs_distance_as_documented(urgency: str, break_even_km: float) -> None:
+    # docs/matching.md: a service in the person's only language beats a Spanish-only one next
+    # door while within 30/15/5 * ln 3 km.
+    need = Need("protection.legal_aid", urgency)  # type: ignore[arg-type]
+    profile = person(languages=("mam",))
+    next_door = cand(languages=frozenset({"spa"}))
+
+    def mam_at(km: float) -> Candidate:
+        return cand(distance_m=km * 1000, languages=frozenset({"mam"}))
+
+    spanish = sc.score(profile, need, next_door, NOW).total
+    assert sc.score(profile, need, mam_at(break_even_km - 0.2), NOW).total > spanish
+    assert sc.score(profile, need, mam_at(break_even_km + 0.2), NOW).total < spanish
