@@ -14,6 +14,9 @@ Every error leaves the API as RFC 9457 ``application/problem+json``::
     ├── RateLimited                  429  too many requests (carries Retry-After)
     └── ServiceUnavailable           503  a dependency (the database) is down
 
+A database constraint violation (``IntegrityError``) that validation did not catch first becomes
+a 409 too, with a generic message. Anything else unexpected is a 500 (and a bug).
+
 Messages are written for the caller and must never carry SQL, stack traces, coordinates of
 non-public locations or personal data: the 500 handler logs the exception class only.
 """
@@ -28,6 +31,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -247,9 +251,23 @@ async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _handle_integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    # A constraint the validation layer did not anticipate: the write is refused and rolled
+    # back. Only the class is logged; the driver's message holds SQL and values.
+    logger.warning("constraint violation on %s %s", request.method, request.url.path)
+    return problem_response(
+        409,
+        slug=Conflict.slug,
+        title=Conflict.title,
+        detail="The request conflicts with existing data and was not applied.",
+        instance=request.url.path,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the problem+json handlers on the application."""
     app.add_exception_handler(ReferralNetError, _handle_domain_error)
+    app.add_exception_handler(IntegrityError, _handle_integrity_error)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_error)
     app.add_exception_handler(Exception, _handle_unexpected)

@@ -5,6 +5,7 @@ polygons, capacity with freshness, verification, and change history on every wri
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ from referral_net.matching.model import Locale
 from referral_net.security.roles import Principal
 from referral_net.validation import check_area_geometry
 
+logger = logging.getLogger(__name__)
 RESOURCE = "service"
 LINK_ENTITY = "service"
 _ELIGIBILITY_COLUMNS = (
@@ -112,22 +114,31 @@ def _load_children(session: Session, ids: list[uuid.UUID]) -> _Children:
 
 
 def weekly_schedules(rows: Sequence[Schedule]) -> list[opening_hours.WeeklySchedule]:
-    """Turn stored HSDS schedules into the pure evaluator's input."""
-    return [
-        opening_hours.WeeklySchedule(
-            freq=row.freq or "WEEKLY",
-            interval=row.interval or 1,
-            byday=row.byday,
-            bymonthday=row.bymonthday,
-            opens_at=row.opens_at,
-            closes_at=row.closes_at,
-            valid_from=row.valid_from,
-            valid_to=row.valid_to,
-            dtstart=row.dtstart,
-            until=row.until,
-        )
-        for row in rows
-    ]
+    """Turn stored HSDS schedules into the pure evaluator's input.
+
+    Writes are validated, but imported rows may not be: a malformed row is left out (it can
+    never make a service look open) rather than failing the whole read.
+    """
+    out = []
+    for row in rows:
+        try:
+            out.append(
+                opening_hours.WeeklySchedule(
+                    freq=row.freq or "WEEKLY",
+                    interval=row.interval or 1,
+                    byday=row.byday,
+                    bymonthday=row.bymonthday,
+                    opens_at=row.opens_at,
+                    closes_at=row.closes_at,
+                    valid_from=row.valid_from,
+                    valid_to=row.valid_to,
+                    dtstart=row.dtstart,
+                    until=row.until,
+                )
+            )
+        except ValueError:
+            logger.warning("schedule %s is malformed and was ignored", row.id)
+    return out
 
 
 def _capacity_out(
@@ -204,7 +215,8 @@ def to_read(service: Service, children: _Children, context: ReadContext) -> Serv
         service_areas=[_area_out(a) for a in children.service_areas[sid]],
         capacity=_capacity_out(children.capacity[sid], children.units, context),
         open_now=opening_hours.is_open(schedules, context.at) if schedules else None,
-        open_24h=bool(schedules) and opening_hours.is_open_24h(schedules),
+        open_24h=bool(schedules)
+        and opening_hours.is_open_24h(schedules, on=opening_hours.to_guatemala(context.at).date()),
     )
 
 

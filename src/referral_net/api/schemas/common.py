@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 T = TypeVar("T")
 
@@ -43,6 +43,23 @@ class StrictModel(BaseModel):
     """Base of request bodies: unknown fields are an error, never silently dropped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PatchModel(StrictModel):
+    """Base of partial updates: a field may be left out, but required fields cannot be nulled."""
+
+    not_nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> Self:
+        nulled = sorted(
+            name
+            for name in self.model_fields_set & self.not_nullable
+            if getattr(self, name) is None
+        )
+        if nulled:
+            raise ValueError(f"may not be null: {', '.join(nulled)}")
+        return self
 
 
 class FieldError(BaseModel):

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
 from referral_net import validation
-from referral_net.api.schemas.common import StrictModel
+from referral_net.api.schemas.common import PatchModel, StrictModel
 from referral_net.db.models import RecordStatus, Visibility
 
 GenderCode = Literal["woman", "man", "trans_woman", "trans_man", "non_binary"]
@@ -328,8 +328,10 @@ class OrganizationCreate(StrictModel):
     phones: list[PhoneIn] = Field(default_factory=list, max_length=20)
 
 
-class OrganizationUpdate(StrictModel):
+class OrganizationUpdate(PatchModel):
     """A partial update: only the fields present change."""
+
+    not_nullable = frozenset({"name", "description", "phones"})
 
     name: Name | None = Field(default=None, examples=["Nuevo nombre (ejemplo)"])
     alternate_name: str | None = Field(default=None, max_length=500)
@@ -370,7 +372,7 @@ class OrganizationRead(BaseModel):
 # --- services --------------------------------------------------------------------------------
 
 
-class ServiceFields(StrictModel):
+class ServiceFields(PatchModel):
     """Fields shared by service creation and update."""
 
     program_id: uuid.UUID | None = None
@@ -411,6 +413,21 @@ class ServiceCreate(ServiceFields):
 
 class ServiceUpdate(ServiceFields):
     """A partial update: only the fields present change; lists replace the stored list."""
+
+    not_nullable = frozenset(
+        {
+            "name",
+            "status",
+            "eligibility",
+            "categories",
+            "languages",
+            "phones",
+            "schedules",
+            "cost_options",
+            "required_documents",
+            "service_areas",
+        }
+    )
 
     name: Name | None = Field(default=None, examples=["Nuevo nombre (ejemplo)"])
     status: Literal["active", "inactive", "temporarily closed"] | None = None
@@ -468,7 +485,7 @@ class CapacityUpdate(StrictModel):
 # --- locations -------------------------------------------------------------------------------
 
 
-class LocationFields(StrictModel):
+class LocationFields(PatchModel):
     """Fields shared by location creation and update."""
 
     alternate_name: str | None = Field(default=None, max_length=500)
@@ -514,6 +531,18 @@ class LocationCreate(LocationFields):
 
 class LocationUpdate(LocationFields):
     """A partial update. Latitude and longitude change together."""
+
+    not_nullable = frozenset(
+        {
+            "name",
+            "outside_country",
+            "visibility",
+            "addresses",
+            "phones",
+            "languages",
+            "accessibility",
+        }
+    )
 
     name: Name | None = Field(default=None, examples=["Sede Xela (ejemplo)"])
     latitude: float | None = None
