@@ -12,7 +12,6 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 
-
 pytestmark = pytest.mark.db
 
 
@@ -29,10 +28,15 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @settings(
     max_examples=25,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                           HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
 )
-def test_no_server_errors_and_problem_json(case: schemathesis.Case, steward_headers: dict[str, str]) -> None:
+def test_no_server_errors_and_problem_json(
+    case: schemathesis.Case, steward_headers: dict[str, str]
+) -> None:
     response = case.call(headers=steward_headers)
     assert response.status_code < 500, (case.method, case.path, response.status_code)
     if 400 <= response.status_code < 500:

@@ -15,7 +15,8 @@ Every error leaves the API as RFC 9457 ``application/problem+json``::
     └── ServiceUnavailable           503  a dependency (the database) is down
 
 A database constraint violation (``IntegrityError``) that validation did not catch first becomes
-a 409 too, with a generic message. Anything else unexpected is a 500 (and a bug).
+a 409 too, with a generic message; a value the database refuses (``DataError``) a 422.
+Anything else unexpected is a 500 (and a bug).
 
 Messages are written for the caller and must never carry SQL, stack traces, coordinates of
 non-public locations or personal data: the 500 handler logs the exception class only.
@@ -31,7 +32,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -264,10 +265,22 @@ async def _handle_integrity_error(request: Request, exc: Exception) -> JSONRespo
     )
 
 
+async def _handle_data_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("value refused by the database on %s %s", request.method, request.url.path)
+    return problem_response(
+        422,
+        slug=InvalidInput.slug,
+        title=InvalidInput.title,
+        detail="A value is outside what the database accepts; nothing was written.",
+        instance=request.url.path,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the problem+json handlers on the application."""
     app.add_exception_handler(ReferralNetError, _handle_domain_error)
     app.add_exception_handler(IntegrityError, _handle_integrity_error)
+    app.add_exception_handler(DataError, _handle_data_error)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_error)
     app.add_exception_handler(Exception, _handle_unexpected)

@@ -23,7 +23,7 @@ from referral_net.api.routers import (
 )
 from referral_net.api.schemas.common import PROBLEM_RESPONSES
 from referral_net.db.engine import make_engine
-from referral_net.errors import install_error_handlers
+from referral_net.errors import BadRequest, install_error_handlers, problem_response
 from referral_net.settings import Settings, get_settings
 
 logger = logging.getLogger("referral_net")
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.signing_key = _signing_key(settings)
     install_error_handlers(app)
     app.middleware("http")(_log_request)
+    app.middleware("http")(_refuse_nul_in_query)
     app.include_router(health.router, responses=PROBLEM_RESPONSES)
     app.include_router(auth.router, responses=PROBLEM_RESPONSES)
     app.include_router(organizations.router, responses=PROBLEM_RESPONSES)
@@ -97,6 +98,22 @@ def _signing_key(settings: Settings) -> str:
         "survive a restart or be shared between workers"
     )
     return secrets.token_urlsafe(48)
+
+
+async def _refuse_nul_in_query(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    # A NUL byte in a query parameter can never be meant, and PostgreSQL refuses it mid-query.
+    raw = request.scope.get("query_string", b"")
+    if b"\x00" in raw or b"%00" in raw.lower():
+        return problem_response(
+            400,
+            slug=BadRequest.slug,
+            title=BadRequest.title,
+            detail="Query parameters may not contain NUL characters.",
+            instance=request.url.path,
+        )
+    return await call_next(request)
 
 
 async def _log_request(
