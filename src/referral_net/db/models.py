@@ -133,6 +133,9 @@ class Service(SQLModel, table=True):
     minors_only: bool = False
     assured_by: str | None = Field(default=None, max_length=320)
     version: int = Field(default=1)
+    # Lower-case, accent-free text of name, alternate name and description, so that text search
+    # ignores accents and case the same way on both backends ("psicologica" finds "Psicológica").
+    search_text: str = Field(default="")
 
 
 class Location(SQLModel, table=True):
@@ -165,6 +168,10 @@ class Location(SQLModel, table=True):
     external_identifier_type: str | None = Field(default=None, max_length=200)
     # profile: geometry kept in step with latitude/longitude by the domain layer
     geom: Any = Field(default=None, sa_type=point_column_type(), nullable=True)
+    # profile: the point the public and partners may see (the exact point of a public site, the
+    # municipality's representative point of a restricted one, none for a confidential one).
+    # Indexed separately so public search never touches the exact column.
+    public_geom: Any = Field(default=None, sa_type=point_column_type(), nullable=True)
     visibility: str = Field(default=Visibility.PUBLIC, max_length=20, index=True)
     department_code: str | None = Field(default=None, max_length=2, index=True)
     municipality_code: str | None = Field(default=None, max_length=4, index=True)

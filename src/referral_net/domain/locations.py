@@ -28,6 +28,7 @@ from referral_net.db.models import (
     Location,
     Phone,
     RecordStatus,
+    Visibility,
 )
 from referral_net.domain import access, areas, history, organizations
 from referral_net.domain.access import LocationView
@@ -62,6 +63,19 @@ def _set_point(
     location.municipality_code = codes.municipality_code
 
 
+def refresh_public_point(session: Session, location: Location) -> None:
+    """Set the point the public may see: exact if public, municipality if restricted, else none."""
+    if location.geom is None or location.visibility == Visibility.CONFIDENTIAL:
+        location.public_geom = None
+    elif location.visibility == Visibility.PUBLIC:
+        location.public_geom = point_element(location.latitude or 0.0, location.longitude or 0.0)
+    else:
+        lat, lon = _representative_point(
+            session, location.municipality_code or location.department_code
+        )
+        location.public_geom = None if lat is None or lon is None else point_element(lat, lon)
+
+
 def _children(session: Session, ids: list[uuid.UUID]) -> dict[str, dict[uuid.UUID, list[Any]]]:
     return {
         "addresses": children_by(session, Address, "location_id", ids),
@@ -93,7 +107,7 @@ def to_read(
         LanguageOut(code=lang.code, name=lang.name or language_name(lang.code))
         for lang in sorted(children["languages"][location.id], key=lambda lang: lang.code)
     ]
-    base = location.model_dump(exclude={"geom", "version"})
+    base = location.model_dump(exclude={"geom", "public_geom", "version"})
     if view is LocationView.MUNICIPALITY:
         lat, lon = _representative_point(
             session, location.municipality_code or location.department_code
@@ -234,6 +248,7 @@ def create(*, session: Session, principal: Principal, data: LocationCreate) -> L
         id=ensure_new_id(session, Location, data.id),
     )
     _set_point(session, location, data.latitude, data.longitude)
+    refresh_public_point(session, location)
     touch(location)
     location.version = 1
     session.add(location)
@@ -276,6 +291,7 @@ def update(
         setattr(location, field, value.value if field == "visibility" else value)
     if data.latitude is not None and data.longitude is not None:
         _set_point(session, location, data.latitude, data.longitude)
+    refresh_public_point(session, location)
     _replace_nested(session, location.id, _nested_rows(data))
     touch(location)
     session.add(location)

@@ -53,6 +53,7 @@ from referral_net.errors import Forbidden, NotFound
 from referral_net.geo.convert import to_geojson
 from referral_net.matching.model import Locale
 from referral_net.security.roles import Principal
+from referral_net.text import search_document
 from referral_net.validation import check_area_geometry
 
 logger = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ def to_read(service: Service, children: _Children, context: ReadContext) -> Serv
         categories.append(CategoryOut(code=term.code or "", name=name))
     categories.sort(key=lambda c: c.code)
     base = service.model_dump(
-        exclude={*_ELIGIBILITY_COLUMNS, "eligibility_description", "version", "fees"}
+        exclude={*_ELIGIBILITY_COLUMNS, "eligibility_description", "version", "fees", "search_text"}
     )
     return ServiceRead(
         **base,
@@ -412,6 +413,12 @@ def _apply_nested(session: Session, service: Service, data: ServiceCreate | Serv
         replace_children(session, ServiceArea, "service_id", sid, areas)
 
 
+def _refresh_search_text(service: Service) -> None:
+    service.search_text = search_document(
+        (service.name, service.alternate_name, service.description)
+    )
+
+
 def _apply_eligibility(service: Service, data: ServiceCreate | ServiceUpdate) -> None:
     if data.eligibility is None:
         return
@@ -465,6 +472,7 @@ def create(*, session: Session, principal: Principal, data: ServiceCreate) -> Se
         id=ensure_new_id(session, Service, data.id),
     )
     _apply_eligibility(service, data)
+    _refresh_search_text(service)
     touch(service)
     service.version = 1
     session.add(service)
@@ -501,6 +509,7 @@ def update(
     for field, value in data.model_dump(exclude_unset=True, exclude=_NESTED).items():
         setattr(service, field, value)
     _apply_eligibility(service, data)
+    _refresh_search_text(service)
     _apply_nested(session, service, data)
     touch(service)
     session.add(service)
