@@ -17,6 +17,7 @@ from referral_net.api.routers import (
     history,
     locations,
     organizations,
+    search,
     service_at_locations,
     services,
     taxonomy,
@@ -36,6 +37,7 @@ OPENAPI_TAGS = [
     {"name": "services", "description": "HSDS services with eligibility, hours and capacity."},
     {"name": "locations", "description": "HSDS locations; visibility decides who sees the site."},
     {"name": "service_at_locations", "description": "Where each service is delivered."},
+    {"name": "search", "description": "Geospatial search: nearest, radius, bbox, area, coverage."},
     {"name": "taxonomy", "description": "The anti-trafficking taxonomy (four Ps), es/en."},
     {"name": "verification", "description": "Listings due for verification."},
     {"name": "history", "description": "HSDS metadata: the change history of a record."},
@@ -85,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(locations.router, responses=PROBLEM_RESPONSES)
     app.include_router(service_at_locations.router, responses=PROBLEM_RESPONSES)
     app.include_router(taxonomy.router, responses=PROBLEM_RESPONSES)
+    app.include_router(search.router, responses=PROBLEM_RESPONSES)
     app.include_router(services.verification_router, responses=PROBLEM_RESPONSES)
     app.include_router(history.router, responses=PROBLEM_RESPONSES)
     return app

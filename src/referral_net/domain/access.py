@@ -56,6 +56,16 @@ def location_view(
     return LocationView.HIDDEN
 
 
+def sees_exact_points_everywhere(principal: Principal) -> bool:
+    """Trusted roles search the exact point column; everyone else the public one.
+
+    Provider staff search the public column too (their own organization's sites are exact in
+    item reads); search results for a coarsened site are placed and ranked by the coarse point,
+    so distance and order cannot be used to triangulate the real site.
+    """
+    return principal.role in TRUSTED_ROLES
+
+
 def visible_locations_clause(principal: Principal) -> ColumnElement[bool]:
     """SQL condition for the locations a caller may know exist (exactly or coarsely)."""
     if principal.role in TRUSTED_ROLES:

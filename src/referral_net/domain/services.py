@@ -142,6 +142,14 @@ def weekly_schedules(rows: Sequence[Schedule]) -> list[opening_hours.WeeklySched
     return out
 
 
+def schedules_by_service(
+    *, session: Session, service_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[opening_hours.WeeklySchedule]]:
+    """The evaluable schedules of many services, in one query."""
+    rows = children_by(session, Schedule, "service_id", list(dict.fromkeys(service_ids)))
+    return {sid: weekly_schedules(found) for sid, found in rows.items()}
+
+
 def _capacity_out(
     rows: list[ServiceCapacity], units: dict[uuid.UUID, Unit], context: ReadContext
 ) -> list[CapacityOut]:

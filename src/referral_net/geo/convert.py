@@ -138,3 +138,23 @@ def geodesic_area_km2(geom: BaseGeometry) -> float:
         area_m2, _ = GEOD.geometry_area_perimeter(orient(polygon, sign=1.0))
         total_m2 += abs(float(area_m2))
     return total_m2 / 1_000_000.0
+
+
+def geodesic_bbox(lat: float, lon: float, radius_m: float) -> tuple[float, float, float, float]:
+    """A lon/lat box ``(min_lon, min_lat, max_lon, max_lat)`` containing the geodesic circle.
+
+    The circle is sampled every 5 degrees of azimuth with pyproj and the box widened by 1 %
+    plus a few metres, which more than covers what lies between samples (under 0.1 % of the
+    radius). Search uses it as the index pre-filter before the exact distance test.
+    """
+    _check_lat_lon(lat, lon)
+    if radius_m <= 0:
+        return (lon, lat, lon, lat)
+    azimuths = list(range(0, 360, 5))
+    lons, lats, _ = GEOD.fwd(
+        [lon] * len(azimuths),
+        [lat] * len(azimuths),
+        azimuths,
+        [radius_m * 1.01 + 5.0] * len(azimuths),
+    )
+    return (min(lons), max(-90.0, min(lats)), max(lons), min(90.0, max(lats)))

@@ -1,19 +1,42 @@
-"""THE one place for SQL that differs between SpatiaLite and PostGIS.
+"""THE one module with SQL that differs between SpatiaLite and PostGIS.
 
-Every spatial predicate or measure the domain needs is a function here taking the session's
-dialect into account. PostGIS uses its GiST indexes through ``&&``-aware predicates and
-``geography`` for metres; SpatiaLite's R*Tree is *not* used by its planner on its own, so each
-query here names the ``SpatialIndex`` virtual table explicitly (otherwise it is a full scan).
+Everything here returns SQLAlchemy expressions or runs small queries; the domain composes them.
+
+- Metres are geodesic on WGS 84 on both: PostGIS ``geography`` distance (spheroid), SpatiaLite
+  ``ST_Distance(a, b, 1)`` (ellipsoid, GeographicLib). Tests check both against pyproj.
+- Index use is explicit. PostGIS: ``&&`` against an envelope and KNN ``<->`` use the GiST index.
+  SpatiaLite's planner never uses its R*Tree by itself, so every window goes through the
+  ``SpatialIndex`` virtual table by rowid; without it a search would be a full scan.
+- JSON membership (``genders_served``) differs too: ``json_each`` versus ``jsonb ?``.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import text
+import itertools
+from typing import Any
+
+from sqlalchemy import ColumnElement, Float, and_, cast, exists, func, literal, or_, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import TextClause
+from sqlmodel import col
+
+from referral_net.db.models import AdminArea, Service, ServiceArea
+
+_bind_counter = itertools.count()
 
 
 def _is_sqlite(session: Session) -> bool:
     return session.get_bind().dialect.name == "sqlite"
+
+
+def dialect_name(session: Session) -> str:
+    """'sqlite' or 'postgresql'."""
+    return session.get_bind().dialect.name
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}_{next(_bind_counter)}"
 
 
 def admin_area_codes_at(session: Session, *, latitude: float, longitude: float) -> list[str]:
@@ -34,3 +57,132 @@ def admin_area_codes_at(session: Session, *, latitude: float, longitude: float) 
         )
     rows = session.execute(sql, {"lat": latitude, "lon": longitude})
     return [str(code) for (code,) in rows]
+
+
+def point(session: Session, *, latitude: float, longitude: float) -> ColumnElement[Any]:
+    """A WGS 84 point literal."""
+    lon, lat = literal(longitude, Float), literal(latitude, Float)
+    if _is_sqlite(session):
+        return func.MakePoint(lon, lat, 4326)
+    return func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
+
+
+def distance_m(
+    session: Session, geom: ColumnElement[Any], *, latitude: float, longitude: float
+) -> ColumnElement[float]:
+    """Geodesic distance in metres from a geometry column to a point."""
+    target = point(session, latitude=latitude, longitude=longitude)
+    if _is_sqlite(session):
+        return func.ST_Distance(geom, target, 1)
+    return func.ST_Distance(func.geography(geom), func.geography(target))
+
+
+def knn_order(
+    session: Session, geom: ColumnElement[Any], *, latitude: float, longitude: float
+) -> ColumnElement[Any] | None:
+    """An index-driven nearest-first ordering, where the engine has one (PostGIS ``<->``)."""
+    if _is_sqlite(session):
+        return None
+    return geom.op("<->")(point(session, latitude=latitude, longitude=longitude))
+
+
+def in_box(
+    session: Session,
+    *,
+    table: str,
+    column: str,
+    geom: ColumnElement[Any],
+    box: tuple[float, float, float, float],
+) -> ColumnElement[bool]:
+    """Rows whose point lies in a lon/lat box, through the spatial index."""
+    min_lon, min_lat, max_lon, max_lat = box
+    if _is_sqlite(session):
+        names = [_unique(n) for n in ("minx", "miny", "maxx", "maxy")]
+        clause: TextClause = text(
+            f"{table}.rowid IN (SELECT rowid FROM SpatialIndex"  # noqa: S608 - names are ours
+            f" WHERE f_table_name = '{table}' AND f_geometry_column = '{column}'"
+            f" AND search_frame = BuildMbr(:{names[0]}, :{names[1]}, :{names[2]}, :{names[3]},"
+            " 4326))"
+        ).bindparams(**{names[0]: min_lon, names[1]: min_lat, names[2]: max_lon, names[3]: max_lat})
+        # The R*Tree holds float32-rounded boxes; the exact test keeps the edge honest.
+        exact = and_(
+            func.ST_X(geom).between(min_lon, max_lon), func.ST_Y(geom).between(min_lat, max_lat)
+        )
+        return and_(clause, exact)
+    envelope = func.ST_MakeEnvelope(min_lon, min_lat, max_lon, max_lat, 4326)
+    return and_(geom.op("&&")(envelope), func.ST_Intersects(geom, envelope))
+
+
+def in_admin_area(
+    session: Session, *, table: str, column: str, geom: ColumnElement[Any], code: str
+) -> ColumnElement[bool]:
+    """Rows whose point lies inside a department or municipality polygon (boundary included)."""
+    area = select(AdminArea.geom).where(col(AdminArea.code) == code).scalar_subquery()
+    if _is_sqlite(session):
+        name = _unique("area")
+        window = text(
+            f"{table}.rowid IN (SELECT rowid FROM SpatialIndex"  # noqa: S608 - names are ours
+            f" WHERE f_table_name = '{table}' AND f_geometry_column = '{column}'"
+            f" AND search_frame = (SELECT geom FROM admin_area WHERE code = :{name}))"
+        ).bindparams(**{name: code})
+        return and_(window, func.ST_Intersects(geom, area) == 1)
+    return func.ST_Intersects(geom, area)
+
+
+def service_area_covers(
+    session: Session, *, service_id: ColumnElement[Any], latitude: float, longitude: float
+) -> ColumnElement[bool]:
+    """Services with a service-area polygon that contains the point (boundary included)."""
+    target = point(session, latitude=latitude, longitude=longitude)
+    if _is_sqlite(session):
+        lon, lat = _unique("lon"), _unique("lat")
+        window = text(
+            "service_area.rowid IN (SELECT rowid FROM SpatialIndex"  # noqa: S608 - bind names only
+            " WHERE f_table_name = 'service_area' AND f_geometry_column = 'geom'"
+            f" AND search_frame = MakePoint(:{lon}, :{lat}, 4326))"
+        ).bindparams(**{lon: longitude, lat: latitude})
+        predicate = and_(window, func.ST_Intersects(ServiceArea.geom, target) == 1)
+    else:
+        predicate = func.ST_Intersects(ServiceArea.geom, target)
+    return exists(
+        select(literal(1))
+        .select_from(ServiceArea)
+        .where(col(ServiceArea.service_id) == service_id, predicate)
+    )
+
+
+def genders_served_includes(session: Session, gender: str) -> ColumnElement[bool]:
+    """Services whose ``genders_served`` JSON list contains the gender code."""
+    if _is_sqlite(session):
+        name = _unique("gender")
+        clause: ColumnElement[bool] = text(
+            "EXISTS (SELECT 1 FROM json_each(service.genders_served)"  # noqa: S608 - bind name only
+            f" WHERE json_each.value = :{name})"
+        ).bindparams(**{name: gender})  # type: ignore[assignment]
+        return clause
+    return cast(col(Service.genders_served), JSONB).op("?")(gender)
+
+
+def gender_rule(session: Session, gender: str) -> ColumnElement[bool]:
+    """The hard gender rule shared with matching: who may use a service.
+
+    Open to all (null) always; the person's own gender when listed; a trans woman (man) at a
+    women-only (men-only) service when it is trans-inclusive or LGBTIQ+-affirming; undisclosed
+    only at services open to all.
+    """
+    open_to_all = col(Service.genders_served).is_(None)
+    if gender == "undisclosed":
+        return open_to_all
+    rule = or_(open_to_all, genders_served_includes(session, gender))
+    binary = {"trans_woman": "woman", "trans_man": "man"}.get(gender)
+    if binary is not None:
+        rule = or_(
+            rule,
+            and_(
+                genders_served_includes(session, binary),
+                or_(
+                    col(Service.trans_inclusive).is_(True), col(Service.lgbtiq_affirming).is_(True)
+                ),
+            ),
+        )
+    return rule

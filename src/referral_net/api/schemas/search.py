@@ -1,0 +1,75 @@
+"""Response models of geospatial search."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from referral_net.api.schemas.directory import CapacityOut, CategoryOut, LanguageOut
+
+SearchMode = Literal["near", "bbox", "department", "municipality", "covers"]
+
+
+class SearchService(BaseModel):
+    """The service of a result."""
+
+    id: uuid.UUID
+    name: str = Field(examples=["Albergue para adolescentes (ejemplo)"])
+    organization_id: uuid.UUID
+    organization_name: str = Field(examples=["Refugio de la Niñez (ejemplo)"])
+    minimum_age: int | None = Field(default=None, examples=[12])
+    maximum_age: int | None = Field(default=None, examples=[17])
+    genders_served: list[str] | None = None
+    lgbtiq_affirming: bool = False
+    accepts_accompanying_children: bool = False
+
+
+class SearchLocation(BaseModel):
+    """Where the service is delivered, as precisely as the caller may see it."""
+
+    id: uuid.UUID
+    name: str | None = Field(default=None, examples=["Sede Xela (ejemplo)"])
+    latitude: float | None = Field(default=None, examples=[14.8347])
+    longitude: float | None = Field(default=None, examples=[-91.5181])
+    precision: Literal["exact", "municipality"] = "exact"
+    department_code: str | None = Field(default=None, examples=["09"])
+    municipality_code: str | None = Field(default=None, examples=["0901"])
+    intake_phone: str | None = None
+    intake_description: str | None = None
+
+
+class SearchResult(BaseModel):
+    """One service at one location."""
+
+    service_at_location_id: uuid.UUID
+    distance_m: float | None = Field(
+        default=None,
+        description="Geodesic metres (WGS 84) from the reference point.",
+        examples=[1234.5],
+    )
+    service: SearchService
+    location: SearchLocation
+    categories: list[CategoryOut] = Field(default_factory=list)
+    languages: list[LanguageOut] = Field(default_factory=list)
+    open_now: bool | None = Field(default=None, description="Open at the evaluated instant.")
+    open_24h: bool = False
+    capacity: list[CapacityOut] = Field(default_factory=list)
+    last_verified: date | None = Field(default=None, description="HSDS assured_date.")
+
+
+class SearchPage(BaseModel):
+    """A page of search results, nearest first where there is a reference point."""
+
+    mode: SearchMode = Field(examples=["near"])
+    total_items: int = Field(examples=[37])
+    total_is_lower_bound: bool = Field(
+        default=False,
+        description="True when counting stopped at the count cap; there are at least this many.",
+    )
+    page_number: int = Field(examples=[1])
+    limit: int = Field(examples=[10])
+    size: int = Field(examples=[10])
+    contents: list[SearchResult]
