@@ -16,7 +16,7 @@ from referral_net.security.roles import Role
 
 # Points inside known municipalities (checked against the boundary files in test_areas).
 QUETZALTENANGO = (14.8347, -91.5181)  # 0901
-HUEHUETENANGO = (15.3197, -91.4710)  # 1301
+HUEHUETENANGO = (15.3197, -91.4710)  # 1303 (Chiantla, by the boundary files)
 GUATEMALA_CITY = (14.6349, -90.5069)  # 0101
 
 

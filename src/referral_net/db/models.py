@@ -126,7 +126,7 @@ class Service(SQLModel, table=True):
     alert: str | None = None
     last_modified: datetime | None = _timestamp()
     # profile: structured eligibility and verification
-    genders_served: list[str] | None = Field(default=None, sa_type=JSON)
+    genders_served: list[str] | None = Field(default=None, sa_type=JSON(none_as_null=True))
     trans_inclusive: bool = False
     lgbtiq_affirming: bool = False
     accepts_accompanying_children: bool = False
@@ -398,9 +398,9 @@ class TaxonomyTerm(SQLModel, table=True):
     taxonomy_id: uuid.UUID | None = _fk("taxonomy.id")
     term_uri: str | None = Field(default=None, max_length=2000)
     # profile: {"en": {"name": ..., "description": ...}}; name/description above are Spanish
-    translations: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    translations: dict[str, Any] | None = Field(default=None, sa_type=JSON(none_as_null=True))
     # profile: the corresponding Open Eligibility term, where one exists
-    open_eligibility: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    open_eligibility: dict[str, Any] | None = Field(default=None, sa_type=JSON(none_as_null=True))
 
 
 class Attribute(SQLModel, table=True):
