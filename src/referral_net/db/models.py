@@ -504,6 +504,48 @@ class UserAccount(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
+class ApiKey(SQLModel, table=True):
+    """A partner site's API key. Only a hash is stored; the key is shown once, at creation."""
+
+    __tablename__ = "api_key"
+
+    id: uuid.UUID = _uuid_pk()
+    name: str = Field(max_length=200)
+    # The first characters of the key, stored in clear to find the row without scanning hashes.
+    prefix: str = Field(max_length=16, unique=True)
+    key_hash: str = Field(max_length=128)
+    scopes: list[str] = Field(default_factory=list, sa_type=JSON(none_as_null=True))
+    allowed_origins: list[str] = Field(default_factory=list, sa_type=JSON(none_as_null=True))
+    requests_per_minute: int | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    revoked_at: datetime | None = _timestamp()
+    replaced_by_id: uuid.UUID | None = _fk("api_key.id", cascade=False)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One append-only, hash-chained audit record: a write, or a read of a hidden site's place.
+
+    Holds who (a subject such as ``user:ana`` or ``key:web-partner``, never a victim), their
+    role, when, what, and from which endpoint. ``entry_hash`` covers the entry and the previous
+    entry's hash, so editing or deleting any entry breaks the chain.
+    """
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_resource", "resource_type", "resource_id"),)
+
+    seq: int | None = Field(default=None, primary_key=True)
+    occurred_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    actor: str = Field(max_length=320, index=True)
+    role: str = Field(max_length=20)
+    action: str = Field(max_length=40)
+    resource_type: str = Field(max_length=100)
+    resource_id: str | None = Field(default=None, max_length=64)
+    endpoint: str = Field(max_length=300)
+    detail: dict[str, Any] | None = Field(default=None, sa_type=JSON(none_as_null=True))
+    prev_hash: str = Field(max_length=64)
+    entry_hash: str = Field(max_length=64, unique=True)
+
+
 # Tables whose column sets Alembic must keep in step with these models.
 ALL_TABLES: tuple[type[SQLModel], ...] = (
     Organization,
@@ -530,4 +572,6 @@ ALL_TABLES: tuple[type[SQLModel], ...] = (
     ServiceCapacity,
     AdminArea,
     UserAccount,
+    ApiKey,
+    AuditEntry,
 )
