@@ -16,6 +16,7 @@ from referral_net.api.routers import (
     health,
     history,
     locations,
+    match,
     organizations,
     search,
     service_at_locations,
@@ -38,6 +39,7 @@ OPENAPI_TAGS = [
     {"name": "locations", "description": "HSDS locations; visibility decides who sees the site."},
     {"name": "service_at_locations", "description": "Where each service is delivered."},
     {"name": "search", "description": "Geospatial search: nearest, radius, bbox, area, coverage."},
+    {"name": "match", "description": "Needs matching: eligible services ranked, and a plan."},
     {"name": "taxonomy", "description": "The anti-trafficking taxonomy (four Ps), es/en."},
     {"name": "verification", "description": "Listings due for verification."},
     {"name": "history", "description": "HSDS metadata: the change history of a record."},
@@ -88,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(service_at_locations.router, responses=PROBLEM_RESPONSES)
     app.include_router(taxonomy.router, responses=PROBLEM_RESPONSES)
     app.include_router(search.router, responses=PROBLEM_RESPONSES)
+    app.include_router(match.router, responses=PROBLEM_RESPONSES)
     app.include_router(services.verification_router, responses=PROBLEM_RESPONSES)
     app.include_router(history.router, responses=PROBLEM_RESPONSES)
     return app

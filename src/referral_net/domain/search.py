@@ -95,7 +95,7 @@ class SearchQuery:
 
 
 @dataclass(frozen=True)
-class _Hit:
+class Hit:
     link_id: uuid.UUID
     service_id: uuid.UUID
     location_id: uuid.UUID
@@ -234,9 +234,9 @@ def _ordered(plan: _Plan, statement: Select[Any]) -> Select[Any]:
     return statement.order_by(col(Service.name), col(ServiceAtLocation.id))
 
 
-def _hits(session: Session, statement: Select[Any]) -> list[_Hit]:
+def _hits(session: Session, statement: Select[Any]) -> list[Hit]:
     return [
-        _Hit(
+        Hit(
             link_id=row[0],
             service_id=row[1],
             location_id=row[2],
@@ -284,7 +284,7 @@ def _candidates(session: Session, plan: _Plan, query: SearchQuery) -> tuple[Sele
     return plan.statement, True
 
 
-def _page_hits(session: Session, plan: _Plan, query: SearchQuery) -> tuple[list[_Hit], int, bool]:
+def _page_hits(session: Session, plan: _Plan, query: SearchQuery) -> tuple[list[Hit], int, bool]:
     statement, capped = _candidates(session, plan, query)
     if query.open_at is not None:
         return _open_filtered(session, plan, query, statement)
@@ -300,7 +300,7 @@ def _page_hits(session: Session, plan: _Plan, query: SearchQuery) -> tuple[list[
 
 def _open_filtered(
     session: Session, plan: _Plan, query: SearchQuery, statement: Select[Any]
-) -> tuple[list[_Hit], int, bool]:
+) -> tuple[list[Hit], int, bool]:
     """Opening hours are evaluated in Python (pure module), so filter before paginating.
 
     An unbounded nearest search is bounded here by the largest allowed radius.
@@ -332,6 +332,17 @@ def validate_area(*, session: Session, mode: str, code: str) -> None:
         )
 
 
+def find_hits(
+    *, session: Session, principal: Principal, query: SearchQuery
+) -> tuple[list[Hit], int]:
+    """The ordered page of raw hits and the total, without shaping (used by matching)."""
+    if query.categories:
+        taxonomy.resolve_codes(session=session, codes=list(query.categories))
+    plan = _plan(session, principal, query)
+    hits, total, _ = _page_hits(session, plan, query)
+    return hits, total
+
+
 def search(*, session: Session, principal: Principal, query: SearchQuery) -> SearchPage:
     """Run a search for a caller and shape one page of results."""
     if query.categories:
@@ -352,7 +363,7 @@ def search(*, session: Session, principal: Principal, query: SearchQuery) -> Sea
 
 
 def _shape(
-    session: Session, principal: Principal, query: SearchQuery, hits: Sequence[_Hit]
+    session: Session, principal: Principal, query: SearchQuery, hits: Sequence[Hit]
 ) -> list[SearchResult]:
     if not hits:
         return []
@@ -391,7 +402,7 @@ def _shape(
             principal, visibility=location.visibility, organization_id=location.organization_id
         )
         exact = view is access.LocationView.EXACT
-        lat, lon = _shown_point(session, location, exact)
+        lat, lon = shown_point(session, location, exact)
         results.append(
             SearchResult(
                 service_at_location_id=hit.link_id,
@@ -429,7 +440,7 @@ def _shape(
     return results
 
 
-def _shown_point(
+def shown_point(
     session: Session, location: Location, exact: bool
 ) -> tuple[float | None, float | None]:
     if exact:

@@ -1,0 +1,44 @@
+"""``POST /api/v1/match``: rank eligible services for one person's needs and propose a plan."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+
+from referral_net.api.deps import SessionDep, require_roles
+from referral_net.api.i18n import LocaleDep
+from referral_net.api.schemas.match import MatchRequest, MatchResponse
+from referral_net.domain import match as match_domain
+from referral_net.security.roles import Principal, Role
+
+router = APIRouter(prefix="/api/v1", tags=["match"])
+Matcher = Annotated[Principal, Depends(require_roles(Role.CASEWORKER, Role.JUSTICE, Role.STEWARD))]
+
+
+@router.post(
+    "/match",
+    summary="Match one person's needs to eligible services, with reasons and a referral plan",
+    response_model=MatchResponse,
+)
+def match(
+    body: MatchRequest,
+    session: SessionDep,
+    principal: Matcher,
+    locale: LocaleDep,
+    response: Response,
+) -> MatchResponse:
+    """Hard rules exclude; soft scores rank; every proposal says why (docs/matching.md).
+
+    The profile identifies nobody and is not stored.
+    """
+    response.headers["Content-Language"] = locale
+    response.headers["Cache-Control"] = "no-store"
+    return match_domain.match(
+        session=session,
+        principal=principal,
+        request=body,
+        now=datetime.now(UTC),
+        locale="en" if locale == "en" else "es",
+    )
