@@ -25,6 +25,10 @@ seed_app = typer.Typer(help="The illustrative sample network.", no_args_is_help=
 app.add_typer(seed_app, name="seed")
 taxonomy_app = typer.Typer(help="The anti-trafficking taxonomy.", no_args_is_help=True)
 app.add_typer(taxonomy_app, name="taxonomy")
+keys_app = typer.Typer(help="Partner API keys (hashed; shown once).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 
 def _settings() -> Settings:
@@ -169,6 +173,119 @@ def users_disable(username: Annotated[str, typer.Argument(help="Login name.")]) 
         engine.dispose()
 
 
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="The partner site, e.g. web-partner (no person).")],
+    scope: Annotated[
+        list[str] | None, typer.Option("--scope", help="read (always granted) or embed; repeat.")
+    ] = None,
+    origin: Annotated[
+        list[str] | None,
+        typer.Option("--origin", help="Web origin bound to the key, https://host[:port]; repeat."),
+    ] = None,
+    per_minute: Annotated[
+        int | None, typer.Option("--per-minute", help="The key's own rate limit.")
+    ] = None,
+) -> None:
+    """Create a partner API key and print it once; only its hash is stored."""
+    from referral_net.domain import keys
+    from referral_net.errors import ReferralNetError
+
+    engine = make_engine(_settings())
+    try:
+        with Session(engine) as session:
+            key, raw = keys.create_key(
+                session=session,
+                name=name,
+                scopes=scope,
+                allowed_origins=origin,
+                requests_per_minute=per_minute,
+            )
+            typer.echo(f"created key {key.name} (prefix {key.prefix}, id {key.id})", err=True)
+            typer.echo("store this key now: it is shown once and cannot be recovered", err=True)
+            typer.echo(raw)  # alone on stdout, so that scripts can capture it
+    except ReferralNetError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(code=2) from None
+    finally:
+        engine.dispose()
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    name_or_id: Annotated[str, typer.Argument(help="Active key name, key id or prefix.")],
+) -> None:
+    """Revoke a partner key; it stops working at once."""
+    from referral_net.domain import keys
+    from referral_net.errors import ReferralNetError
+
+    engine = make_engine(_settings())
+    try:
+        with Session(engine) as session:
+            key = keys.revoke_key(session=session, name_or_id=name_or_id)
+            typer.echo(f"revoked key {key.name} (prefix {key.prefix})")
+    except ReferralNetError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(code=2) from None
+    finally:
+        engine.dispose()
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    name_or_id: Annotated[str, typer.Argument(help="Active key name, key id or prefix.")],
+) -> None:
+    """Replace a key by a new one with the same settings; print the new key once."""
+    from referral_net.domain import keys
+    from referral_net.errors import ReferralNetError
+
+    engine = make_engine(_settings())
+    try:
+        with Session(engine) as session:
+            key, raw = keys.rotate_key(session=session, name_or_id=name_or_id)
+            typer.echo(f"rotated key {key.name}: new prefix {key.prefix}, id {key.id}", err=True)
+            typer.echo("the old key no longer works; store this one now, shown once", err=True)
+            typer.echo(raw)
+    except ReferralNetError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(code=2) from None
+    finally:
+        engine.dispose()
+
+
+@keys_app.command("list")
+def keys_list(
+    active: Annotated[bool, typer.Option(help="Only keys that are not revoked.")] = False,
+) -> None:
+    """List partner keys: name, prefix, scopes, origins, limit, created, revoked (no secrets)."""
+    from referral_net.domain import keys
+
+    engine = make_engine(_settings())
+    try:
+        with Session(engine) as session:
+            infos = keys.list_keys(session=session, include_revoked=not active)
+    finally:
+        engine.dispose()
+    if not infos:
+        typer.echo("no keys")
+        return
+    for info in infos:
+        typer.echo(
+            "\t".join(
+                [
+                    info.name,
+                    info.prefix,
+                    ",".join(info.scopes),
+                    ",".join(info.allowed_origins) or "-",
+                    str(info.requests_per_minute or "default"),
+                    info.created_at.isoformat(timespec="seconds"),
+                    info.revoked_at.isoformat(timespec="seconds") if info.revoked_at else "active",
+                    str(info.id),
+                ]
+            )
+        )
+
+
 @seed_app.command("load")
 def seed_load(
     path: Annotated[Path | None, typer.Option(help="Sample network JSON file.")] = None,
@@ -210,3 +327,24 @@ def taxonomy_load(
     finally:
         engine.dispose()
     typer.echo(f"loaded {count} taxonomy terms")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit trail's hash chain; exit 1 naming the first edited or deleted entry."""
+    from referral_net.domain import audit
+
+    engine = make_engine(_settings())
+    try:
+        with Session(engine) as session:
+            report = audit.verify(session=session)
+    finally:
+        engine.dispose()
+    if not report.ok:
+        typer.echo(
+            f"audit chain broken at entry {report.first_bad_seq}: {report.reason} "
+            f"({report.entries} entries intact before it)",
+            err=True,
+        )
+        raise typer.Exit(code=1)
+    typer.echo(f"audit chain intact: {report.entries} entries (head {report.head_hash})")

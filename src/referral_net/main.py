@@ -8,10 +8,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 
 from referral_net import __version__
+from referral_net.api import ratelimit
+from referral_net.api.cors import PartnerCorsMiddleware
 from referral_net.api.routers import (
+    audit,
     auth,
     health,
     history,
@@ -24,6 +27,7 @@ from referral_net.api.routers import (
     taxonomy,
 )
 from referral_net.api.schemas.common import PROBLEM_RESPONSES
+from referral_net.api.security_headers import SecurityHeadersMiddleware
 from referral_net.db.engine import make_engine
 from referral_net.errors import BadRequest, install_error_handlers, problem_response
 from referral_net.settings import Settings, get_settings
@@ -43,6 +47,7 @@ OPENAPI_TAGS = [
     {"name": "taxonomy", "description": "The anti-trafficking taxonomy (four Ps), es/en."},
     {"name": "verification", "description": "Listings due for verification."},
     {"name": "history", "description": "HSDS metadata: the change history of a record."},
+    {"name": "audit", "description": "The tamper-evident audit trail (stewards)."},
 ]
 
 
@@ -80,19 +85,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = None
     app.state.signing_key = _signing_key(settings)
     install_error_handlers(app)
+    ratelimit.install(app, settings)
     app.middleware("http")(_log_request)
     app.middleware("http")(_refuse_nul_in_query)
+    # CORS per partner key (api/cors.py); inside the security headers, so preflights get them.
+    app.add_middleware(PartnerCorsMiddleware)
+    # Outermost of ours, so that the NUL refusal and every other answer carry the headers too.
+    docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+    app.add_middleware(SecurityHeadersMiddleware, docs_paths=[p for p in docs if p])
     app.include_router(health.router, responses=PROBLEM_RESPONSES)
-    app.include_router(auth.router, responses=PROBLEM_RESPONSES)
-    app.include_router(organizations.router, responses=PROBLEM_RESPONSES)
-    app.include_router(services.router, responses=PROBLEM_RESPONSES)
-    app.include_router(locations.router, responses=PROBLEM_RESPONSES)
-    app.include_router(service_at_locations.router, responses=PROBLEM_RESPONSES)
-    app.include_router(taxonomy.router, responses=PROBLEM_RESPONSES)
-    app.include_router(search.router, responses=PROBLEM_RESPONSES)
-    app.include_router(match.router, responses=PROBLEM_RESPONSES)
-    app.include_router(services.verification_router, responses=PROBLEM_RESPONSES)
-    app.include_router(history.router, responses=PROBLEM_RESPONSES)
+    # Every /api/v1 router is rate limited; tests/test_rate_limits.py fails if one is missed.
+    limited = [Depends(ratelimit.enforce_rate_limit)]
+    app.include_router(auth.router, responses=PROBLEM_RESPONSES, dependencies=limited)
+    app.include_router(organizations.router, responses=PROBLEM_RESPONSES, dependencies=limited)
+    app.include_router(services.router, responses=PROBLEM_RESPONSES, dependencies=limited)
+    app.include_router(locations.router, responses=PROBLEM_RESPONSES, dependencies=limited)
+    app.include_router(
+        service_at_locations.router, responses=PROBLEM_RESPONSES, dependencies=limited
+    )
+    app.include_router(taxonomy.router, responses=PROBLEM_RESPONSES, dependencies=limited)
+    app.include_router(search.router, responses=PROBLEM_RESPONSES, dependencies=limited)
+    app.include_router(match.router, responses=PROBLEM_RESPONSES, dependencies=limited)
+    app.include_router(
+        services.verification_router, responses=PROBLEM_RESPONSES, dependencies=limited
+    )
+    app.include_router(history.router, responses=PROBLEM_RESPONSES, dependencies=limited)
+    app.include_router(audit.router, responses=PROBLEM_RESPONSES, dependencies=limited)
     return app
 
 

@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     )
     access_token_minutes: int = Field(default=15, ge=1, le=240)
     refresh_token_days: int = Field(default=7, ge=1, le=90)
+    # Rate limits (api/ratelimit.py). The "per minute" counts are per window; the window is 60 s
+    # unless changed, which only tests have a reason to do.
+    rate_limits_enabled: bool = True
+    rate_limit_public_per_minute: int = Field(default=120, ge=1)
+    rate_limit_partner_per_minute: int = Field(default=600, ge=1)
+    rate_limit_login_per_minute: int = Field(
+        default=5, ge=1, description="Failed log-ins per window, per client IP and per username."
+    )
+    rate_limit_window_seconds: int = Field(default=60, ge=1, le=3600)
 
     @field_validator("database_url")
     @classmethod

@@ -6,12 +6,12 @@ from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from referral_net.db.models import UserAccount
-from referral_net.domain import users
+from referral_net.domain import audit, keys, users
 from referral_net.errors import Forbidden, Unauthenticated
 from referral_net.security import tokens
 from referral_net.security.roles import Principal, Role
@@ -48,15 +48,25 @@ def signing_key(request: Request) -> str:
 
 
 _bearer = HTTPBearer(auto_error=False, description="Staff access token from /api/v1/auth/token")
+_api_key = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="Partner site key (read public data)"
+)
 
 
 def get_principal(
     request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
-    """Who is calling: a staff user with a valid bearer token, else the anonymous public."""
+    """Who is calling: staff with a bearer token, a partner with an API key, else the public.
+
+    A bearer token wins over a key. A key that is presented but wrong or revoked is a 401, not
+    a silent fall-back to the public: a partner whose key broke should find out at once.
+    """
     if credentials is None:
+        if api_key is not None:
+            return keys.principal_for_key(keys.authenticate_key(session=session, raw=api_key))
         return Principal.anonymous()
     try:
         claims = tokens.read_token(
@@ -74,7 +84,25 @@ def get_principal(
     return users.principal_for(user)
 
 
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
+def audited_principal(
+    request: Request,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(get_principal)],
+) -> Principal:
+    """The caller, with their audit context (principal and route template) bound to the session.
+
+    Every write and every exact read of a hidden site through this session is then audited with
+    the caller's role and endpoint, e.g. ``PATCH /api/v1/locations/{location_id}`` (the template,
+    never the concrete URL or its query string).
+    """
+    route = request.scope.get("route")
+    path = getattr(route, "path_format", None) or request.scope.get("path", "")
+    endpoint = f"{request.method} {path}"
+    audit.bind(session, audit.AuditContext(principal=principal, endpoint=endpoint))
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(audited_principal)]
 
 
 def require_roles(*roles: Role) -> Callable[[Principal], Principal]:

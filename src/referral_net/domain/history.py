@@ -12,6 +12,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from referral_net.db.models import Metadata
+from referral_net.domain import audit
 
 CREATE = "create"
 UPDATE = "update"
@@ -43,9 +44,14 @@ def record_changes(
     actor: str,
     when: datetime | None = None,
 ) -> int:
-    """Add a metadata row for each field whose value differs; return how many were added."""
+    """Add a metadata row for each field whose value differs; return how many were added.
+
+    Also appends one audit-trail entry for the write (field names only, never values), with the
+    bound request's role and endpoint, or as a system write when none is bound (CLI, seed).
+    """
     when = when or datetime.now(UTC)
     added = 0
+    changed: list[str] = []
     for field in sorted(set(before) | set(after)):
         old, new = _text(before.get(field)), _text(after.get(field))
         if old == new:
@@ -63,6 +69,16 @@ def record_changes(
             )
         )
         added += 1
+        changed.append(field)
+    audit.record_write(
+        session=session,
+        actor=actor,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        fields=changed,
+        when=when,
+    )
     return added
 
 

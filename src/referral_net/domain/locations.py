@@ -30,7 +30,7 @@ from referral_net.db.models import (
     RecordStatus,
     Visibility,
 )
-from referral_net.domain import access, areas, history, organizations
+from referral_net.domain import access, areas, audit, history, organizations
 from referral_net.domain.access import LocationView
 from referral_net.domain.common import children_by, ensure_new_id, replace_children, touch
 from referral_net.domain.languages import language_name
@@ -172,10 +172,25 @@ def get(*, session: Session, principal: Principal, location_id: uuid.UUID) -> Lo
 
 
 def read(*, session: Session, principal: Principal, location_id: uuid.UUID) -> LocationRead:
-    """Read one location as the caller may see it."""
+    """Read one location as the caller may see it (an exact hidden site is audited)."""
     location = get(session=session, principal=principal, location_id=location_id)
-    return to_read(
-        session, location, _children(session, [location.id]), view_for(principal, location)
+    view = view_for(principal, location)
+    _audit_exact(session, principal, [(location, view)])
+    return to_read(session, location, _children(session, [location.id]), view)
+
+
+def _audit_exact(
+    session: Session, principal: Principal, shown: list[tuple[Location, LocationView]]
+) -> None:
+    """Audit every non-public location shown exactly (commits: see ``audit.record_exact_reads``)."""
+    audit.record_exact_reads(
+        session=session,
+        principal=principal,
+        location_ids=[
+            loc.id
+            for loc, view in shown
+            if view is LocationView.EXACT and loc.visibility != Visibility.PUBLIC
+        ],
     )
 
 
@@ -207,7 +222,9 @@ def list_page(
         )
     )
     children = _children(session, [r.id for r in rows])
-    return [to_read(session, r, children, view_for(principal, r)) for r in rows], int(total)
+    shown = [(r, view_for(principal, r)) for r in rows]
+    _audit_exact(session, principal, shown)
+    return [to_read(session, r, children, view) for r, view in shown], int(total)
 
 
 def _nested_rows(data: LocationCreate | LocationUpdate) -> dict[str, list[Any]]:

@@ -37,8 +37,9 @@ from referral_net.db.models import (
     Organization,
     Service,
     ServiceCapacity,
+    Visibility,
 )
-from referral_net.domain import access, search, services, taxonomy
+from referral_net.domain import access, audit, search, services, taxonomy
 from referral_net.domain.common import children_by
 from referral_net.errors import InvalidInput
 from referral_net.matching.model import Locale
@@ -261,6 +262,7 @@ def _shape(
         loc.id: loc
         for loc in session.exec(select(Location).where(col(Location.id).in_(location_ids)))
     }
+    shown_exact: list[uuid.UUID] = []  # non-public sites shown exactly: audited below
 
     def where(location_id: str) -> SearchLocation:
         location = locations[uuid.UUID(location_id)]
@@ -268,6 +270,8 @@ def _shape(
             principal, visibility=location.visibility, organization_id=location.organization_id
         )
         exact = view is access.LocationView.EXACT
+        if exact and location.visibility != Visibility.PUBLIC:
+            shown_exact.append(location.id)
         lat, lon = search.shown_point(session, location, exact)
         return SearchLocation(
             id=location.id,
@@ -321,6 +325,7 @@ def _shape(
                 ],
             )
         )
+    audit.record_exact_reads(session=session, principal=principal, location_ids=shown_exact)
     plan = result.plan
     return MatchResponse(
         needs=needs,

@@ -38,8 +38,9 @@ from referral_net.db.models import (
     Service,
     ServiceAtLocation,
     ServiceCapacity,
+    Visibility,
 )
-from referral_net.domain import access, services, taxonomy
+from referral_net.domain import access, audit, services, taxonomy
 from referral_net.errors import InvalidInput
 from referral_net.geo import sql as geo_sql
 from referral_net.geo.convert import geodesic_bbox
@@ -394,6 +395,7 @@ def _shape(
         )
     }
     results = []
+    shown_exact: list[uuid.UUID] = []  # non-public sites shown exactly: audited below
     for hit in hits:
         service = service_rows[hit.service_id]
         location = location_rows[hit.location_id]
@@ -402,6 +404,8 @@ def _shape(
             principal, visibility=location.visibility, organization_id=location.organization_id
         )
         exact = view is access.LocationView.EXACT
+        if exact and location.visibility != Visibility.PUBLIC:
+            shown_exact.append(location.id)
         lat, lon = shown_point(session, location, exact)
         results.append(
             SearchResult(
@@ -437,6 +441,7 @@ def _shape(
                 last_verified=service.assured_date,
             )
         )
+    audit.record_exact_reads(session=session, principal=principal, location_ids=shown_exact)
     return results
 
 

@@ -8,11 +8,14 @@ from datetime import UTC, datetime
 from sqlmodel import Session, select
 
 from referral_net.db.models import Organization, UserAccount
+from referral_net.domain import audit
 from referral_net.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from referral_net.security.passwords import DUMMY_HASH, hash_password, verify_password
 from referral_net.security.roles import Principal, Role
 
 ORGANIZATION_ROLES = frozenset({Role.PROVIDER})
+# Who the audit trail names for account changes made outside a request (the CLI).
+AUDIT_ACTOR = "cli"
 
 
 def create_user(
@@ -44,6 +47,14 @@ def create_user(
         created_at=datetime.now(UTC),
     )
     session.add(user)
+    audit.record_write(
+        session=session,
+        actor=AUDIT_ACTOR,
+        action="create",
+        resource_type="user_account",
+        resource_id=user.id,
+        fields=["username", "password_hash", "role", "organization_id"],
+    )
     session.commit()
     return user
 
@@ -56,6 +67,14 @@ def disable_user(*, session: Session, username: str) -> UserAccount:
     user.disabled = True
     user.token_version += 1
     session.add(user)
+    audit.record_write(
+        session=session,
+        actor=AUDIT_ACTOR,
+        action="update",
+        resource_type="user_account",
+        resource_id=user.id,
+        fields=["disabled", "token_version"],
+    )
     session.commit()
     return user
 

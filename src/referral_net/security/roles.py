@@ -30,6 +30,11 @@ class Principal:
     subject: str
     user_id: uuid.UUID | None = None
     organization_id: uuid.UUID | None = None
+    # Partner keys only: which key, the web origins bound to it, its scopes and its own limit.
+    api_key_id: uuid.UUID | None = None
+    allowed_origins: tuple[str, ...] = ()
+    scopes: frozenset[str] = frozenset()
+    requests_per_minute: int | None = None
 
     @classmethod
     def anonymous(cls) -> Principal:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
 from referral_net.api.deps import SessionDep, SettingsDep, signing_key
+from referral_net.api.ratelimit import client_ip, login_throttle
 from referral_net.db.models import UserAccount
 from referral_net.domain import users
 from referral_net.errors import Unauthenticated
@@ -60,16 +61,33 @@ def _pair(user: UserAccount, settings: SettingsDep, key: str) -> TokenPair:
     "/token",
     summary="Log in with username and password (OAuth2 password flow)",
     response_model=TokenPair,
-    responses={401: {"description": "Incorrect username or password"}},
+    responses={
+        401: {"description": "Incorrect username or password"},
+        429: {"description": "Too many failed attempts from this address or for this username"},
+    },
 )
 def login(
+    request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
     settings: SettingsDep,
     key: Annotated[str, Depends(signing_key)],
 ) -> TokenPair:
-    """Exchange a staff user's credentials for a bearer token pair."""
-    user = users.authenticate(session=session, username=form.username, password=form.password)
+    """Exchange a staff user's credentials for a bearer token pair.
+
+    Failed attempts are throttled per client IP and per username (``LoginThrottle``); once
+    throttled, the password is not even checked until the window moves on.
+    """
+    throttle = login_throttle(request)
+    ip = client_ip(request)
+    if throttle is not None:
+        throttle.check(ip, form.username)
+    try:
+        user = users.authenticate(session=session, username=form.username, password=form.password)
+    except Unauthenticated:
+        if throttle is not None:
+            throttle.failed(ip, form.username)
+        raise
     return _pair(user, settings, key)
 
 
