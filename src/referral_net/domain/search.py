@@ -49,8 +49,11 @@ from referral_net.opening_hours import is_open
 from referral_net.security.roles import Principal
 from referral_net.text import fold
 
-# Counting every match of an unbounded nearest search would be a scan; counts stop here.
-COUNT_CAP = 10_000
+# Counting every match would cost a scan at a million rows; counts stop here and say so
+# (``total_is_lower_bound``); an unbounded nearest search counts the whole country, so its cap
+# is lower.
+COUNT_CAP = 1_000
+NEAREST_COUNT_CAP = 200
 # SpatiaLite's first window, and the size past which the window is the whole country.
 _FIRST_WINDOW_M = 5_000.0
 _WHOLE_COUNTRY_M = 1_500_000.0
@@ -109,6 +112,7 @@ class _Plan:
     geom: ColumnElement[Any]
     column: str
     distance: ColumnElement[float] | None
+    name_order: ColumnElement[Any]
 
 
 def _escape_like(token: str) -> str:
@@ -118,10 +122,14 @@ def _escape_like(token: str) -> str:
 def _filters(session: Session, query: SearchQuery) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if query.categories:
-        linked = taxonomy.link_ids_with_categories(
-            session=session, link_entity=services.LINK_ENTITY, codes=list(query.categories)
+        conditions.append(
+            taxonomy.in_categories_clause(
+                session=session,
+                link_entity=services.LINK_ENTITY,
+                link_id=col(Service.id),
+                codes=list(query.categories),
+            )
         )
-        conditions.append(col(Service.id).in_(linked))
     if query.language is not None:
         conditions.append(
             exists(
@@ -216,7 +224,13 @@ def _plan(session: Session, principal: Principal, query: SearchQuery) -> _Plan:
                 longitude=query.longitude,
             )
         )
-    return _Plan(statement=statement, geom=geom, column=column, distance=distance)
+    return _Plan(
+        statement=statement,
+        geom=geom,
+        column=column,
+        distance=distance,
+        name_order=geo_sql.code_point_order(session, col(Service.name)),
+    )
 
 
 def _within(session: Session, plan: _Plan, query: SearchQuery, radius_m: float) -> Select[Any]:
@@ -232,7 +246,7 @@ def _within(session: Session, plan: _Plan, query: SearchQuery, radius_m: float) 
 def _ordered(plan: _Plan, statement: Select[Any]) -> Select[Any]:
     if plan.distance is not None:
         return statement.order_by(plan.distance, col(ServiceAtLocation.id))
-    return statement.order_by(col(Service.name), col(ServiceAtLocation.id))
+    return statement.order_by(plan.name_order, col(ServiceAtLocation.id))
 
 
 def _hits(session: Session, statement: Select[Any]) -> list[Hit]:
@@ -266,8 +280,13 @@ def _nearest_bound(session: Session, plan: _Plan, query: SearchQuery, k: int) ->
     return None
 
 
-def _count(session: Session, statement: Select[Any], cap: int | None) -> tuple[int, bool]:
-    inner = statement.order_by(None)
+def _count(
+    session: Session, statement: Select[Any], cap: int | None, *, keep_order: bool = False
+) -> tuple[int, bool]:
+    # Count rows, not distances: the select list is replaced so nothing is computed per row.
+    inner = statement.with_only_columns(literal(1))
+    if not keep_order:
+        inner = inner.order_by(None)
     if cap is not None:
         inner = inner.limit(cap + 1)
     total = int(session.execute(select(func.count()).select_from(inner.subquery())).scalar_one())
@@ -289,7 +308,10 @@ def _page_hits(session: Session, plan: _Plan, query: SearchQuery) -> tuple[list[
     statement, capped = _candidates(session, plan, query)
     if query.open_at is not None:
         return _open_filtered(session, plan, query, statement)
-    total, lower_bound = _count(session, statement, COUNT_CAP if capped else None)
+    if query.mode == "near" and query.radius_m is None:
+        total, lower_bound = _count(session, statement, NEAREST_COUNT_CAP)
+    else:
+        total, lower_bound = _count(session, statement, COUNT_CAP if capped else None)
     if query.mode == "near" and query.radius_m is None:
         k = query.offset + query.limit
         bound = _nearest_bound(session, plan, query, k)
@@ -391,7 +413,7 @@ def _shape(
     reads = {
         r.id: r
         for r in services.read_many(
-            session=session, services=list(service_rows.values()), context=context
+            session=session, services=list(service_rows.values()), context=context, summary=True
         )
     }
     results = []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -93,7 +94,9 @@ class _Children:
     categories: dict[uuid.UUID, list[Any]]
 
 
-def _load_children(session: Session, ids: list[uuid.UUID]) -> _Children:
+def _load_children(session: Session, ids: list[uuid.UUID], *, summary: bool = False) -> _Children:
+    """Nested rows of many services; ``summary`` skips what search results do not show."""
+    skipped: dict[uuid.UUID, list[Any]] = defaultdict(list)
     capacity = children_by(session, ServiceCapacity, "service_id", ids)
     unit_ids = {c.unit_id for rows in capacity.values() for c in rows}
     units = (
@@ -102,12 +105,14 @@ def _load_children(session: Session, ids: list[uuid.UUID]) -> _Children:
         else {}
     )
     return _Children(
-        phones=children_by(session, Phone, "service_id", ids),
+        phones=skipped if summary else children_by(session, Phone, "service_id", ids),
         schedules=children_by(session, Schedule, "service_id", ids),
         languages=children_by(session, Language, "service_id", ids),
-        cost_options=children_by(session, CostOption, "service_id", ids),
-        required_documents=children_by(session, RequiredDocument, "service_id", ids),
-        service_areas=children_by(session, ServiceArea, "service_id", ids),
+        cost_options=skipped if summary else children_by(session, CostOption, "service_id", ids),
+        required_documents=(
+            skipped if summary else children_by(session, RequiredDocument, "service_id", ids)
+        ),
+        service_areas=skipped if summary else children_by(session, ServiceArea, "service_id", ids),
         capacity=capacity,
         units=units,
         categories=taxonomy.categories_for(session=session, link_entity=LINK_ENTITY, link_ids=ids),
@@ -256,10 +261,14 @@ def read(
 
 
 def read_many(
-    *, session: Session, services: Sequence[Service], context: ReadContext
+    *,
+    session: Session,
+    services: Sequence[Service],
+    context: ReadContext,
+    summary: bool = False,
 ) -> list[ServiceRead]:
-    """Shape several services with one query per nested table."""
-    children = _load_children(session, [s.id for s in services])
+    """Shape several services with one query per nested table (fewer with ``summary``)."""
+    children = _load_children(session, [s.id for s in services], summary=summary)
     return [to_read(s, children, context) for s in services]
 
 

@@ -110,7 +110,21 @@ def in_box(
         )
         return and_(clause, exact)
     envelope = func.ST_MakeEnvelope(min_lon, min_lat, max_lon, max_lat, 4326)
-    return and_(geom.op("&&")(envelope), func.ST_Intersects(geom, envelope))
+    # The exact test compares coordinates, not ST_Intersects: a box shrunk to one point is a
+    # degenerate polygon that intersects nothing in GEOS (found by the parity property test).
+    return and_(
+        geom.op("&&")(envelope),
+        func.ST_X(geom).between(min_lon, max_lon),
+        func.ST_Y(geom).between(min_lat, max_lat),
+    )
+
+
+def code_point_order(session: Session, column: Any) -> ColumnElement[Any]:
+    """Order text by code point on both engines (PostgreSQL would use the database collation)."""
+    expression: ColumnElement[Any] = column
+    if _is_sqlite(session):
+        return expression
+    return expression.collate("C")
 
 
 def in_admin_area(
