@@ -47,7 +47,7 @@ from referral_net.opening_hours import is_open, is_open_24h, to_guatemala
 from referral_net.security.roles import Principal
 
 # How many nearest services at locations are gathered, over all needs, then per fallback need.
-GATHER_LIMIT = 100
+GATHER_LIMIT = 60
 FALLBACK_LIMIT = 30
 # Location accessibility is free text in HSDS; these patterns turn it into the tags that the
 # profile's mobility and sensory needs name. A heuristic: listings should say it plainly.
@@ -203,7 +203,7 @@ def match(
     taxonomy.resolve_codes(session=session, codes=codes)
     place = _person_point(session, request)
     profile = _profile(request, locale)
-    hits, _ = search.find_hits(
+    hits = search.find_hits(
         session=session, principal=principal, query=_query(place, codes, GATHER_LIMIT)
     )
     built = _candidates(session, hits, now)
@@ -221,7 +221,7 @@ def match(
             filters["gender"] = request.gender
         if request.accompanying_children > 0:
             filters["accepts_children"] = True
-        more, _ = search.find_hits(
+        more = search.find_hits(
             session=session,
             principal=principal,
             query=_query(place, [need.code], FALLBACK_LIMIT, **filters),

@@ -304,11 +304,15 @@ def _candidates(session: Session, plan: _Plan, query: SearchQuery) -> tuple[Sele
     return plan.statement, True
 
 
-def _page_hits(session: Session, plan: _Plan, query: SearchQuery) -> tuple[list[Hit], int, bool]:
+def _page_hits(
+    session: Session, plan: _Plan, query: SearchQuery, *, with_total: bool = True
+) -> tuple[list[Hit], int, bool]:
     statement, capped = _candidates(session, plan, query)
     if query.open_at is not None:
         return _open_filtered(session, plan, query, statement)
-    if query.mode == "near" and query.radius_m is None:
+    if not with_total:
+        total, lower_bound = -1, True
+    elif query.mode == "near" and query.radius_m is None:
         total, lower_bound = _count(session, statement, NEAREST_COUNT_CAP)
     else:
         total, lower_bound = _count(session, statement, COUNT_CAP if capped else None)
@@ -355,15 +359,13 @@ def validate_area(*, session: Session, mode: str, code: str) -> None:
         )
 
 
-def find_hits(
-    *, session: Session, principal: Principal, query: SearchQuery
-) -> tuple[list[Hit], int]:
-    """The ordered page of raw hits and the total, without shaping (used by matching)."""
+def find_hits(*, session: Session, principal: Principal, query: SearchQuery) -> list[Hit]:
+    """The ordered page of raw hits, without shaping or counting (used by matching)."""
     if query.categories:
         taxonomy.resolve_codes(session=session, codes=list(query.categories))
     plan = _plan(session, principal, query)
-    hits, total, _ = _page_hits(session, plan, query)
-    return hits, total
+    hits, _, _ = _page_hits(session, plan, query, with_total=False)
+    return hits
 
 
 def search(*, session: Session, principal: Principal, query: SearchQuery) -> SearchPage:
