@@ -30,8 +30,12 @@ def make_engine(settings: Settings) -> Engine:
         pool_size=10,
         max_overflow=10,
         # API queries are small and index-driven: starting parallel workers costs more (about
-        # 10 ms measured in bench/) than it saves, so each connection plans serially.
-        connect_args={"options": "-c max_parallel_workers_per_gather=0"},
+        # 10 ms measured in bench/) than it saves, so each connection plans serially. Custom
+        # plans always: once psycopg prepares a statement, a generic plan cannot use the query
+        # point for the KNN order (seconds at 1M rows, docs/performance.md).
+        connect_args={
+            "options": "-c max_parallel_workers_per_gather=0 -c plan_cache_mode=force_custom_plan"
+        },
     )
 
 
