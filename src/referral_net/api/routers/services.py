@@ -8,6 +8,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from sqlmodel import Session
 
 from referral_net.api.deps import PrincipalDep, SessionDep, SettingsDep, require_roles
 from referral_net.api.etag import check_if_match, set_etag
@@ -50,6 +51,18 @@ def _context(settings: Settings, locale: str, at: datetime) -> services.ReadCont
         locale="en" if locale == "en" else "es",
         at=at,
         capacity_stale_after=timedelta(hours=settings.capacity_stale_hours),
+    )
+
+
+def _read_now(
+    session: Session, principal: Principal, settings: Settings, locale: str, service_id: uuid.UUID
+) -> ServiceRead:
+    """The service as it reads right after a write (open-now evaluated at this instant)."""
+    return services.read(
+        session=session,
+        principal=principal,
+        service_id=service_id,
+        context=_context(settings, locale, datetime.now(UTC)),
     )
 
 
@@ -113,12 +126,7 @@ def create_service(
     created = services.create(session=session, principal=principal, data=body)
     set_etag(response, created.id, created.version)
     response.headers["Location"] = f"{router.prefix}/{created.id}"
-    return services.read(
-        session=session,
-        principal=principal,
-        service_id=created.id,
-        context=_context(settings, locale, datetime.now(UTC)),
-    )
+    return _read_now(session, principal, settings, locale, created.id)
 
 
 @router.get("/{service_id}", summary="Read a service", response_model=ServiceRead)
@@ -166,12 +174,7 @@ def update_service(
     check_if_match(request, record.id, record.version)
     services.update(session=session, principal=principal, service=record, data=body)
     set_etag(response, record.id, record.version)
-    return services.read(
-        session=session,
-        principal=principal,
-        service_id=record.id,
-        context=_context(settings, locale, datetime.now(UTC)),
-    )
+    return _read_now(session, principal, settings, locale, record.id)
 
 
 @router.delete(
@@ -211,12 +214,7 @@ def put_capacity(
     check_if_match(request, record.id, record.version)
     services.set_capacity(session=session, principal=principal, service=record, rows=body.capacity)
     set_etag(response, record.id, record.version)
-    return services.read(
-        session=session,
-        principal=principal,
-        service_id=record.id,
-        context=_context(settings, locale, datetime.now(UTC)),
-    )
+    return _read_now(session, principal, settings, locale, record.id)
 
 
 @router.post(
@@ -239,12 +237,7 @@ def verify_service(
         raise BadRequest("assured_date cannot be in the future.")
     services.verify(session=session, principal=principal, service=record, assured=body.assured_date)
     set_etag(response, record.id, record.version)
-    return services.read(
-        session=session,
-        principal=principal,
-        service_id=record.id,
-        context=_context(settings, locale, datetime.now(UTC)),
-    )
+    return _read_now(session, principal, settings, locale, record.id)
 
 
 @verification_router.get(
