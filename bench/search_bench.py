@@ -133,6 +133,7 @@ class Run:
     sql_knn: Figures | None = None
     sql_radius: Figures | None = None
     sql_knn_full_scan: Figures | None = None
+    http_health: Figures | None = None
     statements_knn: int = 0
     statements_radius: int = 0
     notes: list[str] = field(default_factory=list)
@@ -683,6 +684,8 @@ def run_one(backend: str, size: int, args: argparse.Namespace) -> Run:
         load_seconds = round(time.perf_counter() - started, 1)
         print(f"{backend} {size}: loaded in {load_seconds} s", file=sys.stderr, flush=True)
     run = Run(backend=backend, size=size, load_seconds=load_seconds)
+    if args.load_only:
+        return run
     if backend == "postgis":
         # Database-level, so the server's connections get it too: custom plans every time
         # (psycopg prepares after 5 runs of a statement; PostgreSQL may then pick a generic plan).
@@ -699,6 +702,9 @@ def run_one(backend: str, size: int, args: argparse.Namespace) -> Run:
             run.http_knn = wrk(base, "knn", args.seconds, args.threads, args.connections)
             time.sleep(5)  # let the backlog drain
             run.http_radius = wrk(base, "radius", args.seconds, args.threads, args.connections)
+            time.sleep(5)
+            # The ceiling of the stack itself (uvicorn, FastAPI, our middleware; no database).
+            run.http_health = wrk(base, "health", args.seconds, args.threads, args.connections)
     points = random_points(args.iterations)
     run.core_knn, run.statements_knn = time_core(settings, points, "knn", args.sql_seconds)
     run.core_radius, run.statements_radius = time_core(settings, points, "radius", args.sql_seconds)
@@ -755,6 +761,13 @@ def markdown(runs: list[Run]) -> str:
             out.write(
                 f"| {_label(r)} | {r.size:,} | nearest-10 + category, FULL SCAN | - | - | - | - "
                 f"| - | {_pair(f)} | {_rate(f)} |\n"
+            )
+    for r in runs:
+        if r.http_health:
+            out.write(
+                f"\n{_label(r)} at {r.size:,}: the same server answers `GET /health` (no DB) at"
+                f" {_rate(r.http_health)} req/s with wrk c16 (p50 {r.http_health.p50_ms:.2f} ms):"
+                " the ceiling of uvicorn + FastAPI + our middleware on this machine.\n"
             )
     out.write("\nRatios taken in this run (p50):\n\n")
     out.write(
@@ -837,6 +850,7 @@ def main() -> None:
     parser.add_argument("--full-scan-from", type=int, default=100_000)
     parser.add_argument("--reuse", action="store_true", help="reuse loaded databases of size N")
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--load-only", action="store_true", help="build databases, measure nothing")
     parser.add_argument(
         "--pg-force-custom-plan",
         action="store_true",

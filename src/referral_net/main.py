@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI
 
 from referral_net import __version__
 from referral_net.api import ratelimit
 from referral_net.api.cors import PartnerCorsMiddleware
+from referral_net.api.request_middleware import RefuseNulInQueryMiddleware, RequestLogMiddleware
 from referral_net.api.routers import (
     audit,
     auth,
@@ -29,11 +29,10 @@ from referral_net.api.routers import (
 from referral_net.api.schemas.common import PROBLEM_RESPONSES
 from referral_net.api.security_headers import SecurityHeadersMiddleware
 from referral_net.db.engine import make_engine
-from referral_net.errors import BadRequest, install_error_handlers, problem_response
+from referral_net.errors import install_error_handlers
 from referral_net.settings import Settings, get_settings
 
 logger = logging.getLogger("referral_net")
-request_logger = logging.getLogger("referral_net.requests")
 
 OPENAPI_TAGS = [
     {"name": "health", "description": "Liveness and readiness probes."},
@@ -86,8 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.signing_key = _signing_key(settings)
     install_error_handlers(app)
     ratelimit.install(app, settings)
-    app.middleware("http")(_log_request)
-    app.middleware("http")(_refuse_nul_in_query)
+    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(RefuseNulInQueryMiddleware)
     # CORS per partner key (api/cors.py); inside the security headers, so preflights get them.
     app.add_middleware(PartnerCorsMiddleware)
     # Outermost of ours, so that the NUL refusal and every other answer carry the headers too.
@@ -122,32 +121,3 @@ def _signing_key(settings: Settings) -> str:
         "survive a restart or be shared between workers"
     )
     return secrets.token_urlsafe(48)
-
-
-async def _refuse_nul_in_query(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    # A NUL byte in a query parameter can never be meant, and PostgreSQL refuses it mid-query.
-    raw = request.scope.get("query_string", b"")
-    if b"\x00" in raw or b"%00" in raw.lower():
-        return problem_response(
-            400,
-            slug=BadRequest.slug,
-            title=BadRequest.title,
-            detail="Query parameters may not contain NUL characters.",
-            instance=request.url.path,
-        )
-    return await call_next(request)
-
-
-async def _log_request(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    # Path and status only: query strings can hold a person's location, so they are never logged.
-    started = time.perf_counter()
-    response = await call_next(request)
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    request_logger.info(
-        "%s %s %s %.1fms", request.method, request.url.path, response.status_code, elapsed_ms
-    )
-    return response

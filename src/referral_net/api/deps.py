@@ -1,4 +1,9 @@
-"""Shared FastAPI dependencies, as ``Annotated`` aliases."""
+"""Shared FastAPI dependencies, as ``Annotated`` aliases.
+
+Dependencies that do no I/O are ``async def``: FastAPI runs every plain ``def`` dependency in
+its thread pool, and a hop there per dependency and request is measurable on the search path.
+The ones that may wait on the database stay plain functions.
+"""
 
 from __future__ import annotations
 
@@ -18,13 +23,13 @@ from referral_net.security.roles import Principal, Role
 from referral_net.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The settings the application was created with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     """The engine created in the application's lifespan."""
     engine: Engine = request.app.state.engine
     return engine
@@ -41,7 +46,7 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def signing_key(request: Request) -> str:
+async def signing_key(request: Request) -> str:
     """The key that signs bearer tokens (set at start-up)."""
     key: str = request.app.state.signing_key
     return key
@@ -70,7 +75,9 @@ def get_principal(
         return Principal.anonymous()
     try:
         claims = tokens.read_token(
-            secret=signing_key(request), token=credentials.credentials, expected_kind="access"
+            secret=request.app.state.signing_key,
+            token=credentials.credentials,
+            expected_kind="access",
         )
     except tokens.InvalidToken as exc:
         raise Unauthenticated(
@@ -84,7 +91,7 @@ def get_principal(
     return users.principal_for(user)
 
 
-def audited_principal(
+async def audited_principal(
     request: Request,
     session: SessionDep,
     principal: Annotated[Principal, Depends(get_principal)],

@@ -55,7 +55,7 @@ def negotiate_locale(accept_language: str | None) -> Locale:
     return best
 
 
-def locale_dep(
+async def locale_dep(
     accept_language: Annotated[
         str | None,
         Header(

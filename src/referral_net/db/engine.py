@@ -19,6 +19,12 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from referral_net.settings import Backend, Settings
 
 
+# Session settings of every PostgreSQL connection (why: see make_engine).
+PG_CONNECT_OPTIONS = (
+    "-c max_parallel_workers_per_gather=0 -c plan_cache_mode=force_custom_plan -c jit=off"
+)
+
+
 def make_engine(settings: Settings) -> Engine:
     """Create the SQLAlchemy engine for the configured backend."""
     if settings.backend is Backend.SPATIALITE:
@@ -32,10 +38,10 @@ def make_engine(settings: Settings) -> Engine:
         # API queries are small and index-driven: starting parallel workers costs more (about
         # 10 ms measured in bench/) than it saves, so each connection plans serially. Custom
         # plans always: once psycopg prepares a statement, a generic plan cannot use the query
-        # point for the KNN order (seconds at 1M rows, docs/performance.md).
-        connect_args={
-            "options": "-c max_parallel_workers_per_gather=0 -c plan_cache_mode=force_custom_plan"
-        },
+        # point for the KNN order (seconds at 1M rows, docs/performance.md). No JIT: a dense
+        # window's cost estimate crosses jit_above_cost and compiling took over a second of a
+        # 10 km radius query at 1M rows, for a query that runs in milliseconds.
+        connect_args={"options": PG_CONNECT_OPTIONS},
     )
 
 

@@ -13,15 +13,16 @@ by geodesic distance and id. Any row nearer than D lies inside that window, so n
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, not_, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, exists, func, literal, not_, or_, select
 from sqlmodel import Session, col
-from sqlmodel import select as model_select
 
+from referral_net.api.schemas.directory import CapacityOut, CategoryOut, LanguageOut
 from referral_net.api.schemas.search import (
     SearchLocation,
     SearchMode,
@@ -38,14 +39,16 @@ from referral_net.db.models import (
     Service,
     ServiceAtLocation,
     ServiceCapacity,
+    Unit,
     Visibility,
 )
 from referral_net.domain import access, audit, services, taxonomy
+from referral_net.domain.languages import language_name
 from referral_net.errors import InvalidInput
 from referral_net.geo import sql as geo_sql
 from referral_net.geo.convert import geodesic_bbox
 from referral_net.matching.model import Locale
-from referral_net.opening_hours import is_open
+from referral_net.opening_hours import WeeklySchedule, is_open, is_open_24h, to_guatemala
 from referral_net.security.roles import Principal
 from referral_net.text import fold
 
@@ -237,8 +240,11 @@ def _within(session: Session, plan: _Plan, query: SearchQuery, radius_m: float) 
     if plan.distance is None or query.latitude is None or query.longitude is None:
         raise ValueError("a radius needs a reference point")
     box = geodesic_bbox(query.latitude, query.longitude, radius_m)
+    # The index window only pre-selects; the geodesic distance is the exact test.
     return plan.statement.where(
-        geo_sql.in_box(session, table="location", column=plan.column, geom=plan.geom, box=box),
+        geo_sql.index_window(
+            session, table="location", column=plan.column, geom=plan.geom, box=box
+        ),
         plan.distance <= radius_m,
     )
 
@@ -249,108 +255,140 @@ def _ordered(plan: _Plan, statement: Select[Any]) -> Select[Any]:
     return statement.order_by(plan.name_order, col(ServiceAtLocation.id))
 
 
+def _hit(row: Row[Any]) -> Hit:
+    return Hit(
+        link_id=row[0],
+        service_id=row[1],
+        location_id=row[2],
+        distance_m=None if row[3] is None else float(row[3]),
+    )
+
+
 def _hits(session: Session, statement: Select[Any]) -> list[Hit]:
-    return [
-        Hit(
-            link_id=row[0],
-            service_id=row[1],
-            location_id=row[2],
-            distance_m=None if row[3] is None else float(row[3]),
-        )
-        for row in session.execute(statement)
-    ]
+    return [_hit(row) for row in session.execute(statement)]
 
 
-def _nearest_bound(session: Session, plan: _Plan, query: SearchQuery, k: int) -> float | None:
-    """An upper bound on the k-th nearest distance, or None when fewer than k rows match."""
+def _nearest_bound(
+    session: Session, plan: _Plan, query: SearchQuery, k: int, *, within_m: float | None = None
+) -> float | None:
+    """An upper bound on the k-th nearest distance, or None when fewer than k rows match.
+
+    With ``within_m`` (a radius search) the bound never exceeds the radius, and None means that
+    fewer than k rows lie within it.
+    """
     if plan.distance is None or query.latitude is None or query.longitude is None:
         raise ValueError("nearest needs a reference point")
     knn = geo_sql.knn_order(session, plan.geom, latitude=query.latitude, longitude=query.longitude)
     if knn is not None:
-        rows = _hits(session, plan.statement.order_by(knn).limit(k))
-        if len(rows) < k:
+        nearest = plan.statement.with_only_columns(plan.distance).order_by(knn).limit(k)
+        distances = [float(d) for (d,) in session.execute(nearest)]
+        if len(distances) < k:
             return None
-        return max(r.distance_m or 0.0 for r in rows)
-    radius = _FIRST_WINDOW_M
-    while radius < _WHOLE_COUNTRY_M:
-        window = _hits(session, _ordered(plan, _within(session, plan, query, radius)).limit(k))
-        if len(window) == k:
-            return window[-1].distance_m
-        radius *= 4
-    return None
+        bound = max(distances)
+        if within_m is not None and bound > within_m:
+            return None  # fewer than k rows within the radius: the radius itself is the bound
+        return bound
+    largest = min(_WHOLE_COUNTRY_M, within_m) if within_m is not None else _WHOLE_COUNTRY_M
+    radius = min(_FIRST_WINDOW_M, largest)
+    while True:
+        window = _ordered(plan, _within(session, plan, query, radius)).limit(k)
+        distances = [float(d) for (d,) in session.execute(window.with_only_columns(plan.distance))]
+        if len(distances) == k:
+            return distances[-1]
+        if radius >= largest:
+            return None
+        radius = min(radius * 4, largest)
 
 
-def _count(
-    session: Session, statement: Select[Any], cap: int | None, *, keep_order: bool = False
-) -> tuple[int, bool]:
+def _count(session: Session, statement: Select[Any], cap: int) -> tuple[int, bool]:
     # Count rows, not distances: the select list is replaced so nothing is computed per row.
-    inner = statement.with_only_columns(literal(1))
-    if not keep_order:
-        inner = inner.order_by(None)
-    if cap is not None:
-        inner = inner.limit(cap + 1)
+    inner = statement.with_only_columns(literal(1)).order_by(None).limit(cap + 1)
     total = int(session.execute(select(func.count()).select_from(inner.subquery())).scalar_one())
-    if cap is not None and total > cap:
+    if total > cap:
         return cap, True
     return total, False
 
 
-def _candidates(session: Session, plan: _Plan, query: SearchQuery) -> tuple[Select[Any], bool]:
-    """The statement whose ordered rows are the results, and whether counts must be capped."""
+def _page_statement(session: Session, plan: _Plan, query: SearchQuery) -> Select[Any]:
+    """The statement whose rows, ordered, are all the results (before paging).
+
+    Nearest-first searches are bounded by the k-th nearest distance (k = the rows up to the end
+    of this page): a 10 km radius in a city holds tens of thousands of rows at 1M, and ordering
+    them all costs what a scan does; the bound keeps the window to about k rows.
+    """
+    if query.mode != "near":
+        return plan.statement
+    bound = _nearest_bound(
+        session, plan, query, query.offset + query.limit, within_m=query.radius_m
+    )
+    if bound is not None:
+        return _within(session, plan, query, bound)
+    if query.radius_m is not None:
+        return _within(session, plan, query, query.radius_m)
+    return plan.statement
+
+
+def _counted(session: Session, plan: _Plan, query: SearchQuery) -> tuple[int, bool]:
     if query.mode == "near" and query.radius_m is not None:
-        return _within(session, plan, query, query.radius_m), True
+        return _count(session, _within(session, plan, query, query.radius_m), NEAREST_COUNT_CAP)
     if query.mode == "near":
-        return plan.statement, True
-    return plan.statement, True
+        return _count(session, plan.statement, NEAREST_COUNT_CAP)
+    return _count(session, plan.statement, COUNT_CAP)
 
 
-def _page_hits(
-    session: Session, plan: _Plan, query: SearchQuery, *, with_total: bool = True
-) -> tuple[list[Hit], int, bool]:
-    statement, capped = _candidates(session, plan, query)
+def _page_rows(
+    session: Session, plan: _Plan, query: SearchQuery, *, with_total: bool, display: bool
+) -> tuple[list[Row[Any]], int, bool]:
+    """One page of rows (ids and distance, plus display columns when asked) and the total."""
     if query.open_at is not None:
-        return _open_filtered(session, plan, query, statement)
-    if not with_total:
-        total, lower_bound = -1, True
-    elif query.mode == "near" and query.radius_m is None:
-        total, lower_bound = _count(session, statement, NEAREST_COUNT_CAP)
-    else:
-        total, lower_bound = _count(session, statement, COUNT_CAP if capped else None)
-    if query.mode == "near" and query.radius_m is None:
-        k = query.offset + query.limit
-        bound = _nearest_bound(session, plan, query, k)
-        if bound is not None:
-            statement = _within(session, plan, query, bound)
-    page = _hits(session, _ordered(plan, statement).offset(query.offset).limit(query.limit))
-    return page, total, lower_bound
+        return _open_filtered(session, plan, query, display=display)
+    total, lower_bound = _counted(session, plan, query) if with_total else (-1, True)
+    page = _ordered(plan, _page_statement(session, plan, query))
+    page = page.offset(query.offset).limit(query.limit)
+    if display:
+        page = page.add_columns(*_DISPLAY_COLUMNS)
+    return list(session.execute(page)), total, lower_bound
 
 
 def _open_filtered(
-    session: Session, plan: _Plan, query: SearchQuery, statement: Select[Any]
-) -> tuple[list[Hit], int, bool]:
+    session: Session, plan: _Plan, query: SearchQuery, *, display: bool
+) -> tuple[list[Row[Any]], int, bool]:
     """Opening hours are evaluated in Python (pure module), so filter before paginating.
 
-    An unbounded nearest search is bounded here by the largest allowed radius.
+    A nearest search without a radius is bounded here by the largest allowed radius.
     """
     assert query.open_at is not None
-    if query.mode == "near" and query.radius_m is None:
-        statement = _within(session, plan, query, query.max_radius_m)
-    hits = _hits(session, _ordered(plan, statement))
+    statement = plan.statement
+    if query.mode == "near":
+        statement = _within(session, plan, query, query.radius_m or query.max_radius_m)
+    rows = list(session.execute(_ordered(plan, statement)))
     schedules = services.schedules_by_service(
-        session=session, service_ids=[h.service_id for h in hits]
+        session=session, service_ids=list({row[1] for row in rows})
     )
-    open_hits = [
-        h
-        for h in hits
-        if schedules.get(h.service_id) and is_open(schedules[h.service_id], query.open_at)
+    open_rows = [
+        row for row in rows if schedules.get(row[1]) and is_open(schedules[row[1]], query.open_at)
     ]
-    return open_hits[query.offset : query.offset + query.limit], len(open_hits), False
+    page = open_rows[query.offset : query.offset + query.limit]
+    if display and page:
+        wanted = [row[0] for row in page]
+        shown = {
+            row[0]: row
+            for row in session.execute(
+                plan.statement.add_columns(*_DISPLAY_COLUMNS).where(
+                    col(ServiceAtLocation.id).in_(wanted)
+                )
+            )
+        }
+        page = [shown[link_id] for link_id in wanted]
+    return page, len(open_rows), False
 
 
 def validate_area(*, session: Session, mode: str, code: str) -> None:
     """Refuse an unknown department or municipality code (a 422, never an empty page)."""
-    area = session.get(AdminArea, code)
-    if area is None or area.level != mode:
+    level = session.execute(
+        select(col(AdminArea.level)).where(col(AdminArea.code) == code)
+    ).scalar_one_or_none()
+    if level != mode:
         raise InvalidInput(
             f"unknown {mode} code: {code}",
             errors=[
@@ -360,122 +398,213 @@ def validate_area(*, session: Session, mode: str, code: str) -> None:
 
 
 def find_hits(*, session: Session, principal: Principal, query: SearchQuery) -> list[Hit]:
-    """The ordered page of raw hits, without shaping or counting (used by matching)."""
-    if query.categories:
-        taxonomy.resolve_codes(session=session, codes=list(query.categories))
+    """The ordered page of raw hits, without shaping or counting (used by matching).
+
+    Unknown category codes are refused (422) while the filter is built.
+    """
     plan = _plan(session, principal, query)
-    hits, _, _ = _page_hits(session, plan, query, with_total=False)
-    return hits
+    rows, _, _ = _page_rows(session, plan, query, with_total=False, display=False)
+    return [_hit(row) for row in rows]
 
 
 def search(*, session: Session, principal: Principal, query: SearchQuery) -> SearchPage:
     """Run a search for a caller and shape one page of results."""
-    if query.categories:
-        taxonomy.resolve_codes(session=session, codes=list(query.categories))
     if query.area_code is not None:
         validate_area(session=session, mode=query.mode, code=query.area_code)
     plan = _plan(session, principal, query)
-    hits, total, lower_bound = _page_hits(session, plan, query)
+    rows, total, lower_bound = _page_rows(session, plan, query, with_total=True, display=True)
     return SearchPage(
         mode=query.mode,
         total_items=total,
         total_is_lower_bound=lower_bound,
         page_number=query.page,
         limit=query.limit,
-        size=len(hits),
-        contents=_shape(session, principal, query, hits),
+        size=len(rows),
+        contents=_shape(session, principal, query, rows),
+    )
+
+
+# Shown with every result; selected with the page (the page query already joins these tables).
+_DISPLAY_COLUMNS: tuple[ColumnElement[Any], ...] = (
+    col(Service.name).label("service_name"),
+    col(Service.organization_id).label("service_organization_id"),
+    col(Organization.name).label("organization_name"),
+    col(Service.minimum_age).label("minimum_age"),
+    col(Service.maximum_age).label("maximum_age"),
+    col(Service.genders_served).label("genders_served"),
+    col(Service.lgbtiq_affirming).label("lgbtiq_affirming"),
+    col(Service.accepts_accompanying_children).label("accepts_accompanying_children"),
+    col(Service.assured_date).label("assured_date"),
+    col(Location.name).label("location_name"),
+    col(Location.latitude).label("latitude"),
+    col(Location.longitude).label("longitude"),
+    col(Location.visibility).label("visibility"),
+    col(Location.organization_id).label("location_organization_id"),
+    col(Location.department_code).label("department_code"),
+    col(Location.municipality_code).label("municipality_code"),
+    col(Location.intake_phone).label("intake_phone"),
+    col(Location.intake_description).label("intake_description"),
+)
+
+
+@dataclass
+class _Extras:
+    """What results show from the services' child tables, by service id."""
+
+    categories: dict[uuid.UUID, list[CategoryOut]]
+    languages: dict[uuid.UUID, list[LanguageOut]]
+    capacity: dict[uuid.UUID, list[CapacityOut]]
+    schedules: dict[uuid.UUID, list[WeeklySchedule]]
+
+
+def _extras(session: Session, service_ids: list[uuid.UUID], query: SearchQuery) -> _Extras:
+    """Four small queries of only the columns shown (no ORM objects: this is the hot path)."""
+    context = services.ReadContext(
+        locale=query.locale, at=query.evaluated_at, capacity_stale_after=query.capacity_stale_after
+    )
+    labels = taxonomy.category_labels_for(
+        session=session, link_entity=services.LINK_ENTITY, link_ids=service_ids, locale=query.locale
+    )
+    languages: dict[uuid.UUID, list[LanguageOut]] = defaultdict(list)
+    for service_id, code, name in session.execute(
+        select(col(Language.service_id), col(Language.code), col(Language.name))
+        .where(col(Language.service_id).in_(service_ids))
+        .order_by(col(Language.code), col(Language.id))
+    ):
+        languages[service_id].append(LanguageOut(code=code, name=name or language_name(code)))
+    capacity_rows = sorted(
+        session.execute(
+            select(
+                col(ServiceCapacity.service_id),
+                col(Unit.identifier),
+                col(Unit.name),
+                col(ServiceCapacity.available),
+                col(ServiceCapacity.maximum),
+                col(ServiceCapacity.description),
+                col(ServiceCapacity.updated),
+                col(ServiceCapacity.id),
+            )
+            .join(Unit, col(Unit.id) == col(ServiceCapacity.unit_id))
+            .where(col(ServiceCapacity.service_id).in_(service_ids))
+        ),
+        key=lambda r: (r[1] or "", str(r[7])),  # as in a service read
+    )
+    capacity: dict[uuid.UUID, list[CapacityOut]] = defaultdict(list)
+    for row in capacity_rows:
+        capacity[row[0]].append(
+            services.capacity_item(
+                unit=row[1] or row[2],
+                available=row[3],
+                maximum=row[4],
+                description=row[5],
+                updated=row[6],
+                context=context,
+            )
+        )
+    return _Extras(
+        categories={
+            sid: [CategoryOut(code=code, name=name) for code, name in pairs]
+            for sid, pairs in labels.items()
+        },
+        languages=languages,
+        capacity=capacity,
+        schedules=services.schedules_by_service(session=session, service_ids=service_ids),
     )
 
 
 def _shape(
-    session: Session, principal: Principal, query: SearchQuery, hits: Sequence[Hit]
+    session: Session, principal: Principal, query: SearchQuery, rows: Sequence[Row[Any]]
 ) -> list[SearchResult]:
-    if not hits:
+    if not rows:
         return []
-    service_rows = {
-        s.id: s
-        for s in session.exec(
-            model_select(Service).where(col(Service.id).in_({h.service_id for h in hits}))
+    service_ids = list(dict.fromkeys(row.service_id for row in rows))
+    extras = _extras(session, service_ids, query)
+    views = [
+        access.location_view(
+            principal, visibility=row.visibility, organization_id=row.location_organization_id
         )
-    }
-    location_rows = {
-        loc.id: loc
-        for loc in session.exec(
-            model_select(Location).where(col(Location.id).in_({h.location_id for h in hits}))
-        )
-    }
-    org_ids = {s.organization_id for s in service_rows.values()}
-    org_names: dict[uuid.UUID, str] = {
-        org.id: org.name
-        for org in session.exec(model_select(Organization).where(col(Organization.id).in_(org_ids)))
-    }
-    context = services.ReadContext(
-        locale=query.locale, at=query.evaluated_at, capacity_stale_after=query.capacity_stale_after
+        for row in rows
+    ]
+    coarse_points = representative_points(
+        session,
+        [
+            row.municipality_code or row.department_code
+            for row, view in zip(rows, views, strict=True)
+            if view is not access.LocationView.EXACT
+        ],
     )
-    reads = {
-        r.id: r
-        for r in services.read_many(
-            session=session, services=list(service_rows.values()), context=context, summary=True
-        )
-    }
+    today = to_guatemala(query.evaluated_at).date()
     results = []
     shown_exact: list[uuid.UUID] = []  # non-public sites shown exactly: audited below
-    for hit in hits:
-        service = service_rows[hit.service_id]
-        location = location_rows[hit.location_id]
-        read = reads[hit.service_id]
-        view = access.location_view(
-            principal, visibility=location.visibility, organization_id=location.organization_id
-        )
+    for row, view in zip(rows, views, strict=True):
         exact = view is access.LocationView.EXACT
-        if exact and location.visibility != Visibility.PUBLIC:
-            shown_exact.append(location.id)
-        lat, lon = shown_point(session, location, exact)
+        if exact and row.visibility != Visibility.PUBLIC:
+            shown_exact.append(row.location_id)
+        if exact:
+            lat, lon = row.latitude, row.longitude
+        else:
+            lat, lon = coarse_points.get(row.municipality_code or row.department_code, (None, None))
+        schedules = extras.schedules.get(row.service_id, [])
         results.append(
             SearchResult(
-                service_at_location_id=hit.link_id,
-                distance_m=None if hit.distance_m is None else round(hit.distance_m, 3),
+                service_at_location_id=row.id,
+                distance_m=None if row.distance_m is None else round(float(row.distance_m), 3),
                 service=SearchService(
-                    id=service.id,
-                    name=service.name,
-                    organization_id=service.organization_id,
-                    organization_name=org_names.get(service.organization_id, ""),
-                    minimum_age=read.eligibility.minimum_age,
-                    maximum_age=read.eligibility.maximum_age,
-                    genders_served=service.genders_served,
-                    lgbtiq_affirming=service.lgbtiq_affirming,
-                    accepts_accompanying_children=service.accepts_accompanying_children,
+                    id=row.service_id,
+                    name=row.service_name,
+                    organization_id=row.service_organization_id,
+                    organization_name=row.organization_name or "",
+                    minimum_age=None if row.minimum_age is None else int(row.minimum_age),
+                    maximum_age=None if row.maximum_age is None else int(row.maximum_age),
+                    genders_served=row.genders_served,
+                    lgbtiq_affirming=row.lgbtiq_affirming,
+                    accepts_accompanying_children=row.accepts_accompanying_children,
                 ),
                 location=SearchLocation(
-                    id=location.id,
-                    name=location.name,
+                    id=row.location_id,
+                    name=row.location_name,
                     latitude=lat,
                     longitude=lon,
                     precision="exact" if exact else "municipality",
-                    department_code=location.department_code,
-                    municipality_code=location.municipality_code,
-                    intake_phone=location.intake_phone,
-                    intake_description=location.intake_description,
+                    department_code=row.department_code,
+                    municipality_code=row.municipality_code,
+                    intake_phone=row.intake_phone,
+                    intake_description=row.intake_description,
                 ),
-                categories=read.categories,
-                languages=read.languages,
-                open_now=read.open_now,
-                open_24h=read.open_24h,
-                capacity=read.capacity,
-                last_verified=service.assured_date,
+                categories=extras.categories.get(row.service_id, []),
+                languages=extras.languages.get(row.service_id, []),
+                open_now=is_open(schedules, query.evaluated_at) if schedules else None,
+                open_24h=bool(schedules) and is_open_24h(schedules, on=today),
+                capacity=extras.capacity.get(row.service_id, []),
+                last_verified=row.assured_date,
             )
         )
     audit.record_exact_reads(session=session, principal=principal, location_ids=shown_exact)
     return results
 
 
+def representative_points(
+    session: Session, codes: Sequence[str | None]
+) -> dict[str, tuple[float, float]]:
+    """The representative (lat, lon) of administrative areas, by code (no polygons loaded)."""
+    wanted = {code for code in codes if code}
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(
+            col(AdminArea.code),
+            col(AdminArea.representative_latitude),
+            col(AdminArea.representative_longitude),
+        ).where(col(AdminArea.code).in_(wanted))
+    )
+    return {code: (lat, lon) for code, lat, lon in rows}
+
+
 def shown_point(
     session: Session, location: Location, exact: bool
 ) -> tuple[float | None, float | None]:
+    """Where a caller is shown a location: its point, or its municipality's representative point."""
     if exact:
         return location.latitude, location.longitude
     code = location.municipality_code or location.department_code
-    area = session.get(AdminArea, code) if code else None
-    if area is None:
-        return None, None
-    return area.representative_latitude, area.representative_longitude
+    return representative_points(session, [code]).get(code or "", (None, None))

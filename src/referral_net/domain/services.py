@@ -155,22 +155,40 @@ def schedules_by_service(
     return {sid: weekly_schedules(found) for sid, found in rows.items()}
 
 
+def capacity_item(
+    *,
+    unit: str,
+    available: float,
+    maximum: float | None,
+    description: str | None,
+    updated: datetime,
+    context: ReadContext,
+) -> CapacityOut:
+    """One stored capacity figure with its freshness at the context's instant."""
+    return CapacityOut(
+        unit=unit,
+        available=int(available),
+        maximum=None if maximum is None else int(maximum),
+        description=description,
+        updated=updated,
+        stale=context.at - updated > context.capacity_stale_after,
+    )
+
+
 def _capacity_out(
     rows: list[ServiceCapacity], units: dict[uuid.UUID, Unit], context: ReadContext
 ) -> list[CapacityOut]:
-    out = []
-    for row in sorted(rows, key=lambda r: (units[r.unit_id].identifier or "", str(r.id))):
-        out.append(
-            CapacityOut(
-                unit=units[row.unit_id].identifier or units[row.unit_id].name,
-                available=int(row.available),
-                maximum=None if row.maximum is None else int(row.maximum),
-                description=row.description,
-                updated=row.updated,
-                stale=context.at - row.updated > context.capacity_stale_after,
-            )
+    return [
+        capacity_item(
+            unit=units[row.unit_id].identifier or units[row.unit_id].name,
+            available=row.available,
+            maximum=row.maximum,
+            description=row.description,
+            updated=row.updated,
+            context=context,
         )
-    return out
+        for row in sorted(rows, key=lambda r: (units[r.unit_id].identifier or "", str(r.id)))
+    ]
 
 
 def _area_out(area: ServiceArea) -> ServiceAreaOut:

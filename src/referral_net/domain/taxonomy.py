@@ -173,16 +173,25 @@ def count_terms(*, session: Session) -> int:
 
 def term_label(term: TaxonomyTerm, locale: Locale) -> tuple[str, str]:
     """The term's (name, description) in the locale, falling back to Spanish field by field."""
+    return localized_label(term.name, term.description, term.translations, locale)
+
+
+def localized_label(
+    name: str, description: str, translations: dict[str, Any] | None, locale: Locale
+) -> tuple[str, str]:
+    """A (name, description) pair in the locale from stored columns, falling back to Spanish."""
     if locale != "es":
-        translation = (term.translations or {}).get(locale)
+        translation = (translations or {}).get(locale)
         if isinstance(translation, dict):
-            name = translation.get("name")
-            description = translation.get("description")
+            translated_name = translation.get("name")
+            translated_description = translation.get("description")
             return (
-                name if isinstance(name, str) and name else term.name,
-                description if isinstance(description, str) and description else term.description,
+                translated_name if isinstance(translated_name, str) and translated_name else name,
+                translated_description
+                if isinstance(translated_description, str) and translated_description
+                else description,
             )
-    return term.name, term.description
+    return name, description
 
 
 # --- codes and the hierarchy -----------------------------------------------------------------
@@ -329,6 +338,37 @@ def categories_for(
     )
     for link_id, term in rows:
         grouped[link_id].append(term)
+    return grouped
+
+
+def category_labels_for(
+    *, session: Session, link_entity: str, link_ids: Sequence[uuid.UUID], locale: Locale
+) -> dict[uuid.UUID, list[tuple[str, str]]]:
+    """The (code, name) of the categories of many records in one query, ordered by code.
+
+    The lean form of ``categories_for`` for result lists: four columns, no ORM objects.
+    """
+    grouped: dict[uuid.UUID, list[tuple[str, str]]] = {link_id: [] for link_id in link_ids}
+    if not grouped:
+        return grouped
+    rows = session.execute(
+        select(
+            col(Attribute.link_id),
+            col(TaxonomyTerm.code),
+            col(TaxonomyTerm.name),
+            col(TaxonomyTerm.translations),
+        )
+        .join(TaxonomyTerm, col(TaxonomyTerm.id) == col(Attribute.taxonomy_term_id))
+        .where(
+            col(Attribute.link_entity) == link_entity,
+            col(Attribute.link_type) == CATEGORY_LINK_TYPE,
+            col(Attribute.link_id).in_(list(grouped)),
+        )
+        .order_by(col(TaxonomyTerm.code), col(Attribute.link_id))
+    )
+    for link_id, code, name, translations in rows:
+        label, _ = localized_label(name, "", translations, locale)
+        grouped[link_id].append((code or "", label))
     return grouped
 
 
