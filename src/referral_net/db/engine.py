@@ -18,7 +18,6 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from referral_net.settings import Backend, Settings
 
-
 # Session settings of every PostgreSQL connection (why: see make_engine).
 PG_CONNECT_OPTIONS = (
     "-c max_parallel_workers_per_gather=0 -c plan_cache_mode=force_custom_plan -c jit=off"

@@ -19,7 +19,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, exists, func, literal, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    and_,
+    exists,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+)
 from sqlmodel import Session, col
 
 from referral_net.api.schemas.directory import CapacityOut, CategoryOut, LanguageOut
@@ -58,7 +70,7 @@ from referral_net.text import fold
 COUNT_CAP = 1_000
 NEAREST_COUNT_CAP = 200
 # SpatiaLite's first window, and the size past which the window is the whole country.
-_FIRST_WINDOW_M = 5_000.0
+_FIRST_WINDOW_M = 1_000.0
 _WHOLE_COUNTRY_M = 1_500_000.0
 
 
@@ -255,6 +267,13 @@ def _ordered(plan: _Plan, statement: Select[Any]) -> Select[Any]:
     return statement.order_by(plan.name_order, col(ServiceAtLocation.id))
 
 
+def _core(session: Session) -> Connection:
+    # Search only reads: its statements go straight to the session's connection (same
+    # transaction), skipping the ORM execution layer, which showed up per statement on the hot
+    # path and has nothing to do for plain column selects.
+    return session.connection()
+
+
 def _hit(row: Row[Any]) -> Hit:
     return Hit(
         link_id=row[0],
@@ -265,45 +284,58 @@ def _hit(row: Row[Any]) -> Hit:
 
 
 def _hits(session: Session, statement: Select[Any]) -> list[Hit]:
-    return [_hit(row) for row in session.execute(statement)]
+    return [_hit(row) for row in _core(session).execute(statement)]
 
 
 def _nearest_bound(
     session: Session, plan: _Plan, query: SearchQuery, k: int, *, within_m: float | None = None
 ) -> float | None:
-    """An upper bound on the k-th nearest distance, or None when fewer than k rows match.
+    """An upper bound on the k-th nearest distance; None when fewer than k rows match.
 
-    With ``within_m`` (a radius search) the bound never exceeds the radius, and None means that
-    fewer than k rows lie within it.
+    With ``within_m`` (a radius search) None means that no bound below the radius was found, so
+    the radius itself bounds the page.
     """
     if plan.distance is None or query.latitude is None or query.longitude is None:
         raise ValueError("nearest needs a reference point")
-    knn = geo_sql.knn_order(session, plan.geom, latitude=query.latitude, longitude=query.longitude)
-    if knn is not None:
-        nearest = plan.statement.with_only_columns(plan.distance).order_by(knn).limit(k)
-        distances = [float(d) for (d,) in session.execute(nearest)]
-        if len(distances) < k:
-            return None
-        bound = max(distances)
-        if within_m is not None and bound > within_m:
-            return None  # fewer than k rows within the radius: the radius itself is the bound
-        return bound
+    # Any k rows bound the k-th nearest distance by their largest geodesic distance; the cheap
+    # order picks k rows that are nearly the nearest, so the bound is tight, and the engine
+    # computes geodesic distances for those k rows only.
+    cheap = geo_sql.cheap_distance_order(
+        session, plan.geom, latitude=query.latitude, longitude=query.longitude
+    )
     largest = min(_WHOLE_COUNTRY_M, within_m) if within_m is not None else _WHOLE_COUNTRY_M
-    radius = min(_FIRST_WINDOW_M, largest)
-    while True:
-        window = _ordered(plan, _within(session, plan, query, radius)).limit(k)
-        distances = [float(d) for (d,) in session.execute(window.with_only_columns(plan.distance))]
+    if geo_sql.has_knn_index(session):
+        windows: list[float | None] = [None]  # the KNN index walks outwards by itself
+    else:
+        windows = []
+        size = min(_FIRST_WINDOW_M, largest)
+        while size < largest:
+            windows.append(size)
+            size *= 4
+        windows.append(largest)
+    for window in windows:
+        statement = plan.statement
+        if window is not None:  # the index window alone: rows in its corners still bound
+            box = geodesic_bbox(query.latitude, query.longitude, window)
+            statement = statement.where(
+                geo_sql.index_window(
+                    session, table="location", column=plan.column, geom=plan.geom, box=box
+                )
+            )
+        nearest = statement.with_only_columns(plan.distance).order_by(cheap).limit(k)
+        distances = [float(d) for (d,) in _core(session).execute(nearest)]
         if len(distances) == k:
-            return distances[-1]
-        if radius >= largest:
-            return None
-        radius = min(radius * 4, largest)
+            bound = max(distances)
+            return None if within_m is not None and bound > within_m else bound
+    return None
 
 
 def _count(session: Session, statement: Select[Any], cap: int) -> tuple[int, bool]:
     # Count rows, not distances: the select list is replaced so nothing is computed per row.
     inner = statement.with_only_columns(literal(1)).order_by(None).limit(cap + 1)
-    total = int(session.execute(select(func.count()).select_from(inner.subquery())).scalar_one())
+    total = int(
+        _core(session).execute(select(func.count()).select_from(inner.subquery())).scalar_one()
+    )
     if total > cap:
         return cap, True
     return total, False
@@ -347,7 +379,7 @@ def _page_rows(
     page = page.offset(query.offset).limit(query.limit)
     if display:
         page = page.add_columns(*_DISPLAY_COLUMNS)
-    return list(session.execute(page)), total, lower_bound
+    return list(_core(session).execute(page)), total, lower_bound
 
 
 def _open_filtered(
@@ -361,7 +393,7 @@ def _open_filtered(
     statement = plan.statement
     if query.mode == "near":
         statement = _within(session, plan, query, query.radius_m or query.max_radius_m)
-    rows = list(session.execute(_ordered(plan, statement)))
+    rows = list(_core(session).execute(_ordered(plan, statement)))
     schedules = services.schedules_by_service(
         session=session, service_ids=list({row[1] for row in rows})
     )
@@ -373,7 +405,7 @@ def _open_filtered(
         wanted = [row[0] for row in page]
         shown = {
             row[0]: row
-            for row in session.execute(
+            for row in _core(session).execute(
                 plan.statement.add_columns(*_DISPLAY_COLUMNS).where(
                     col(ServiceAtLocation.id).in_(wanted)
                 )
@@ -385,9 +417,11 @@ def _open_filtered(
 
 def validate_area(*, session: Session, mode: str, code: str) -> None:
     """Refuse an unknown department or municipality code (a 422, never an empty page)."""
-    level = session.execute(
-        select(col(AdminArea.level)).where(col(AdminArea.code) == code)
-    ).scalar_one_or_none()
+    level = (
+        _core(session)
+        .execute(select(col(AdminArea.level)).where(col(AdminArea.code) == code))
+        .scalar_one_or_none()
+    )
     if level != mode:
         raise InvalidInput(
             f"unknown {mode} code: {code}",
@@ -466,14 +500,14 @@ def _extras(session: Session, service_ids: list[uuid.UUID], query: SearchQuery) 
         session=session, link_entity=services.LINK_ENTITY, link_ids=service_ids, locale=query.locale
     )
     languages: dict[uuid.UUID, list[LanguageOut]] = defaultdict(list)
-    for service_id, code, name in session.execute(
+    for service_id, code, name in _core(session).execute(
         select(col(Language.service_id), col(Language.code), col(Language.name))
         .where(col(Language.service_id).in_(service_ids))
         .order_by(col(Language.code), col(Language.id))
     ):
         languages[service_id].append(LanguageOut(code=code, name=name or language_name(code)))
     capacity_rows = sorted(
-        session.execute(
+        _core(session).execute(
             select(
                 col(ServiceCapacity.service_id),
                 col(Unit.identifier),
@@ -590,7 +624,7 @@ def representative_points(
     wanted = {code for code in codes if code}
     if not wanted:
         return {}
-    rows = session.execute(
+    rows = _core(session).execute(
         select(
             col(AdminArea.code),
             col(AdminArea.representative_latitude),

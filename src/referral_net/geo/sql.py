@@ -12,6 +12,7 @@ Everything here returns SQLAlchemy expressions or runs small queries; the domain
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sqlalchemy import (
@@ -82,6 +83,11 @@ def distance_m(
     return func.ST_Distance(func.geography(geom), func.geography(target))
 
 
+def has_knn_index(session: Session) -> bool:
+    """True where ``knn_order`` exists (PostGIS): nearest-first needs no growing window."""
+    return not _is_sqlite(session)
+
+
 def knn_order(
     session: Session, geom: ColumnElement[Any], *, latitude: float, longitude: float
 ) -> ColumnElement[Any] | None:
@@ -89,6 +95,24 @@ def knn_order(
     if _is_sqlite(session):
         return None
     return geom.op("<->")(point(session, latitude=latitude, longitude=longitude))
+
+
+def cheap_distance_order(
+    session: Session, geom: ColumnElement[Any], *, latitude: float, longitude: float
+) -> ColumnElement[Any]:
+    """A cheap nearest-first ordering, close to the geodesic one (not exact, never a bound).
+
+    PostGIS: KNN ``<->`` on the GiST index. SpatiaLite: squared planar degrees with longitude
+    scaled by cos(latitude), two multiplications per row instead of an ellipsoidal distance
+    (which is what the engine spends its time on in a dense window).
+    """
+    knn = knn_order(session, geom, latitude=latitude, longitude=longitude)
+    if knn is not None:
+        return knn
+    scale = math.cos(math.radians(latitude)) ** 2
+    dx = func.ST_X(geom) - literal(longitude, Float)
+    dy = func.ST_Y(geom) - literal(latitude, Float)
+    return dx * dx * literal(scale, Float) + dy * dy
 
 
 def _spatial_index_window(table: str, column: str, frame_sql: str) -> str:
