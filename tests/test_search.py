@@ -608,3 +608,94 @@ def test_bad_queries_get_specific_problems(
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert fragment in response.text
+
+
+@pytest.fixture
+def dense_cluster(session: Session, taxonomy_loaded: None) -> list[Site]:
+    """Twenty public shelters on a 5 x 4 grid about 300 m apart, south-east of Xela."""
+    org = make_organization(session, "Red densa (ejemplo)")
+    sites = []
+    for i in range(20):
+        lat, lon = 14.80 + (i // 5) * 0.0027, -91.49 + (i % 5) * 0.0028
+        location = locations.create(
+            session=session,
+            principal=STEWARD,
+            data=LocationCreate(
+                organization_id=org.id, name=f"Sede densa {i}", latitude=lat, longitude=lon
+            ),
+        )
+        service = services.create(
+            session=session,
+            principal=STEWARD,
+            data=ServiceCreate(
+                organization_id=org.id,
+                name=f"Albergue denso {i}",
+                categories=["protection.shelter.emergency"],
+            ),
+        )
+        link = service_at_locations.create(
+            session=session,
+            principal=STEWARD,
+            data=ServiceAtLocationCreate(service_id=service.id, location_id=location.id),
+        )
+        sites.append(
+            Site(
+                str(link.id),
+                f"Albergue denso {i}",
+                lat,
+                lon,
+                "public",
+                ("protection.shelter.emergency",),
+                (),
+                None,
+                None,
+                None,
+                False,
+                False,
+                None,
+                None,
+            )
+        )
+    return sites
+
+
+def test_counts_stop_at_their_caps_and_say_so(
+    client: TestClient, dense_cluster: list[Site], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small caps stand in for 200 / 1,000 so that a 20-site cluster crosses them.
+    from referral_net.domain import search as search_domain
+
+    monkeypatch.setattr(search_domain, "NEAREST_COUNT_CAP", 7)
+    monkeypatch.setattr(search_domain, "COUNT_CAP", 12)
+    lat, lon = 14.8041, -91.4843  # inside the cluster
+    shelters = "protection.shelter"
+    truth = _truth_near(dense_cluster, lat, lon, trusted=False)
+    assert len(truth) == 20
+
+    nearest = _search(client, near=f"{lat},{lon}", category=shelters, limit=5, page=2)
+    assert (nearest["total_items"], nearest["total_is_lower_bound"]) == (7, True)
+    assert _ids(nearest) == [t[0] for t in truth[5:10]]  # the page itself is never capped
+    for result, (_, dist) in zip(nearest["contents"], truth[5:10], strict=True):
+        assert result["distance_m"] == pytest.approx(dist, abs=1.0)
+
+    wide = _search(client, near=f"{lat},{lon}", radius_m=2_000, category=shelters, limit=3)
+    assert (wide["total_items"], wide["total_is_lower_bound"]) == (7, True)
+    assert _ids(wide) == [t[0] for t in truth[:3]]
+
+    tight_radius = 420.0  # the ground truth decides how many sites that holds
+    inside = _truth_near(dense_cluster, lat, lon, trusted=False, radius=tight_radius)
+    assert 1 < len(inside) < 7
+    tight = _search(client, near=f"{lat},{lon}", radius_m=tight_radius, category=shelters)
+    assert (tight["total_items"], tight["total_is_lower_bound"]) == (len(inside), False)
+    _assert_matches(tight, inside)
+
+    box = _search(client, bbox="-91.50,14.79,-91.47,14.82", category=shelters)
+    assert (box["total_items"], box["total_is_lower_bound"]) == (12, True)
+    small_box = _search(client, bbox="-91.4901,14.7999,-91.4843,14.8028", category=shelters)
+    in_small_box = [
+        s for s in dense_cluster if -91.4901 <= s.lon <= -91.4843 and 14.7999 <= s.lat <= 14.8028
+    ]
+    assert (small_box["total_items"], small_box["total_is_lower_bound"]) == (
+        len(in_small_box),
+        False,
+    )

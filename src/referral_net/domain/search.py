@@ -65,8 +65,9 @@ from referral_net.security.roles import Principal
 from referral_net.text import fold
 
 # Counting every match would cost a scan at a million rows; counts stop here and say so
-# (``total_is_lower_bound``); an unbounded nearest search counts the whole country, so its cap
-# is lower.
+# (``total_is_lower_bound``). Near mode, with or without a radius, counts rows in distance
+# order's window (the whole country, or a dense city's 10 km), so its cap is lower: the count
+# was the largest statement of a radius search at 1M rows.
 COUNT_CAP = 1_000
 NEAREST_COUNT_CAP = 200
 # SpatiaLite's first window, and the size past which the window is the whole country.
