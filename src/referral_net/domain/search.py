@@ -12,6 +12,7 @@ by geodesic distance and id. Any row nearer than D lies inside that window, so n
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -70,8 +71,10 @@ from referral_net.text import fold
 # was the largest statement of a radius search at 1M rows.
 COUNT_CAP = 1_000
 NEAREST_COUNT_CAP = 200
-# SpatiaLite's first window, and the size past which the window is the whole country.
+# SpatiaLite's first window, its growth per step (see _growth), and the size past which the
+# window is the whole country.
 _FIRST_WINDOW_M = 1_000.0
+_MIN_GROWTH, _MAX_GROWTH = 1.5, 4.0
 _WHOLE_COUNTRY_M = 1_500_000.0
 
 
@@ -305,16 +308,10 @@ def _nearest_bound(
         session, plan.geom, latitude=query.latitude, longitude=query.longitude
     )
     largest = min(_WHOLE_COUNTRY_M, within_m) if within_m is not None else _WHOLE_COUNTRY_M
-    if geo_sql.has_knn_index(session):
-        windows: list[float | None] = [None]  # the KNN index walks outwards by itself
-    else:
-        windows = []
-        size = min(_FIRST_WINDOW_M, largest)
-        while size < largest:
-            windows.append(size)
-            size *= 4
-        windows.append(largest)
-    for window in windows:
+    # PostGIS: the KNN index walks outwards by itself, one statement. SpatiaLite: R*Tree windows
+    # that grow until one holds k rows.
+    window: float | None = None if geo_sql.has_knn_index(session) else min(_FIRST_WINDOW_M, largest)
+    while True:
         statement = plan.statement
         if window is not None:  # the index window alone: rows in its corners still bound
             box = geodesic_bbox(query.latitude, query.longitude, window)
@@ -328,7 +325,21 @@ def _nearest_bound(
         if len(distances) == k:
             bound = max(distances)
             return None if within_m is not None and bound > within_m else bound
-    return None
+        if window is None or window >= largest:
+            return None
+        window = min(largest, window * _growth(found=len(distances), wanted=k))
+
+
+def _growth(*, found: int, wanted: int) -> float:
+    """How much to widen a window that held ``found`` of ``wanted`` rows.
+
+    The area needed grows like wanted/found where the density is even, so the radius by its
+    square root (with a margin); between 1.5x and 4x. A fixed 4x overshoots where a sparse
+    window's next step reaches a city: at 1M rows one such step took 1.2 s on SpatiaLite.
+    """
+    if found == 0:
+        return _MAX_GROWTH
+    return min(_MAX_GROWTH, max(_MIN_GROWTH, 1.25 * math.sqrt(wanted / found)))
 
 
 def _count(session: Session, statement: Select[Any], cap: int) -> tuple[int, bool]:
