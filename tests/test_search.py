@@ -591,6 +591,8 @@ def test_defunct_services_leave_search(
         ({"q": "albergue"}, 400, "exactly one"),
         ({"bbox": "-91.6,14.7,-91.4,14.9", "radius_m": 100}, 400, "radius_m goes with near"),
         ({"near": "14.8,-91.5", "limit": 1000}, 422, "limit"),
+        ({"near": "14.8,-91.5", "limit": 100, "page": 101}, 422, "narrow the search"),
+        ({"bbox": "-91.6,14.7,-91.4,14.9", "limit": 10, "page": 1001}, 422, "query.page"),
         ({"near": "14.8,-91.5", "catgory": "protection"}, 400, "catgory"),
         (
             {"near": "14.8,-91.5", "open_now": True, "open_at": "2026-11-29T10:00:00Z"},
@@ -608,6 +610,12 @@ def test_bad_queries_get_specific_problems(
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert fragment in response.text
+
+
+def test_the_deepest_allowed_page_still_answers(client: TestClient, taxonomy_loaded: None) -> None:
+    deepest = client.get("/api/v1/search", params={"near": "14.8,-91.5", "limit": 100, "page": 100})
+    assert deepest.status_code == 200, deepest.text
+    assert deepest.json()["page_number"] == 100
 
 
 @pytest.fixture

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     verification_period_days: int = Field(default=180, gt=0)
     max_radius_m: float = Field(default=500_000.0, gt=0)
     max_page_size: int = Field(default=100, ge=1, le=1000)
+    # How deep a search may page (offset + limit): each nearest-first page is exact from the
+    # first row, so page 100,000 of 100 would make the engine walk ten million rows.
+    max_result_window: int = Field(default=10_000, ge=1, le=1_000_000)
     redis_url: str | None = None
     secret_key: SecretStr | None = Field(
         default=None,

@@ -180,6 +180,11 @@ def search(
         raise _invalid("radius_m", f"may be at most {settings.max_radius_m:.0f} metres")
     if limit > settings.max_page_size:
         raise _invalid("limit", f"may be at most {settings.max_page_size}")
+    if page * limit > settings.max_result_window:
+        raise _invalid(
+            "page",
+            f"pages reach at most result {settings.max_result_window}; narrow the search instead",
+        )
     lat = lon = None
     if near is not None:
         lat, lon = parse_point("near", near)
