@@ -319,6 +319,14 @@ def set_categories(
         )
 
 
+def _category_links_of(link_entity: str, link_ids: list[uuid.UUID]) -> list[ColumnElement[bool]]:
+    return [
+        col(Attribute.link_entity) == link_entity,
+        col(Attribute.link_type) == CATEGORY_LINK_TYPE,
+        col(Attribute.link_id).in_(link_ids),
+    ]
+
+
 def categories_for(
     *, session: Session, link_entity: str, link_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[TaxonomyTerm]]:
@@ -329,11 +337,7 @@ def categories_for(
     rows = session.exec(
         select(col(Attribute.link_id), TaxonomyTerm)
         .join(TaxonomyTerm, col(TaxonomyTerm.id) == col(Attribute.taxonomy_term_id))
-        .where(
-            col(Attribute.link_entity) == link_entity,
-            col(Attribute.link_type) == CATEGORY_LINK_TYPE,
-            col(Attribute.link_id).in_(list(grouped)),
-        )
+        .where(*_category_links_of(link_entity, list(grouped)))
         .order_by(col(TaxonomyTerm.code), col(Attribute.link_id))
     )
     for link_id, term in rows:
@@ -359,11 +363,7 @@ def category_labels_for(
             col(TaxonomyTerm.translations),
         )
         .join(TaxonomyTerm, col(TaxonomyTerm.id) == col(Attribute.taxonomy_term_id))
-        .where(
-            col(Attribute.link_entity) == link_entity,
-            col(Attribute.link_type) == CATEGORY_LINK_TYPE,
-            col(Attribute.link_id).in_(list(grouped)),
-        )
+        .where(*_category_links_of(link_entity, list(grouped)))
         .order_by(col(TaxonomyTerm.code), col(Attribute.link_id))
     )
     for link_id, code, name, translations in rows:
