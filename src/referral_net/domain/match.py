@@ -28,7 +28,6 @@ from referral_net.api.schemas.match import (
     PlanStep,
     Proposal,
 )
-from referral_net.api.schemas.search import SearchLocation
 from referral_net.db.models import (
     Accessibility,
     AdminArea,
@@ -37,9 +36,8 @@ from referral_net.db.models import (
     Organization,
     Service,
     ServiceCapacity,
-    Visibility,
 )
-from referral_net.domain import access, audit, search, services, taxonomy
+from referral_net.domain import search, services, taxonomy
 from referral_net.domain.common import children_by
 from referral_net.errors import InvalidInput
 from referral_net.matching.model import Locale
@@ -258,32 +256,25 @@ def _shape(
 ) -> MatchResponse:
     link_of = {(c.service_id, c.location_id): hit.link_id for hit, c in built.values()}
     location_ids = {uuid.UUID(r.candidate.location_id) for n in result.needs for r in n.ranked}
-    locations = {
-        loc.id: loc
-        for loc in session.exec(select(Location).where(col(Location.id).in_(location_ids)))
-    }
-    shown_exact: list[uuid.UUID] = []  # non-public sites shown exactly: audited below
-
-    def where(location_id: str) -> SearchLocation:
-        location = locations[uuid.UUID(location_id)]
-        view = access.location_view(
-            principal, visibility=location.visibility, organization_id=location.organization_id
-        )
-        exact = view is access.LocationView.EXACT
-        if exact and location.visibility != Visibility.PUBLIC:
-            shown_exact.append(location.id)
-        lat, lon = search.shown_point(session, location, exact)
-        return SearchLocation(
-            id=location.id,
-            name=location.name,
-            latitude=lat,
-            longitude=lon,
-            precision="exact" if exact else "municipality",
-            department_code=location.department_code,
-            municipality_code=location.municipality_code,
-            intake_phone=location.intake_phone,
-            intake_description=location.intake_description,
-        )
+    places = search.place_sites(
+        session,
+        principal,
+        [
+            search.Site(
+                id=loc.id,
+                name=loc.name,
+                latitude=loc.latitude,
+                longitude=loc.longitude,
+                visibility=loc.visibility,
+                organization_id=loc.organization_id,
+                department_code=loc.department_code,
+                municipality_code=loc.municipality_code,
+                intake_phone=loc.intake_phone,
+                intake_description=loc.intake_description,
+            )
+            for loc in session.exec(select(Location).where(col(Location.id).in_(location_ids)))
+        ],
+    )
 
     needs = []
     for need_result in result.needs:
@@ -319,13 +310,12 @@ def _shape(
                         organization_id=uuid.UUID(r.candidate.organization_id),
                         organization_name=r.candidate.organization_name,
                         distance_m=round(r.candidate.distance_m, 1),
-                        location=where(r.candidate.location_id),
+                        location=places[uuid.UUID(r.candidate.location_id)],
                     )
                     for r in need_result.ranked
                 ],
             )
         )
-    audit.record_exact_reads(session=session, principal=principal, location_ids=shown_exact)
     plan = result.plan
     return MatchResponse(
         needs=needs,

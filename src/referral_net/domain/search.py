@@ -565,31 +565,28 @@ def _shape(
         return []
     service_ids = list(dict.fromkeys(row.service_id for row in rows))
     extras = _extras(session, service_ids, query)
-    views = [
-        access.location_view(
-            principal, visibility=row.visibility, organization_id=row.location_organization_id
-        )
-        for row in rows
-    ]
-    coarse_points = representative_points(
+    places = place_sites(
         session,
+        principal,
         [
-            row.municipality_code or row.department_code
-            for row, view in zip(rows, views, strict=True)
-            if view is not access.LocationView.EXACT
+            Site(
+                id=row.location_id,
+                name=row.location_name,
+                latitude=row.latitude,
+                longitude=row.longitude,
+                visibility=row.visibility,
+                organization_id=row.location_organization_id,
+                department_code=row.department_code,
+                municipality_code=row.municipality_code,
+                intake_phone=row.intake_phone,
+                intake_description=row.intake_description,
+            )
+            for row in rows
         ],
     )
     today = to_guatemala(query.evaluated_at).date()
     results = []
-    shown_exact: list[uuid.UUID] = []  # non-public sites shown exactly: audited below
-    for row, view in zip(rows, views, strict=True):
-        exact = view is access.LocationView.EXACT
-        if exact and row.visibility != Visibility.PUBLIC:
-            shown_exact.append(row.location_id)
-        if exact:
-            lat, lon = row.latitude, row.longitude
-        else:
-            lat, lon = coarse_points.get(row.municipality_code or row.department_code, (None, None))
+    for row in rows:
         schedules = extras.schedules.get(row.service_id, [])
         results.append(
             SearchResult(
@@ -606,17 +603,7 @@ def _shape(
                     lgbtiq_affirming=row.lgbtiq_affirming,
                     accepts_accompanying_children=row.accepts_accompanying_children,
                 ),
-                location=SearchLocation(
-                    id=row.location_id,
-                    name=row.location_name,
-                    latitude=lat,
-                    longitude=lon,
-                    precision="exact" if exact else "municipality",
-                    department_code=row.department_code,
-                    municipality_code=row.municipality_code,
-                    intake_phone=row.intake_phone,
-                    intake_description=row.intake_description,
-                ),
+                location=places[row.location_id],
                 categories=extras.categories.get(row.service_id, []),
                 languages=extras.languages.get(row.service_id, []),
                 open_now=is_open(schedules, query.evaluated_at) if schedules else None,
@@ -625,8 +612,73 @@ def _shape(
                 last_verified=row.assured_date,
             )
         )
-    audit.record_exact_reads(session=session, principal=principal, location_ids=shown_exact)
     return results
+
+
+@dataclass(frozen=True)
+class Site:
+    """A location's fields that a result shows, before the audience rule decides how."""
+
+    id: uuid.UUID
+    name: str | None
+    latitude: float | None
+    longitude: float | None
+    visibility: str
+    organization_id: uuid.UUID | None
+    department_code: str | None
+    municipality_code: str | None
+    intake_phone: str | None
+    intake_description: str | None
+
+
+def place_sites(
+    session: Session, principal: Principal, sites: Sequence[Site]
+) -> dict[uuid.UUID, SearchLocation]:
+    """Each site as precisely as the caller may see it, by location id (search and matching).
+
+    Sites the caller may not see exactly sit at their municipality's representative point;
+    exact views of non-public sites are audited (this commits, see ``audit``). Callers pass only
+    sites the caller may know exist: hidden ones never reach a result.
+    """
+    views = {
+        site.id: access.location_view(
+            principal, visibility=site.visibility, organization_id=site.organization_id
+        )
+        for site in sites
+    }
+    coarse = representative_points(
+        session,
+        [
+            site.municipality_code or site.department_code
+            for site in sites
+            if views[site.id] is not access.LocationView.EXACT
+        ],
+    )
+    places: dict[uuid.UUID, SearchLocation] = {}
+    shown_exact: list[uuid.UUID] = []
+    for site in sites:
+        exact = views[site.id] is access.LocationView.EXACT
+        if exact and site.visibility != Visibility.PUBLIC:
+            shown_exact.append(site.id)
+        if exact:
+            lat, lon = site.latitude, site.longitude
+        else:
+            lat, lon = coarse.get(
+                site.municipality_code or site.department_code or "", (None, None)
+            )
+        places[site.id] = SearchLocation(
+            id=site.id,
+            name=site.name,
+            latitude=lat,
+            longitude=lon,
+            precision="exact" if exact else "municipality",
+            department_code=site.department_code,
+            municipality_code=site.municipality_code,
+            intake_phone=site.intake_phone,
+            intake_description=site.intake_description,
+        )
+    audit.record_exact_reads(session=session, principal=principal, location_ids=shown_exact)
+    return places
 
 
 def representative_points(
@@ -644,13 +696,3 @@ def representative_points(
         ).where(col(AdminArea.code).in_(wanted))
     )
     return {code: (lat, lon) for code, lat, lon in rows}
-
-
-def shown_point(
-    session: Session, location: Location, exact: bool
-) -> tuple[float | None, float | None]:
-    """Where a caller is shown a location: its point, or its municipality's representative point."""
-    if exact:
-        return location.latitude, location.longitude
-    code = location.municipality_code or location.department_code
-    return representative_points(session, [code]).get(code or "", (None, None))
