@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -33,6 +35,22 @@ app.add_typer(audit_app, name="audit")
 
 def _settings() -> Settings:
     return get_settings()
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    """A session on the configured database, disposed after; a refusal exits with code 2."""
+    from referral_net.errors import ReferralNetError
+
+    engine = make_engine(_settings())
+    try:
+        with Session(engine) as session:
+            yield session
+    except ReferralNetError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(code=2) from None
+    finally:
+        engine.dispose()
 
 
 @app.command()
@@ -96,15 +114,11 @@ def areas_load(
     """Load Guatemala's 22 departments and 340 municipalities (replaces what is there)."""
     from referral_net.domain import areas
 
-    engine = make_engine(_settings())
-    try:
-        with Session(engine) as session:
-            if if_empty and areas.count_areas(session=session)["municipality"] > 0:
-                typer.echo("areas already loaded")
-                return
-            report = areas.load_areas(session=session, data_dir=data_dir)
-    finally:
-        engine.dispose()
+    with _session() as session:
+        if if_empty and areas.count_areas(session=session)["municipality"] > 0:
+            typer.echo("areas already loaded")
+            return
+        report = areas.load_areas(session=session, data_dir=data_dir)
     typer.echo(
         f"loaded {report.departments} departments and {report.municipalities} municipalities"
     )
@@ -126,7 +140,6 @@ def users_create(
     import uuid
 
     from referral_net.domain import users
-    from referral_net.errors import ReferralNetError
     from referral_net.security.roles import Role
 
     try:
@@ -137,40 +150,25 @@ def users_create(
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    engine = make_engine(_settings())
-    try:
-        with Session(engine) as session:
-            user = users.create_user(
-                session=session,
-                username=username,
-                password=password,
-                role=role_value,
-                organization_id=uuid.UUID(organization_id) if organization_id else None,
-            )
-            typer.echo(f"created {user.role} {user.username} ({user.id})")
-    except ReferralNetError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(code=2) from None
-    finally:
-        engine.dispose()
+    with _session() as session:
+        user = users.create_user(
+            session=session,
+            username=username,
+            password=password,
+            role=role_value,
+            organization_id=uuid.UUID(organization_id) if organization_id else None,
+        )
+        typer.echo(f"created {user.role} {user.username} ({user.id})")
 
 
 @users_app.command("disable")
 def users_disable(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
     """Disable a staff user and revoke every token issued to them."""
     from referral_net.domain import users
-    from referral_net.errors import ReferralNetError
 
-    engine = make_engine(_settings())
-    try:
-        with Session(engine) as session:
-            users.disable_user(session=session, username=username)
-            typer.echo(f"disabled {username}")
-    except ReferralNetError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(code=2) from None
-    finally:
-        engine.dispose()
+    with _session() as session:
+        users.disable_user(session=session, username=username)
+        typer.echo(f"disabled {username}")
 
 
 @keys_app.command("create")
@@ -189,26 +187,18 @@ def keys_create(
 ) -> None:
     """Create a partner API key and print it once; only its hash is stored."""
     from referral_net.domain import keys
-    from referral_net.errors import ReferralNetError
 
-    engine = make_engine(_settings())
-    try:
-        with Session(engine) as session:
-            key, raw = keys.create_key(
-                session=session,
-                name=name,
-                scopes=scope,
-                allowed_origins=origin,
-                requests_per_minute=per_minute,
-            )
-            typer.echo(f"created key {key.name} (prefix {key.prefix}, id {key.id})", err=True)
-            typer.echo("store this key now: it is shown once and cannot be recovered", err=True)
-            typer.echo(raw)  # alone on stdout, so that scripts can capture it
-    except ReferralNetError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(code=2) from None
-    finally:
-        engine.dispose()
+    with _session() as session:
+        key, raw = keys.create_key(
+            session=session,
+            name=name,
+            scopes=scope,
+            allowed_origins=origin,
+            requests_per_minute=per_minute,
+        )
+        typer.echo(f"created key {key.name} (prefix {key.prefix}, id {key.id})", err=True)
+        typer.echo("store this key now: it is shown once and cannot be recovered", err=True)
+        typer.echo(raw)  # alone on stdout, so that scripts can capture it
 
 
 @keys_app.command("revoke")
@@ -217,18 +207,10 @@ def keys_revoke(
 ) -> None:
     """Revoke a partner key; it stops working at once."""
     from referral_net.domain import keys
-    from referral_net.errors import ReferralNetError
 
-    engine = make_engine(_settings())
-    try:
-        with Session(engine) as session:
-            key = keys.revoke_key(session=session, name_or_id=name_or_id)
-            typer.echo(f"revoked key {key.name} (prefix {key.prefix})")
-    except ReferralNetError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(code=2) from None
-    finally:
-        engine.dispose()
+    with _session() as session:
+        key = keys.revoke_key(session=session, name_or_id=name_or_id)
+        typer.echo(f"revoked key {key.name} (prefix {key.prefix})")
 
 
 @keys_app.command("rotate")
@@ -237,20 +219,12 @@ def keys_rotate(
 ) -> None:
     """Replace a key by a new one with the same settings; print the new key once."""
     from referral_net.domain import keys
-    from referral_net.errors import ReferralNetError
 
-    engine = make_engine(_settings())
-    try:
-        with Session(engine) as session:
-            key, raw = keys.rotate_key(session=session, name_or_id=name_or_id)
-            typer.echo(f"rotated key {key.name}: new prefix {key.prefix}, id {key.id}", err=True)
-            typer.echo("the old key no longer works; store this one now, shown once", err=True)
-            typer.echo(raw)
-    except ReferralNetError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(code=2) from None
-    finally:
-        engine.dispose()
+    with _session() as session:
+        key, raw = keys.rotate_key(session=session, name_or_id=name_or_id)
+        typer.echo(f"rotated key {key.name}: new prefix {key.prefix}, id {key.id}", err=True)
+        typer.echo("the old key no longer works; store this one now, shown once", err=True)
+        typer.echo(raw)
 
 
 @keys_app.command("list")
@@ -260,12 +234,8 @@ def keys_list(
     """List partner keys: name, prefix, scopes, origins, limit, created, revoked (no secrets)."""
     from referral_net.domain import keys
 
-    engine = make_engine(_settings())
-    try:
-        with Session(engine) as session:
-            infos = keys.list_keys(session=session, include_revoked=not active)
-    finally:
-        engine.dispose()
+    with _session() as session:
+        infos = keys.list_keys(session=session, include_revoked=not active)
     if not infos:
         typer.echo("no keys")
         return
@@ -296,15 +266,11 @@ def seed_load(
     """Load the illustrative Western Highlands sample network (and the taxonomy)."""
     from referral_net.domain import seed
 
-    engine = make_engine(_settings())
-    try:
-        with Session(engine) as session:
-            if if_empty and seed.is_loaded(session=session):
-                typer.echo("directory not empty: sample not loaded")
-                return
-            report = seed.load_sample(session=session, path=path)
-    finally:
-        engine.dispose()
+    with _session() as session:
+        if if_empty and seed.is_loaded(session=session):
+            typer.echo("directory not empty: sample not loaded")
+            return
+        report = seed.load_sample(session=session, path=path)
     typer.echo(
         f"loaded {report.organizations} organizations, {report.locations} locations, "
         f"{report.services} services, {report.service_at_locations} services at locations "
@@ -319,13 +285,9 @@ def taxonomy_load(
     """Load or refresh the anti-trafficking taxonomy (idempotent)."""
     from referral_net.domain import taxonomy
 
-    engine = make_engine(_settings())
-    try:
-        with Session(engine) as session:
-            count = taxonomy.load_taxonomy(session=session, path=path)
-            session.commit()
-    finally:
-        engine.dispose()
+    with _session() as session:
+        count = taxonomy.load_taxonomy(session=session, path=path)
+        session.commit()
     typer.echo(f"loaded {count} taxonomy terms")
 
 
@@ -334,12 +296,8 @@ def audit_verify() -> None:
     """Walk the audit trail's hash chain; exit 1 naming the first edited or deleted entry."""
     from referral_net.domain import audit
 
-    engine = make_engine(_settings())
-    try:
-        with Session(engine) as session:
-            report = audit.verify(session=session)
-    finally:
-        engine.dispose()
+    with _session() as session:
+        report = audit.verify(session=session)
     if not report.ok:
         typer.echo(
             f"audit chain broken at entry {report.first_bad_seq}: {report.reason} "
