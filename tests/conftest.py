@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from referral_net.api.deps import get_session
@@ -41,14 +42,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# One suffix per test run, so that two runs against one PostgreSQL never share (or drop) each
+# other's databases; every database a run creates is dropped when the run ends.
+RUN_SUFFIX = f"_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+_created_databases: list[str] = []
+
+
 def postgis_url() -> str:
-    """The PostGIS test database URL (created fresh for each test session)."""
-    return os.environ.get("REFERRAL_NET_TEST_POSTGIS_URL", DEFAULT_POSTGIS_URL)
+    """The PostGIS test database URL of this run (created fresh, dropped at the end)."""
+    return os.environ.get("REFERRAL_NET_TEST_POSTGIS_URL", DEFAULT_POSTGIS_URL) + RUN_SUFFIX
+
+
+def _admin_engine(url: str) -> Engine:
+    return create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
 
 
 def _fresh_postgis_database(url: str) -> None:
     target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    if url not in _created_databases:
+        _created_databases.append(url)
+    admin = _admin_engine(url)
     try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
@@ -70,6 +83,21 @@ def make_backend_settings(backend: str, tmp_dir: Path, *, suffix: str = "") -> S
     url = postgis_url() + suffix
     _fresh_postgis_database(url)
     return Settings(database_url=url)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drop every PostGIS database this run created (a leftover would clash with nothing, but
+    would fill the server)."""
+    for url in _created_databases:
+        admin = _admin_engine(url)
+        try:
+            with admin.connect() as conn:
+                name = make_url(url).database
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        except SQLAlchemyError as exc:  # the run's result stands; say what was left behind
+            print(f"could not drop test database {url}: {type(exc).__name__}")
+        finally:
+            admin.dispose()
 
 
 def unavailable(request: pytest.FixtureRequest, backend: str, exc: BaseException) -> None:
