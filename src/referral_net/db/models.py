@@ -136,6 +136,10 @@ class Service(SQLModel, table=True):
     # Lower-case, accent-free text of name, alternate name and description, so that text search
     # ignores accents and case the same way on both backends ("psicologica" finds "Psicológica").
     search_text: str = Field(default="")
+    # profile: a steward lists the service publicly although every site of it is hidden (a
+    # national hotline that also runs a safe house). Off by default: a service seen only at
+    # confidential sites is itself hidden from audiences that may not see those sites.
+    listed_despite_hidden_sites: bool = False
 
 
 class Location(SQLModel, table=True):
@@ -504,6 +508,24 @@ class UserAccount(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
+class RefreshToken(SQLModel, table=True):
+    """One issued refresh token (by its ``jti``), in a family that descends from one log-in.
+
+    Each refresh retires the token it used and issues the next of the family; presenting a
+    retired token again means it was copied, so the whole family is revoked.
+    """
+
+    __tablename__ = "refresh_token"
+
+    jti: str = Field(primary_key=True, max_length=64)
+    family_id: uuid.UUID = Field(index=True)
+    user_id: uuid.UUID = _fk("user_account.id", nullable=False)
+    issued_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    used_at: datetime | None = _timestamp()
+    revoked_at: datetime | None = _timestamp()
+
+
 class ApiKey(SQLModel, table=True):
     """A partner site's API key. Only a hash is stored; the key is shown once, at creation."""
 
@@ -544,6 +566,10 @@ class AuditEntry(SQLModel, table=True):
     detail: dict[str, Any] | None = Field(default=None, sa_type=JSON(none_as_null=True))
     prev_hash: str = Field(max_length=64)
     entry_hash: str = Field(max_length=64, unique=True)
+    # HMAC-SHA256 of the entry hash and the previous entry's MAC, under a key the database
+    # does not hold (settings): a database administrator can recompute the SHA-256 chain but
+    # not this one. NULL for entries written while no audit key was configured.
+    entry_mac: str | None = Field(default=None, max_length=64)
 
 
 # Tables whose column sets Alembic must keep in step with these models.
@@ -572,6 +598,7 @@ ALL_TABLES: tuple[type[SQLModel], ...] = (
     ServiceCapacity,
     AdminArea,
     UserAccount,
+    RefreshToken,
     ApiKey,
     AuditEntry,
 )
