@@ -10,16 +10,22 @@ Every error leaves the API as RFC 9457 ``application/problem+json``::
     ├── NotFound                     404  absent, or not the caller's to know about
     ├── Conflict                     409  clashes with the current state
     ├── PreconditionFailed           412  stale If-Match
+    ├── ContentTooLarge              413  request body over the cap (api/body_limit.py)
     ├── PreconditionRequired         428  a conditional request was required
     ├── RateLimited                  429  too many requests (carries Retry-After)
     └── ServiceUnavailable           503  a dependency (the database) is down
+        └── DatabaseBusy             503  SQLite's write lock not had in time (Retry-After)
 
 A database constraint violation (``IntegrityError``) that validation did not catch first becomes
 a 409 too, with a generic message; a value the database refuses (``DataError``) a 422.
 Anything else unexpected is a 500 (and a bug).
 
 Messages are written for the caller and must never carry SQL, stack traces, coordinates of
-non-public locations or personal data: the 500 handler logs the exception class only.
+non-public locations or personal data. An unexpected error is logged as one line: its class,
+the route template and the request id (``X-Request-ID``, also in the body of every 5xx problem);
+the traceback only with ``REFERRAL_NET_DEBUG_TRACEBACKS=true``. The outermost middleware
+(``api/request_middleware.RequestContextMiddleware``) does this and keeps the exception from
+Starlette and uvicorn, which would print the traceback anyway.
 """
 
 from __future__ import annotations
@@ -32,8 +38,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from referral_net.request_context import current_request_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _TYPE_PREFIX = "urn:referral-net:problem:"
@@ -109,6 +117,13 @@ class PreconditionFailed(ReferralNetError):
     title = "Precondition failed"
 
 
+class ContentTooLarge(ReferralNetError):
+    """The request body is larger than the route accepts."""
+
+    slug = "content-too-large"
+    title = "Content too large"
+
+
 class PreconditionRequired(ReferralNetError):
     """The write must be conditional on the current version."""
 
@@ -130,6 +145,16 @@ class ServiceUnavailable(ReferralNetError):
     title = "Service unavailable"
 
 
+class DatabaseBusy(ServiceUnavailable):
+    """The embedded database's write lock could not be had in time; try again shortly."""
+
+    slug = "database-busy"
+    title = "Database busy"
+
+    def __init__(self, detail: str = "The database is busy with other writes; try again.") -> None:
+        super().__init__(detail, headers={"Retry-After": "1"})
+
+
 STATUS_BY_ERROR: dict[type[ReferralNetError], int] = {
     ReferralNetError: 500,
     BadRequest: 400,
@@ -139,6 +164,7 @@ STATUS_BY_ERROR: dict[type[ReferralNetError], int] = {
     NotFound: 404,
     Conflict: 409,
     PreconditionFailed: 412,
+    ContentTooLarge: 413,
     PreconditionRequired: 428,
     RateLimited: 429,
     ServiceUnavailable: 503,
@@ -174,6 +200,9 @@ def problem_response(
         body["instance"] = instance
     if errors:
         body["errors"] = list(errors)
+    request_id = current_request_id()
+    if status >= 500 and request_id is not None:
+        body["request_id"] = request_id  # what an operator greps the log for
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
@@ -240,16 +269,54 @@ async def _handle_http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # Log the class only: messages of driver errors can carry SQL and bound values.
-    logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+def route_template(scope: Mapping[str, Any]) -> str:
+    """The matched route's template (``/api/v1/locations/{location_id}``), never the URL."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return str(template) if template else "(no route)"
+
+
+def log_unexpected(
+    exc: BaseException, *, method: str, route: str, request_id: str | None, traceback: bool
+) -> None:
+    """Log an unexpected error as one line: class, route template and request id.
+
+    The message is left out on purpose: driver errors carry SQL and bound values. The traceback
+    (which holds them too) only when ``traceback`` is set (``REFERRAL_NET_DEBUG_TRACEBACKS``).
+    """
+    logger.error(
+        "unhandled %s in %s %s request_id=%s",
+        type(exc).__name__,
+        method,
+        route,
+        request_id or "-",
+        exc_info=exc if traceback else None,
+    )
+
+
+def internal_error_response(instance: str | None) -> JSONResponse:
+    """The 500 problem of an unexpected error (with the request id, from the context)."""
     return problem_response(
         500,
         slug=ReferralNetError.slug,
         title=ReferralNetError.title,
         detail="An unexpected error occurred. It has been logged without request data.",
-        instance=request.url.path,
+        instance=instance,
     )
+
+
+async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # A fallback: in the app, RequestContextMiddleware catches the error before Starlette's
+    # ServerErrorMiddleware calls this (which then re-raises, so the server prints a traceback).
+    settings = getattr(request.app.state, "settings", None)
+    log_unexpected(
+        exc,
+        method=request.method,
+        route=route_template(request.scope),
+        request_id=current_request_id(),
+        traceback=bool(getattr(settings, "debug_tracebacks", False)),
+    )
+    return internal_error_response(request.url.path)
 
 
 async def _handle_integrity_error(request: Request, exc: Exception) -> JSONResponse:
@@ -276,11 +343,36 @@ async def _handle_data_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# SQLite's messages for a lock it could not get in time (SQLITE_BUSY, SQLITE_LOCKED).
+_LOCK_TIMEOUT_MESSAGES = ("database is locked", "database table is locked", "database is busy")
+
+
+def is_lock_timeout_message(message: str) -> bool:
+    """Whether a SQLite driver message says a lock was not had in time (retry, not a bug)."""
+    return any(part in message for part in _LOCK_TIMEOUT_MESSAGES)
+
+
+async def _handle_operational_error(request: Request, exc: Exception) -> JSONResponse:
+    # Busy or unreachable databases are the client's cue to retry (503), not bugs (500).
+    assert isinstance(exc, OperationalError)
+    if is_lock_timeout_message(str(exc.orig)):
+        logger.warning("database busy on %s %s", request.method, route_template(request.scope))
+        return await _handle_domain_error(request, DatabaseBusy())
+    if exc.connection_invalidated:
+        logger.warning("database unreachable on %s", route_template(request.scope))
+        error = ServiceUnavailable(
+            "The database is unreachable; try again shortly.", headers={"Retry-After": "5"}
+        )
+        return await _handle_domain_error(request, error)
+    return await _handle_unexpected(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the problem+json handlers on the application."""
     app.add_exception_handler(ReferralNetError, _handle_domain_error)
     app.add_exception_handler(IntegrityError, _handle_integrity_error)
     app.add_exception_handler(DataError, _handle_data_error)
+    app.add_exception_handler(OperationalError, _handle_operational_error)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_error)
     app.add_exception_handler(Exception, _handle_unexpected)

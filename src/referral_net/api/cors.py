@@ -46,6 +46,7 @@ ALLOWED_METHODS = ("GET", "HEAD")
 ALLOWED_HEADERS = ("X-API-Key", "Accept", "Accept-Language", "Content-Type", "If-None-Match")
 EXPOSED_HEADERS = (
     "ETag",
+    "X-Request-ID",
     "Content-Language",
     "Retry-After",
     "RateLimit-Limit",
@@ -57,11 +58,17 @@ EXPOSED_HEADERS = (
 PREFLIGHT_MAX_AGE_SECONDS = 600
 
 
+def _read_session(engine: Any) -> Iterator[Session]:
+    # A key look-up only reads: a plain (deferred) session, outside any request.
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
 @contextmanager
 def _session(app: Any) -> Iterator[Session]:
     overrides: dict[Any, Any] = getattr(app, "dependency_overrides", {})
     override = overrides.get(get_session)
-    source: Iterator[Session] = override() if override else get_session(app.state.engine)
+    source: Iterator[Session] = override() if override else _read_session(app.state.engine)
     try:
         yield next(source)
     finally:

@@ -8,13 +8,14 @@ The ones that may wait on the database stay plain functions.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from referral_net.db.engine import write_bind
 from referral_net.db.models import UserAccount
 from referral_net.domain import audit, keys, users
 from referral_net.errors import Forbidden, Unauthenticated
@@ -35,9 +36,38 @@ async def get_engine(request: Request) -> Engine:
     return engine
 
 
-def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
-    """One session per request. Domain services commit explicitly; nothing commits here."""
-    with Session(engine, expire_on_commit=False) as session:
+# Methods whose requests only read. Every other request gets a write session, unless its
+# endpoint is marked with @reads_only.
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_READS_ONLY_ATTRIBUTE = "__referral_net_reads_only__"
+EndpointT = TypeVar("EndpointT", bound=Callable[..., object])
+
+
+def reads_only(endpoint: EndpointT) -> EndpointT:
+    """Mark a POST endpoint that only reads (matching), so it never queues behind writers."""
+    setattr(endpoint, _READS_ONLY_ATTRIBUTE, True)
+    return endpoint
+
+
+def _is_write_request(request: Request) -> bool:
+    if request.method in _READ_METHODS:
+        return False
+    endpoint = getattr(request.scope.get("route"), "endpoint", None)
+    return not getattr(endpoint, _READS_ONLY_ATTRIBUTE, False)
+
+
+def get_session(
+    request: Request, engine: Annotated[Engine, Depends(get_engine)]
+) -> Iterator[Session]:
+    """One session per request. Domain services commit explicitly; nothing commits here.
+
+    A write request's transaction takes the write lock first (``BEGIN IMMEDIATE`` on SQLite,
+    see ``db.engine``), because every write reads before it writes (the caller, the record).
+    """
+    bind = write_bind(engine) if _is_write_request(request) else engine
+    with Session(bind, expire_on_commit=False) as session:
+        # Audit entries appended through this session carry a MAC under the audit key.
+        audit.use_key(session, request.app.state.settings.audit_key)
         yield session
 
 

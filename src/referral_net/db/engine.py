@@ -4,6 +4,17 @@ SpatiaLite needs three things the machine's ``sqlite3`` module cannot give: a dr
 extensions (``sqlean.py``), the ``mod_spatialite`` extension on every connection, and SQLAlchemy's
 documented pysqlite transaction fix so that SAVEPOINTs (used by per-test rollback and by nested
 writes) really work.
+
+Concurrent writers on SpatiaLite (docs/performance.md, "Concurrent writers"):
+
+- WAL journal, so that readers and the one writer proceed together (in rollback-journal mode
+  readers in other processes starve a writer waiting to commit);
+- write transactions begin ``IMMEDIATE`` (:func:`write_bind`): a deferred transaction that reads
+  and then writes cannot upgrade its lock while another connection writes, and SQLite refuses
+  that upgrade at once instead of waiting, whatever ``busy_timeout`` says;
+- a connection goes back to the pool outside any transaction, even after a failed COMMIT (the
+  pool's own reset is skipped when SQLAlchemy believes the transaction already ended);
+- a lock not had within the busy timeout is :class:`DatabaseBusy` (a 503 with Retry-After).
 """
 
 from __future__ import annotations
@@ -12,11 +23,16 @@ from typing import Any
 
 import sqlean
 from geoalchemy2.admin.dialects.sqlite import init_spatialite
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlmodel import Session
 
+from referral_net.errors import DatabaseBusy, is_lock_timeout_message
 from referral_net.settings import Backend, Settings
+
+# Execution option that marks a write transaction (``BEGIN IMMEDIATE`` on SQLite).
+WRITE_TRANSACTION = "referral_net_write"
 
 # Session settings of every PostgreSQL connection (why: see make_engine).
 PG_CONNECT_OPTIONS = (
@@ -46,13 +62,16 @@ def make_engine(settings: Settings) -> Engine:
 
 def _make_spatialite_engine(settings: Settings) -> Engine:
     url = make_url(settings.database_url)
+    busy_seconds = settings.sqlite_busy_timeout_ms / 1000
     engine = create_engine(
         url,
         module=sqlean,
         echo=settings.sql_echo,
-        connect_args={"check_same_thread": False, "timeout": 30},
+        connect_args={"check_same_thread": False, "timeout": busy_seconds},
     )
     library = settings.spatialite_library
+    synchronous = settings.sqlite_synchronous
+    busy_ms = settings.sqlite_busy_timeout_ms
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -64,15 +83,66 @@ def _make_spatialite_engine(settings: Settings) -> Engine:
         dbapi_connection.load_extension(library)
         dbapi_connection.enable_load_extension(False)
         dbapi_connection.execute("PRAGMA foreign_keys = ON")
-        dbapi_connection.execute("PRAGMA busy_timeout = 30000")
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+        # WAL persists in the file; setting it again is a no-op. Checkpoints stay automatic.
+        dbapi_connection.execute("PRAGMA journal_mode = WAL")
+        dbapi_connection.execute(f"PRAGMA synchronous = {synchronous}")
         # WGS84-only metadata keeps a new file small and fast to create.
         init_spatialite(dbapi_connection, transaction=True, init_mode="WGS84")
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+    def _on_begin(connection: Connection) -> None:
+        if connection.get_execution_options().get(WRITE_TRANSACTION):
+            _begin_immediate(connection.connection.dbapi_connection)
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # The pool skips its reset-on-return when SQLAlchemy thinks the transaction ended, but
+        # a COMMIT that failed on a busy lock leaves SQLite inside it, holding the write lock:
+        # every other connection would then time out. Ask SQLite itself, and roll back.
+        if dbapi_connection is not None and dbapi_connection.in_transaction:
+            dbapi_connection.rollback()
 
     return engine
+
+
+def _begin_immediate(dbapi_connection: Any) -> None:
+    """Take SQLite's write lock first, waiting up to the busy timeout, with one retry.
+
+    The retry is safe because nothing of the transaction has run yet. A lock not had after it
+    is a :class:`DatabaseBusy`: the client may try again (503 with Retry-After), unlike a 500.
+    """
+    for attempt in (1, 2):
+        try:
+            dbapi_connection.execute("BEGIN IMMEDIATE")
+            return
+        except sqlean.OperationalError as exc:
+            if not is_lock_timeout_message(str(exc)):
+                raise
+            if attempt == 2:
+                raise DatabaseBusy() from exc
+
+
+def write_bind(engine: Engine) -> Engine:
+    """The engine a write request's session binds to: on SQLite it begins ``IMMEDIATE``.
+
+    PostgreSQL ignores the option (its row locks need no upfront lock).
+    """
+    return engine.execution_options(**{WRITE_TRANSACTION: True})
+
+
+def begin_write(session: Session) -> None:
+    """End a session's read transaction and begin a write transaction in its place.
+
+    For a read that must write afterwards (the audit entry of an exact read): on SQLite a
+    deferred read transaction cannot be upgraded while another connection writes, so it is
+    ended first and the write begins ``IMMEDIATE``. Inside an outer transaction (tests), the
+    commit releases a SAVEPOINT and the new one is nested, as before.
+    """
+    session.commit()
+    session.connection(execution_options={WRITE_TRANSACTION: True})
 
 
 def spatial_version(engine: Engine) -> str:

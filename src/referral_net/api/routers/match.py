@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from referral_net.api.deps import SessionDep, require_roles
+from referral_net.api.deps import SessionDep, reads_only, require_roles
 from referral_net.api.i18n import LocaleDep
 from referral_net.api.schemas.match import MatchRequest, MatchResponse
 from referral_net.domain import match as match_domain
@@ -22,6 +22,7 @@ Matcher = Annotated[Principal, Depends(require_roles(Role.CASEWORKER, Role.JUSTI
     summary="Match one person's needs to eligible services, with reasons and a referral plan",
     response_model=MatchResponse,
 )
+@reads_only
 def match(
     body: MatchRequest,
     session: SessionDep,
