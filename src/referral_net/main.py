@@ -11,8 +11,15 @@ from fastapi import Depends, FastAPI
 
 from referral_net import __version__
 from referral_net.api import ratelimit
+from referral_net.api.body_limit import BODY_LIMIT_OVERRIDES, BodyLimitMiddleware
+from referral_net.api.caching import CachingMiddleware
 from referral_net.api.cors import PartnerCorsMiddleware
-from referral_net.api.request_middleware import RefuseNulInQueryMiddleware, RequestLogMiddleware
+from referral_net.api.docs_ui import DOCS_PAGES, install_docs
+from referral_net.api.request_middleware import (
+    RefuseNulInQueryMiddleware,
+    RequestContextMiddleware,
+    RequestLogMiddleware,
+)
 from referral_net.api.routers import (
     audit,
     auth,
@@ -79,6 +86,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=OPENAPI_TAGS,
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
         lifespan=lifespan,
+        # FastAPI's pages load from CDNs: ours are served offline (api/docs_ui.py).
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
     app.state.engine = None
@@ -89,9 +100,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RefuseNulInQueryMiddleware)
     # CORS per partner key (api/cors.py); inside the security headers, so preflights get them.
     app.add_middleware(PartnerCorsMiddleware)
+    # The body cap runs before anything reads, parses or authenticates (api/body_limit.py).
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=BODY_LIMIT_OVERRIDES
+    )
+    # Outside every answer it must label: the 413, the NUL 400, CORS refusals (api/caching.py).
+    app.add_middleware(CachingMiddleware, public_max_age=settings.public_cache_max_age_seconds)
+    # Request id and last-resort 500: outside everything that can raise, so that no exception
+    # reaches Starlette's ServerErrorMiddleware and uvicorn, which print tracebacks.
+    app.add_middleware(RequestContextMiddleware, debug_tracebacks=settings.debug_tracebacks)
     # Outermost of ours, so that the NUL refusal and every other answer carry the headers too.
-    docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
-    app.add_middleware(SecurityHeadersMiddleware, docs_paths=[p for p in docs if p])
+    app.add_middleware(SecurityHeadersMiddleware, docs_paths=DOCS_PAGES)
+    install_docs(app)
     app.include_router(health.router, responses=PROBLEM_RESPONSES)
     # Every /api/v1 router is rate limited; tests/test_rate_limits.py fails if one is missed.
     limited = [Depends(ratelimit.enforce_rate_limit)]

@@ -7,6 +7,7 @@ The database URL alone picks the backend: ``sqlite:///...`` runs on embedded Spa
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,12 +21,28 @@ class Backend(StrEnum):
 
 
 DEFAULT_DATABASE_URL = "sqlite:///referral-net.db"
+# Shortest signing or audit key accepted: 256 bits, the output size of SHA-256 (RFC 7518 §3.2).
+MIN_KEY_BYTES = 32
+
+
+class WeakKeyError(ValueError):
+    """A key setting is shorter than :data:`MIN_KEY_BYTES`; the message never holds the key."""
+
+    def __init__(self, minimum: int) -> None:
+        super().__init__(
+            f"must be at least {minimum} bytes; generate one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
 
 
 class Settings(BaseSettings):
     """All runtime configuration of referral-net, one object passed to ``create_app``."""
 
-    model_config = SettingsConfigDict(env_prefix="REFERRAL_NET_", env_file=None, extra="ignore")
+    # hide_input_in_errors: a rejected key or a database URL with a password must never be
+    # echoed into a log or a terminal by the validation error.
+    model_config = SettingsConfigDict(
+        env_prefix="REFERRAL_NET_", env_file=None, extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         default=DEFAULT_DATABASE_URL,
@@ -36,6 +53,12 @@ class Settings(BaseSettings):
         description="Name or path of the SpatiaLite loadable extension.",
     )
     sql_echo: bool = False
+    # SpatiaLite under concurrent writers (docs/performance.md, "Concurrent writers"): how long a
+    # write waits for SQLite's single write lock before the request gets a 503 with Retry-After.
+    sqlite_busy_timeout_ms: int = Field(default=10_000, ge=100, le=120_000)
+    # FULL: under WAL every acknowledged write survives a power loss (NORMAL could lose the
+    # last commits, though never corrupt). A referral directory favours the lost write over speed.
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
     capacity_stale_hours: float = Field(default=72.0, gt=0)
     verification_period_days: int = Field(default=180, gt=0)
     max_radius_m: float = Field(default=500_000.0, gt=0)
@@ -53,6 +76,21 @@ class Settings(BaseSettings):
     )
     access_token_minutes: int = Field(default=15, ge=1, le=240)
     refresh_token_days: int = Field(default=7, ge=1, le=90)
+    # Audit anchoring (domain/audit.py): a key the database does not hold, so that a database
+    # administrator who rewrites the trail cannot recompute its MACs.
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key (>= 32 bytes) that anchors new audit entries; keep it off the DB.",
+    )
+    audit_checkpoint_file: str | None = Field(
+        default=None,
+        description="File that `audit checkpoint` appends to and `audit verify` checks against.",
+    )
+    # Proxy headers (cli.py serve): trusted only from these addresses, e.g. "10.0.0.5".
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Proxy addresses whose X-Forwarded-For/-Proto are trusted; unset: none.",
+    )
     # Rate limits (api/ratelimit.py). The "per minute" counts are per window; the window is 60 s
     # unless changed, which only tests have a reason to do.
     rate_limits_enabled: bool = True
@@ -62,6 +100,22 @@ class Settings(BaseSettings):
         default=5, ge=1, description="Failed log-ins per window, per client IP and per username."
     )
     rate_limit_window_seconds: int = Field(default=60, ge=1, le=3600)
+    # HTTP hardening (api/body_limit.py, api/caching.py, api/request_middleware.py).
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1,
+        description="Largest request body accepted (bytes), checked before parsing; else 413.",
+    )
+    public_cache_max_age_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=86_400,
+        description="max-age of anonymous /api/v1 GET answers; credentialed ones are never stored.",
+    )
+    debug_tracebacks: bool = Field(
+        default=False,
+        description="Log the full traceback of unexpected errors (it may hold SQL and values).",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -74,6 +128,14 @@ class Settings(BaseSettings):
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         if not (value.startswith("sqlite:///") or value.startswith("postgresql+psycopg://")):
             raise ValueError("database_url must start with sqlite:/// or postgresql+psycopg://")
+        return value
+
+    @field_validator("secret_key", "audit_key")
+    @classmethod
+    def _strong_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """Refuse keys shorter than 32 bytes: HS256 and HMAC-SHA256 want 256 bits of key."""
+        if value is not None and len(value.get_secret_value().encode("utf-8")) < MIN_KEY_BYTES:
+            raise WeakKeyError(MIN_KEY_BYTES)
         return value
 
     @property

@@ -1,4 +1,5 @@
-"""Plain ASGI middleware for every request: the access log and the NUL-byte refusal.
+"""Plain ASGI middleware for every request: the request id and last-resort error handling, the
+access log, and the NUL-byte refusal.
 
 They are written against ASGI directly rather than with ``@app.middleware("http")``: Starlette's
 ``BaseHTTPMiddleware`` runs each request through an extra task and memory stream, which cost
@@ -10,11 +11,81 @@ from __future__ import annotations
 import logging
 import time
 
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from referral_net.errors import BadRequest, problem_response
+from referral_net.errors import (
+    BadRequest,
+    internal_error_response,
+    log_unexpected,
+    problem_response,
+    route_template,
+)
+from referral_net.request_context import (
+    REQUEST_ID_HEADER,
+    accept_or_new_request_id,
+    current_request_id,
+    reset_request_id,
+    set_request_id,
+)
 
 request_logger = logging.getLogger("referral_net.requests")
+
+
+class RequestContextMiddleware:
+    """Give every request an id, and turn any unexpected exception into one log line and a 500.
+
+    The id is the client's ``X-Request-ID`` when it matches a strict pattern (a proxy's id then
+    joins both logs), else a fresh one. It is sent back as ``X-Request-ID`` on every response,
+    put in ``scope["state"]["request_id"]`` and in ``referral_net.request_context``, and goes into
+    the log line and the body of a 500.
+
+    This must be the outermost middleware that can see an exception. Starlette's
+    ``ServerErrorMiddleware`` (outside all user middleware) re-raises every exception after
+    answering, and uvicorn then prints the full traceback, SQL included. Caught here, the error
+    is logged once (class, route template, request id; traceback only with ``debug_tracebacks``)
+    and never reaches them.
+    """
+
+    def __init__(self, app: ASGIApp, debug_tracebacks: bool = False) -> None:
+        """Wrap ``app``; ``debug_tracebacks`` also logs the traceback of unexpected errors."""
+        self.app = app
+        self.debug_tracebacks = debug_tracebacks
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request with its id bound; answer 500 for anything that escapes."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = accept_or_new_request_id(Headers(scope=scope).get(REQUEST_ID_HEADER))
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = set_request_id(request_id)
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:  # noqa: BLE001 - the last resort: logged, answered 500
+            log_unexpected(
+                exc,
+                method=str(scope.get("method", "")),
+                route=route_template(scope),
+                request_id=request_id,
+                traceback=self.debug_tracebacks,
+            )
+            if not started:
+                response = internal_error_response(scope.get("path") or None)
+                await response(scope, receive, send_with_id)
+            # Not re-raised, on purpose (see the class docstring). A response that had already
+            # started is left cut short; the server closes the connection.
+        finally:
+            reset_request_id(token)
 
 
 class RequestLogMiddleware:
@@ -43,11 +114,12 @@ class RequestLogMiddleware:
         finally:
             if request_logger.isEnabledFor(logging.INFO):
                 request_logger.info(
-                    "%s %s %s %.1fms",
+                    "%s %s %s %.1fms request_id=%s",
                     scope.get("method", ""),
                     scope.get("path", ""),
                     status,
                     (time.perf_counter() - started) * 1000,
+                    current_request_id() or "-",
                 )
 
 

@@ -1,0 +1,136 @@
+"""HTTP caching headers that keep one audience's view out of another's cache.
+
+The same URL answers differently by audience: ``GET /api/v1/locations/{id}`` of a restricted
+site is exact for a caseworker and coarse for the public, and search results differ the same
+way. A URL-keyed cache in front of the service (nginx ``proxy_cache``, a CDN) must therefore
+never store a credentialed answer, and must know which request headers select the variant. This
+middleware decides, for every response:
+
+==============================================================  ==============================
+request / response                                              ``Cache-Control``
+==============================================================  ==============================
+carries ``Authorization`` or ``X-API-Key`` (any non-public      ``private, no-store``
+caller, and a bad credential too)
+any method but GET/HEAD, any status >= 400, ``/api/v1/auth/``   ``no-store``
+anonymous GET under ``/api/v1`` that succeeded                  ``public, max-age=N`` (unless
+                                                                the route chose otherwise)
+anything else (health probes, documentation pages)              left to the route
+==============================================================  ==============================
+
+``N`` is ``REFERRAL_NET_PUBLIC_CACHE_MAX_AGE_SECONDS`` (60 by default). Every GET under
+``/api/v1`` also says ``Vary: Authorization, X-API-Key, Accept-Language``: the audience and the
+label language select the body.
+
+Every successful GET under ``/api/v1`` carries an ETag derived from the bytes sent
+(``etag.representation_etag``): the route's record tag, if it set one, plus a hash of the
+body. Two views never share a tag, and ``If-None-Match`` is answered with a 304 only for the
+caller's own view. ``If-Match`` on writes still compares record versions (``api/etag.py``).
+
+A plain ASGI middleware (no ``BaseHTTPMiddleware``); it holds the body of the responses it tags,
+which FastAPI has built in memory in one piece anyway. A streamed response is passed through
+untagged.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from referral_net.api.etag import representation_etag
+from referral_net.api.security_headers import AUTH_PATH_PREFIX
+
+API_PREFIX = "/api/v1"
+CREDENTIAL_HEADERS = ("authorization", "x-api-key")
+VARY_HEADERS = ("Authorization", "X-API-Key", "Accept-Language")
+PRIVATE = "private, no-store"
+NO_STORE = "no-store"
+# Headers a 304 must not carry: it has no body (RFC 9110, section 15.4.5).
+_BODY_HEADERS = ("content-length", "content-type", "content-encoding")
+
+
+def _weak_equal(offered: str, tag: str) -> bool:
+    """``If-None-Match`` uses the weak comparison: ``W/`` is ignored on both sides."""
+    candidates = {t.strip().removeprefix("W/") for t in offered.split(",")}
+    return "*" in candidates or tag.removeprefix("W/") in candidates
+
+
+class CachingMiddleware:
+    """Set ``Cache-Control``, ``Vary`` and per-representation ETags (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, public_max_age: int = 60) -> None:
+        """Wrap ``app``; anonymous API reads may be cached for ``public_max_age`` seconds."""
+        self.app = app
+        self.public_cache_control = f"public, max-age={public_max_age}"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Decorate the response of an HTTP request."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_headers = Headers(scope=scope)
+        credentialed = any(name in request_headers for name in CREDENTIAL_HEADERS)
+        method = scope.get("method", "GET")
+        read = method in ("GET", "HEAD")
+        path: str = scope.get("path", "")
+        root_path: str = scope.get("root_path", "")
+        if root_path and path.startswith(root_path):
+            path = path.removeprefix(root_path) or "/"
+        api = path == API_PREFIX or path.startswith(API_PREFIX + "/")
+        auth = path.startswith(AUTH_PATH_PREFIX)
+        if_none_match = request_headers.get("if-none-match")
+        held: Message | None = None
+
+        def decorate(message: Message) -> MutableHeaders:
+            status = int(message["status"])
+            headers = MutableHeaders(scope=message)
+            if credentialed:
+                headers["Cache-Control"] = PRIVATE
+            elif not read or status >= 400 or auth:
+                headers["Cache-Control"] = NO_STORE
+            elif api:
+                headers.setdefault("Cache-Control", self.public_cache_control)
+            if api and read:
+                for name in VARY_HEADERS:
+                    headers.add_vary_header(name)
+            return headers
+
+        async def send_decorated(message: Message) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start":
+                headers = decorate(message)
+                if api and method == "GET" and int(message["status"]) == 200:
+                    held = message  # the ETag depends on the body: wait for it
+                    return
+                if api and read and "etag" in headers:
+                    # Not tagged from its body (HEAD, or a status without one): a record tag
+                    # alone would be shared by every audience's view.
+                    del headers["etag"]
+                await send(message)
+                return
+            if held is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            start, held = held, None
+            headers = MutableHeaders(scope=start)
+            if message.get("more_body", False):
+                # Streamed: it cannot be hashed without holding all of it.
+                if "etag" in headers:
+                    del headers["etag"]
+                await send(start)
+                await send(message)
+                return
+            body: bytes = message.get("body", b"")
+            tag = representation_etag(body, headers.get("etag"))
+            headers["ETag"] = tag
+            if if_none_match is not None and _weak_equal(if_none_match, tag):
+                start["status"] = 304
+                for name in _BODY_HEADERS:
+                    if name in headers:
+                        del headers[name]
+                await send(start)
+                await send({"type": "http.response.body", "body": b""})
+                return
+            await send(start)
+            await send(message)
+
+        await self.app(scope, receive, send_decorated)
