@@ -9,9 +9,22 @@ Tamper evidence: ``entry_hash`` is the SHA-256 of the entry's canonical JSON, wh
 ``seq`` and the previous entry's hash. ``seq`` is assigned here (tail + 1, under a lock) rather
 than by a database sequence, so it has no gaps of its own (PostgreSQL sequences skip values on
 rollback): a gap means a deleted entry. The database refuses UPDATE and DELETE on the table
-(migration ``30b097499d1b``); :func:`verify` catches anyone who gets past that. Deleting the
-newest entries leaves a valid, shorter chain; compare the head hash :func:`verify` reports with
-one noted earlier to catch that.
+(migration ``30b097499d1b``); :func:`verify` catches anyone who gets past that.
+
+Anchoring outside the database: whoever can write the table can also recompute every SHA-256
+after an edit, or delete the newest entries, and the chain still verifies. Two anchors the
+database does not hold close that (threat model: ``docs/access.md``):
+
+- the audit key (setting ``audit_key``): each entry written while it is set carries
+  ``entry_mac = HMAC-SHA256(key, prev_mac || entry_hash)`` (ASCII hex strings; ``prev_mac`` is the
+  previous entry's MAC, or the genesis hash for the first anchored entry). Entries written before
+  the key was set have no MAC: :func:`verify` counts them as *unanchored*, not as failures; as
+  ``entry_hash`` chains over every earlier entry, the first MAC covers them from then on. After
+  the first MAC, an entry without one is a failure (a MAC was stripped), and a process without
+  the key refuses to append (:class:`AuditKeyMissing`) rather than break the anchoring;
+- checkpoints (:class:`Checkpoint`): the head's seq, hash and MAC, written to a file off the
+  database host (``referral-net audit checkpoint``). :func:`verify` given checkpoints fails when
+  the trail ends before a checkpoint's seq (truncation) or holds another entry there (rewrite).
 
 Writers do not commit: an entry lands in the same transaction as the write it describes, so both
 land or neither does. Sensitive reads have no write to ride along with, so
@@ -21,17 +34,21 @@ land or neither does. Sensitive reads have no write to ride along with, so
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy import func, text
 from sqlmodel import Session, col, select
 
+from referral_net.db.engine import begin_write
 from referral_net.db.models import AuditEntry
+from referral_net.errors import ServiceUnavailable
 from referral_net.security.roles import Principal
 
 GENESIS_HASH = "0" * 64
@@ -41,6 +58,11 @@ READ_EXACT = "read_exact"
 # Key of pg_advisory_xact_lock that serializes appends ("audit" in ASCII).
 _PG_LOCK_KEY = 0x6175646974
 _SESSION_KEY = "audit"
+_SESSION_MAC_KEY = "audit_key"
+
+
+class AuditKeyMissing(ServiceUnavailable):
+    """The trail is anchored with an audit key, and this process was started without it."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +82,32 @@ def current(session: Session) -> AuditContext | None:
     """The audit context bound to this session, if any (none for the CLI and direct calls)."""
     context = session.info.get(_SESSION_KEY)
     return context if isinstance(context, AuditContext) else None
+
+
+def use_key(session: Session, key: SecretStr | str | None) -> None:
+    """Anchor the entries this session appends with the audit key (None: write no MAC)."""
+    if key is None:
+        session.info.pop(_SESSION_MAC_KEY, None)
+        return
+    raw = key.get_secret_value() if isinstance(key, SecretStr) else key
+    session.info[_SESSION_MAC_KEY] = raw.encode("utf-8")
+
+
+def _session_key(session: Session) -> bytes | None:
+    key = session.info.get(_SESSION_MAC_KEY)
+    return key if isinstance(key, bytes) else None
+
+
+def _key_bytes(key: SecretStr | str | bytes | None) -> bytes | None:
+    if key is None or isinstance(key, bytes):
+        return key
+    return (key.get_secret_value() if isinstance(key, SecretStr) else key).encode("utf-8")
+
+
+def compute_mac(*, key: bytes, prev_mac: str | None, entry_hash: str) -> str:
+    """HMAC-SHA256 (hex) of the previous MAC (or the genesis hash) followed by the entry hash."""
+    message = f"{prev_mac or GENESIS_HASH}{entry_hash}".encode("ascii")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def _iso(value: datetime) -> str:
@@ -149,10 +197,18 @@ def append(
     """Chain one entry onto the trail; flushed, not committed (the caller's commit lands it)."""
     lock_audit_tail(session)
     tail = session.exec(
-        select(AuditEntry.seq, AuditEntry.entry_hash).order_by(col(AuditEntry.seq).desc()).limit(1)
+        select(AuditEntry.seq, AuditEntry.entry_hash, AuditEntry.entry_mac)
+        .order_by(col(AuditEntry.seq).desc())
+        .limit(1)
     ).first()
     seq = 1 if tail is None or tail[0] is None else tail[0] + 1
     prev_hash = GENESIS_HASH if tail is None else tail[1]
+    prev_mac = None if tail is None else tail[2]
+    key = _session_key(session)
+    if key is None and prev_mac is not None:
+        raise AuditKeyMissing(
+            "The audit trail is anchored with an audit key: set REFERRAL_NET_AUDIT_KEY."
+        )
     entry = AuditEntry(
         seq=seq,
         occurred_at=(when or datetime.now(UTC)).astimezone(UTC),
@@ -167,6 +223,8 @@ def append(
         entry_hash="",
     )
     entry.entry_hash = _entry_hash(entry)
+    if key is not None:
+        entry.entry_mac = compute_mac(key=key, prev_mac=prev_mac, entry_hash=entry.entry_hash)
     session.add(entry)
     session.flush()
     return entry
@@ -213,6 +271,9 @@ def record_exact_reads(
     if not ids:
         return 0
     context = current(session)
+    # The request only read so far: on SQLite that read transaction cannot become a write while
+    # another connection writes, so end it and take the write lock for the entries.
+    begin_write(session)
     for location_id in ids:
         append(
             session=session,
@@ -229,29 +290,163 @@ def record_exact_reads(
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """The outcome of walking the chain."""
+    """The outcome of walking the chain.
+
+    ``head_seq``/``head_hash``/``head_mac`` describe the last entry that checked out. MACs are
+    checked only when a key was given (``mac_checked``); ``unanchored`` counts the entries
+    written before the audit key was set (no MAC), which are not failures.
+    """
 
     ok: bool
     entries: int
     head_hash: str
     first_bad_seq: int | None = None
     reason: str | None = None
+    head_seq: int = 0
+    head_mac: str | None = None
+    mac_checked: bool = False
+    unanchored: int = 0
+    checkpoints_checked: int = 0
 
 
-def verify(*, session: Session, batch_size: int = 1000) -> VerifyReport:
+@dataclass(frozen=True)
+class Checkpoint:
+    """The head of the trail at one moment, kept outside the database (one JSON line).
+
+    ``mac`` is the HMAC-SHA256 of the other fields under the audit key (None without a key), so
+    that a checkpoint cannot be forged by someone who lacks the key.
+    """
+
+    seq: int
+    entry_hash: str
+    entry_mac: str | None
+    taken_at: datetime
+    mac: str | None = None
+
+    def _canonical(self) -> bytes:
+        fields = {
+            "seq": self.seq,
+            "entry_hash": self.entry_hash,
+            "entry_mac": self.entry_mac,
+            "taken_at": _iso(self.taken_at),
+        }
+        return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+    def to_line(self) -> str:
+        """The checkpoint as one JSON line (no trailing newline)."""
+        fields = json.loads(self._canonical())
+        fields["mac"] = self.mac
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"))
+
+
+class CheckpointInvalid(ValueError):
+    """A checkpoint line cannot be read, or its MAC does not match under the audit key."""
+
+
+def make_checkpoint(
+    *, report: VerifyReport, key: SecretStr | str | bytes | None, now: datetime | None = None
+) -> Checkpoint:
+    """A checkpoint of the head that ``report`` (an intact verification) ended on."""
+    if not report.ok:
+        raise ValueError("a checkpoint of a broken trail would vouch for it")
+    checkpoint = Checkpoint(
+        seq=report.head_seq,
+        entry_hash=report.head_hash,
+        entry_mac=report.head_mac,
+        taken_at=(now or datetime.now(UTC)).astimezone(UTC),
+    )
+    key_bytes = _key_bytes(key)
+    if key_bytes is None:
+        return checkpoint
+    mac = hmac.new(key_bytes, checkpoint._canonical(), hashlib.sha256).hexdigest()
+    return replace(checkpoint, mac=mac)
+
+
+def parse_checkpoints(*, text: str, key: SecretStr | str | bytes | None) -> list[Checkpoint]:
+    """Read a checkpoint file (one JSON line each; blank lines skipped).
+
+    With a key, a line that carries a MAC must match it (a line without one was written before
+    the key was set). Raises CheckpointInvalid naming the line number.
+    """
+    key_bytes = _key_bytes(key)
+    result: list[Checkpoint] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            checkpoint = Checkpoint(
+                seq=int(raw["seq"]),
+                entry_hash=str(raw["entry_hash"]),
+                entry_mac=None if raw.get("entry_mac") is None else str(raw["entry_mac"]),
+                taken_at=datetime.fromisoformat(str(raw["taken_at"])),
+                mac=None if raw.get("mac") is None else str(raw["mac"]),
+            )
+            if checkpoint.taken_at.tzinfo is None or checkpoint.seq < 0:
+                raise ValueError("bad time or seq")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointInvalid(f"checkpoint line {number} cannot be read") from exc
+        if key_bytes is not None and checkpoint.mac is not None:
+            expected = hmac.new(key_bytes, checkpoint._canonical(), hashlib.sha256).hexdigest()
+            if not hmac.compare_digest(expected, checkpoint.mac):
+                raise CheckpointInvalid(
+                    f"checkpoint line {number}: its MAC does not match (edited, or another key)"
+                )
+        result.append(checkpoint)
+    return result
+
+
+@dataclass
+class _Walk:
+    """Where a verification walk stands (the last entry that checked out)."""
+
+    checked: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS_HASH
+    head_mac: str | None = None
+    anchored_since: int | None = None
+    unanchored: int = 0
+    checkpoints_checked: int = 0
+    mac_checked: bool = False
+
+    def report(self, bad_seq: int | None = None, reason: str | None = None) -> VerifyReport:
+        return VerifyReport(
+            ok=bad_seq is None,
+            entries=self.checked,
+            head_hash=self.head_hash,
+            first_bad_seq=bad_seq,
+            reason=reason,
+            head_seq=self.head_seq,
+            head_mac=self.head_mac,
+            mac_checked=self.mac_checked,
+            unanchored=self.unanchored,
+            checkpoints_checked=self.checkpoints_checked,
+        )
+
+
+def verify(
+    *,
+    session: Session,
+    key: SecretStr | str | bytes | None = None,
+    checkpoints: Iterable[Checkpoint] = (),
+    batch_size: int = 1000,
+) -> VerifyReport:
     """Walk the trail by seq: recompute every hash, check every link and that no seq is missing.
 
-    Reports the first bad entry (for a deleted entry, the missing seq) and why.
+    With ``key``, also recompute every MAC. With ``checkpoints``, also fail when an entry at a
+    checkpoint's seq differs from it (rewrite) or the trail ends before it (truncation). Reports
+    the first bad entry (for a deleted entry, the missing seq) and why.
     """
-    expected_seq = 1
-    prev_hash = GENESIS_HASH
-    checked = 0
-    last_seq = 0
+    key_bytes = _key_bytes(key)
+    marks: dict[int, list[Checkpoint]] = {}
+    for checkpoint in checkpoints:
+        marks.setdefault(checkpoint.seq, []).append(checkpoint)
+    walk = _Walk(mac_checked=key_bytes is not None)
     while True:
         batch = list(
             session.exec(
                 select(AuditEntry)
-                .where(col(AuditEntry.seq) > last_seq)
+                .where(col(AuditEntry.seq) > walk.head_seq)
                 .order_by(col(AuditEntry.seq))
                 .limit(batch_size)
                 # Read what is stored, not what this session may hold in memory.
@@ -259,31 +454,63 @@ def verify(*, session: Session, batch_size: int = 1000) -> VerifyReport:
             )
         )
         if not batch:
-            return VerifyReport(ok=True, entries=checked, head_hash=prev_hash)
+            break
         for entry in batch:
-            seq = entry.seq or 0
-            if seq != expected_seq:
-                return _broken(
-                    checked,
-                    prev_hash,
-                    expected_seq,
-                    f"entry {expected_seq} is missing (the next entry is {seq}): deleted",
-                )
-            if entry.prev_hash != prev_hash:
-                return _broken(
-                    checked, prev_hash, seq, "prev_hash does not match the previous entry's hash"
-                )
-            if _entry_hash(entry) != entry.entry_hash:
-                return _broken(checked, prev_hash, seq, "entry_hash does not match its contents")
-            prev_hash = entry.entry_hash
-            expected_seq += 1
-            checked += 1
-            last_seq = seq
+            problem = _check_entry(walk, entry, key_bytes, marks)
+            if problem is not None:
+                return walk.report(*problem)
             session.expunge(entry)
+    beyond = [seq for seq in marks if seq > walk.head_seq]
+    if beyond:
+        latest = max(beyond)
+        when = _iso(marks[latest][0].taken_at)
+        return walk.report(
+            walk.head_seq + 1,
+            f"truncated: the trail ends at entry {walk.head_seq}, but the checkpoint of {when} "
+            f"recorded entry {latest}",
+        )
+    walk.checkpoints_checked += sum(len(marks[seq]) for seq in marks if seq == 0)
+    return walk.report()
 
 
-def _broken(checked: int, head: str, seq: int, reason: str) -> VerifyReport:
-    return VerifyReport(ok=False, entries=checked, head_hash=head, first_bad_seq=seq, reason=reason)
+def _check_entry(
+    walk: _Walk, entry: AuditEntry, key: bytes | None, marks: dict[int, list[Checkpoint]]
+) -> tuple[int, str] | None:
+    """Check one entry against the walk so far; advance the walk, or return (seq, why)."""
+    seq = entry.seq or 0
+    expected_seq = walk.head_seq + 1
+    if seq != expected_seq:
+        return expected_seq, f"entry {expected_seq} is missing (the next entry is {seq}): deleted"
+    if entry.prev_hash != walk.head_hash:
+        return seq, "prev_hash does not match the previous entry's hash"
+    if _entry_hash(entry) != entry.entry_hash:
+        return seq, "entry_hash does not match its contents"
+    if entry.entry_mac is None:
+        if walk.anchored_since is not None:
+            return seq, (
+                f"entry_mac is missing, but the trail is anchored from entry "
+                f"{walk.anchored_since} on: removed"
+            )
+        walk.unanchored += 1
+    else:
+        if walk.anchored_since is None:
+            walk.anchored_since = seq
+        if key is not None:
+            expected = compute_mac(key=key, prev_mac=walk.head_mac, entry_hash=entry.entry_hash)
+            if not hmac.compare_digest(expected, entry.entry_mac):
+                return seq, "entry_mac does not match: rewritten, or written under another key"
+    for checkpoint in marks.get(seq, ()):
+        if checkpoint.entry_hash != entry.entry_hash or (
+            checkpoint.entry_mac is not None and checkpoint.entry_mac != entry.entry_mac
+        ):
+            when = _iso(checkpoint.taken_at)
+            return seq, f"entry {seq} differs from the checkpoint of {when}: rewritten"
+        walk.checkpoints_checked += 1
+    walk.checked += 1
+    walk.head_seq = seq
+    walk.head_hash = entry.entry_hash
+    walk.head_mac = entry.entry_mac
+    return None
 
 
 def query(

@@ -1,4 +1,9 @@
-"""Short-lived JWT bearer tokens (HS256) for staff users, with refresh tokens."""
+"""Short-lived JWT bearer tokens (HS256) for staff users, with refresh tokens.
+
+A refresh token carries its own id (``jti``) and the id of its family (``fam``): every refresh
+token descended from one log-in shares the family, which :mod:`referral_net.domain.sessions`
+rotates and revokes.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,8 @@ class TokenClaims:
     kind: TokenKind
     token_version: int
     expires_at: datetime
+    jti: str | None = None
+    family_id: uuid.UUID | None = None
 
 
 class InvalidToken(Exception):
@@ -36,18 +43,25 @@ def issue_token(
     token_version: int,
     lifetime: timedelta,
     now: datetime | None = None,
+    jti: str | None = None,
+    family_id: uuid.UUID | None = None,
 ) -> str:
-    """Sign a token for a user. The token carries no name and no role: those are looked up."""
+    """Sign a token for a user. The token carries no name and no role: those are looked up.
+
+    ``jti`` defaults to a random id; ``family_id`` is set on refresh tokens only.
+    """
     issued = now or datetime.now(UTC)
-    payload = {
+    payload: dict[str, str | int] = {
         "iss": _ISSUER,
         "sub": str(user_id),
         "typ": kind,
         "ver": token_version,
         "iat": int(issued.timestamp()),
         "exp": int((issued + lifetime).timestamp()),
-        "jti": uuid.uuid4().hex,
+        "jti": jti or uuid.uuid4().hex,
     }
+    if family_id is not None:
+        payload["fam"] = str(family_id)
     return jwt.encode(payload, secret, algorithm=_ALGORITHM)
 
 
@@ -68,6 +82,8 @@ def read_token(*, secret: str, token: str, expected_kind: TokenKind) -> TokenCla
             kind=expected_kind,
             token_version=int(payload.get("ver", 0)),
             expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+            jti=str(payload["jti"]) if "jti" in payload else None,
+            family_id=uuid.UUID(str(payload["fam"])) if "fam" in payload else None,
         )
     except (jwt.PyJWTError, ValueError, KeyError) as exc:
         raise InvalidToken("invalid token") from exc

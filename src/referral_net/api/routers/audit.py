@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from referral_net.api.deps import SessionDep, require_roles
+from referral_net.api.deps import SessionDep, SettingsDep, require_roles
 from referral_net.api.pagination import PageDep
 from referral_net.api.schemas.common import Page
 from referral_net.domain import audit
@@ -43,6 +43,11 @@ class AuditEntryRead(BaseModel):
     )
     prev_hash: str = Field(examples=["0" * 64])
     entry_hash: str = Field(examples=[_HASH_EXAMPLE])
+    entry_mac: str | None = Field(
+        default=None,
+        description="HMAC of the chain under the audit key; null if written without the key.",
+        examples=[_HASH_EXAMPLE],
+    )
 
 
 class VerifyRead(BaseModel):
@@ -58,6 +63,17 @@ class VerifyRead(BaseModel):
         default=None, description="The first edited or missing entry.", examples=[None]
     )
     reason: str | None = Field(default=None, examples=[None])
+    head_seq: int = Field(default=0, description="Seq of the last good entry.", examples=[1234])
+    mac_checked: bool = Field(
+        default=False,
+        description="True when the server holds the audit key and recomputed every MAC.",
+        examples=[True],
+    )
+    unanchored_entries: int = Field(
+        default=0,
+        description="Entries written before the audit key was set (no MAC); not a failure.",
+        examples=[0],
+    )
 
 
 @router.get(
@@ -89,13 +105,22 @@ def list_audit_entries(
 
 
 @router.get("/verify", summary="Verify the audit trail's hash chain (stewards)")
-def verify_audit_trail(session: SessionDep, principal: Steward) -> VerifyRead:
-    """Recompute every hash and link; report the first edited or deleted entry."""
-    report = audit.verify(session=session)
+def verify_audit_trail(
+    session: SessionDep, settings: SettingsDep, principal: Steward
+) -> VerifyRead:
+    """Recompute every hash, link and (with the audit key) MAC; report the first bad entry.
+
+    Checkpoints live off the server and are checked by ``referral-net audit verify
+    --checkpoint FILE``; compare ``head_seq`` and ``head_hash`` with your latest one.
+    """
+    report = audit.verify(session=session, key=settings.audit_key)
     return VerifyRead(
         ok=report.ok,
         entries=report.entries,
         head_hash=report.head_hash,
         first_bad_seq=report.first_bad_seq,
         reason=report.reason,
+        head_seq=report.head_seq,
+        mac_checked=report.mac_checked,
+        unanchored_entries=report.unanchored,
     )

@@ -11,12 +11,12 @@ from pydantic import BaseModel, Field
 
 from referral_net.api.deps import SessionDep, SettingsDep, signing_key
 from referral_net.api.ratelimit import client_ip, login_throttle
-from referral_net.db.models import UserAccount
-from referral_net.domain import users
+from referral_net.domain import sessions, users
 from referral_net.errors import Unauthenticated
-from referral_net.security import tokens
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+# The route template named in the audit entry of a replayed refresh token.
+REFRESH_ENDPOINT = "POST /api/v1/auth/refresh"
 
 
 class TokenPair(BaseModel):
@@ -36,24 +36,17 @@ class RefreshRequest(BaseModel):
     refresh_token: str = Field(min_length=10, max_length=4096, examples=["eyJhbGciOiJIUzI1NiIs..."])
 
 
-def _pair(user: UserAccount, settings: SettingsDep, key: str) -> TokenPair:
-    access = timedelta(minutes=settings.access_token_minutes)
+def _lifetimes(settings: SettingsDep) -> tuple[timedelta, timedelta]:
+    return timedelta(minutes=settings.access_token_minutes), timedelta(
+        days=settings.refresh_token_days
+    )
+
+
+def _pair(issued: sessions.IssuedTokens) -> TokenPair:
     return TokenPair(
-        access_token=tokens.issue_token(
-            secret=key,
-            user_id=user.id,
-            kind="access",
-            token_version=user.token_version,
-            lifetime=access,
-        ),
-        refresh_token=tokens.issue_token(
-            secret=key,
-            user_id=user.id,
-            kind="refresh",
-            token_version=user.token_version,
-            lifetime=timedelta(days=settings.refresh_token_days),
-        ),
-        expires_in=int(access.total_seconds()),
+        access_token=issued.access_token,
+        refresh_token=issued.refresh_token,
+        expires_in=issued.expires_in,
     )
 
 
@@ -88,14 +81,23 @@ def login(
         if throttle is not None:
             throttle.failed(ip, form.username)
         raise
-    return _pair(user, settings, key)
+    access, refresh_lifetime = _lifetimes(settings)
+    return _pair(
+        sessions.log_in(
+            session=session,
+            user=user,
+            secret=key,
+            access_lifetime=access,
+            refresh_lifetime=refresh_lifetime,
+        )
+    )
 
 
 @router.post(
     "/refresh",
-    summary="Exchange a refresh token for a new token pair",
+    summary="Exchange a refresh token for a new token pair (rotation: each works once)",
     response_model=TokenPair,
-    responses={401: {"description": "Invalid or expired refresh token"}},
+    responses={401: {"description": "Invalid, expired, already used or revoked refresh token"}},
 )
 def refresh(
     body: RefreshRequest,
@@ -103,12 +105,19 @@ def refresh(
     settings: SettingsDep,
     key: Annotated[str, Depends(signing_key)],
 ) -> TokenPair:
-    """Renew the pair while the user is active and the refresh token is current."""
-    try:
-        claims = tokens.read_token(secret=key, token=body.refresh_token, expected_kind="refresh")
-    except tokens.InvalidToken as exc:
-        raise Unauthenticated("Invalid or expired refresh token.") from exc
-    user = session.get(UserAccount, claims.user_id)
-    if user is None or user.disabled or user.token_version != claims.token_version:
-        raise Unauthenticated("Invalid or expired refresh token.")
-    return _pair(user, settings, key)
+    """Rotate: the refresh token is retired and a new pair of the same family is returned.
+
+    Each refresh token works once. Presenting a retired one again revokes every token descended
+    from the same log-in and is audited (``domain/sessions.py``).
+    """
+    access, refresh_lifetime = _lifetimes(settings)
+    return _pair(
+        sessions.refresh(
+            session=session,
+            refresh_token=body.refresh_token,
+            secret=key,
+            access_lifetime=access,
+            refresh_lifetime=refresh_lifetime,
+            endpoint=REFRESH_ENDPOINT,
+        )
+    )
