@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from fastapi import FastAPI
@@ -28,13 +29,19 @@ def make_organization(session: Session, name: str = "Org (ejemplo)") -> Organiza
     return organization
 
 
+@cache
+def _throwaway_hash() -> str:
+    # Hashed once per run: argon2 is slow on purpose, and the matrix tests make many users.
+    return hash_password("correct horse battery staple")
+
+
 def make_user(
     session: Session, role: Role, organization_id: uuid.UUID | None = None
 ) -> UserAccount:
     """Insert a staff user with a throwaway password."""
     user = UserAccount(
         username=f"{role.value}-{uuid.uuid4().hex[:8]}",
-        password_hash=hash_password("correct horse battery staple"),
+        password_hash=_throwaway_hash(),
         role=role.value,
         organization_id=organization_id,
         created_at=datetime.now(UTC),

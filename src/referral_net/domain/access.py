@@ -9,6 +9,15 @@ exports, the embed map) asks this module; nothing else decides it.
     confidential   absent (404, not counted) exact                          exact if own org
 
 Admins manage users and keys; for locations they are treated like the public.
+
+A service is known to exactly the audiences that may know one of its locations, or to everyone
+when it has no location at all (a hotline, a remote service), or when a steward listed it on
+purpose (``listed_despite_hidden_sites``). Provider staff also know their own organization's
+services; trusted roles know every service. Whether a site is defunct plays no part here: a
+service seen only at a (now closed) safe house stays hidden rather than turning public.
+
+Who may choose a record's id: stewards (and trusted imports); everyone else gets a server id,
+so a collision can never tell a caller that a record it may not see exists.
 """
 
 from __future__ import annotations
@@ -16,10 +25,11 @@ from __future__ import annotations
 import uuid
 from enum import Enum
 
-from sqlalchemy import ColumnElement, and_, false, or_, true
+from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from referral_net.db.models import Location, Visibility
+from referral_net.db.models import Location, Service, ServiceAtLocation, Visibility
 from referral_net.security.roles import Principal, Role
 
 TRUSTED_ROLES = frozenset({Role.CASEWORKER, Role.JUSTICE, Role.STEWARD})
@@ -66,24 +76,63 @@ def sees_exact_points_everywhere(principal: Principal) -> bool:
     return principal.role in TRUSTED_ROLES
 
 
-def visible_locations_clause(principal: Principal) -> ColumnElement[bool]:
-    """SQL condition for the locations a caller may know exist (exactly or coarsely)."""
+def visible_locations_clause(
+    principal: Principal, location: type[Location] = Location
+) -> ColumnElement[bool]:
+    """SQL condition for the locations a caller may know exist (exactly or coarsely).
+
+    ``location`` may be an alias of the location table, for use inside a subquery.
+    """
     if principal.role in TRUSTED_ROLES:
         return true()
-    not_confidential = col(Location.visibility) != Visibility.CONFIDENTIAL.value
+    not_confidential = col(location.visibility) != Visibility.CONFIDENTIAL.value
     if principal.role is Role.PROVIDER and principal.organization_id is not None:
-        return or_(not_confidential, col(Location.organization_id) == principal.organization_id)
+        return or_(not_confidential, col(location.organization_id) == principal.organization_id)
     return not_confidential
 
 
-def exact_locations_clause(principal: Principal) -> ColumnElement[bool]:
-    """SQL condition for the locations a caller may see exactly."""
-    if principal.role in TRUSTED_ROLES:
-        return true()
-    public = col(Location.visibility) == Visibility.PUBLIC.value
+def visible_services_clause(principal: Principal) -> ColumnElement[bool]:
+    """SQL condition for the services a caller may know exist (see the module docstring).
+
+    The location test is :func:`visible_locations_clause` itself, over aliases correlated to
+    the outer ``service`` only, so the clause also holds in queries that join locations. For
+    trusted roles every location is visible, so every service is (no special case needed).
+    """
+    link = aliased(ServiceAtLocation)
+    site = aliased(Location)
+    links = select(col(link.id)).where(col(link.service_id) == col(Service.id)).correlate(Service)
+    at_visible_site = links.join_from(link, site, col(site.id) == col(link.location_id)).where(
+        visible_locations_clause(principal, site)
+    )
+    known = or_(
+        col(Service.listed_despite_hidden_sites).is_(True),
+        at_visible_site.exists(),
+        ~links.exists(),
+    )
     if principal.role is Role.PROVIDER and principal.organization_id is not None:
-        return or_(public, col(Location.organization_id) == principal.organization_id)
-    return public
+        return or_(col(Service.organization_id) == principal.organization_id, known)
+    return known
+
+
+def sees_listing_flag(principal: Principal, organization_id: uuid.UUID | None) -> bool:
+    """Trusted roles and the service's editors see ``listed_despite_hidden_sites``; to anyone
+    else, ``true`` on a service they can see would say it has sites hidden from them."""
+    return principal.role in TRUSTED_ROLES or can_edit(principal, organization_id)
+
+
+def may_choose_ids(principal: Principal) -> bool:
+    """Only stewards keep a record id of their choosing; every other caller gets a server id."""
+    return principal.role is Role.STEWARD
+
+
+def may_link_organizations(principal: Principal) -> bool:
+    """Only stewards set or change an organization's parent."""
+    return principal.role is Role.STEWARD
+
+
+def may_list_despite_hidden_sites(principal: Principal) -> bool:
+    """Only stewards set or change a service's ``listed_despite_hidden_sites``."""
+    return principal.role is Role.STEWARD
 
 
 def can_see_defunct(principal: Principal) -> bool:
@@ -104,8 +153,3 @@ def may_change_visibility(principal: Principal, *, current: str, requested: str)
     if order.index(requested) > order.index(current):
         return True  # caller is already an editor when this is asked
     return principal.role is Role.STEWARD
-
-
-def nothing() -> ColumnElement[bool]:
-    """A condition no row meets."""
-    return and_(false())

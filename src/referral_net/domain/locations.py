@@ -32,9 +32,11 @@ from referral_net.db.models import (
 )
 from referral_net.domain import access, areas, audit, history, organizations
 from referral_net.domain.access import LocationView
-from referral_net.domain.common import children_by, ensure_new_id, replace_children, touch
+from referral_net.domain.common import children_by, replace_children, touch
 from referral_net.domain.languages import language_name
+from referral_net.domain.record_ids import record_id
 from referral_net.errors import Forbidden, NotFound
+from referral_net.matching.model import Locale
 from referral_net.security.roles import Principal
 
 RESOURCE = "location"
@@ -99,12 +101,13 @@ def to_read(
     location: Location,
     children: dict[str, dict[uuid.UUID, list[Any]]],
     view: LocationView,
+    locale: Locale = "es",
 ) -> LocationRead:
     """Shape a location for a caller, degrading a restricted site to its municipality."""
     if view is LocationView.HIDDEN:
         raise NotFound("No such location.")
     languages = [
-        LanguageOut(code=lang.code, name=lang.name or language_name(lang.code))
+        LanguageOut(code=lang.code, name=language_name(lang.code, locale, stored=lang.name))
         for lang in sorted(children["languages"][location.id], key=lambda lang: lang.code)
     ]
     base = location.model_dump(exclude={"geom", "public_geom", "version"})
@@ -171,12 +174,14 @@ def get(*, session: Session, principal: Principal, location_id: uuid.UUID) -> Lo
     return location
 
 
-def read(*, session: Session, principal: Principal, location_id: uuid.UUID) -> LocationRead:
+def read(
+    *, session: Session, principal: Principal, location_id: uuid.UUID, locale: Locale = "es"
+) -> LocationRead:
     """Read one location as the caller may see it (an exact hidden site is audited)."""
     location = get(session=session, principal=principal, location_id=location_id)
     view = view_for(principal, location)
     _audit_exact(session, principal, [(location, view)])
-    return to_read(session, location, _children(session, [location.id]), view)
+    return to_read(session, location, _children(session, [location.id]), view, locale)
 
 
 def _audit_exact(
@@ -204,6 +209,7 @@ def list_page(
     municipality_code: str | None = None,
     department_code: str | None = None,
     include_defunct: bool = False,
+    locale: Locale = "es",
 ) -> tuple[list[LocationRead], int]:
     """One page of the locations the caller may know about, ordered by name then id."""
     query = select(Location).where(access.visible_locations_clause(principal))
@@ -224,7 +230,7 @@ def list_page(
     children = _children(session, [r.id for r in rows])
     shown = [(r, view_for(principal, r)) for r in rows]
     _audit_exact(session, principal, shown)
-    return [to_read(session, r, children, view) for r, view in shown], int(total)
+    return [to_read(session, r, children, view, locale) for r, view in shown], int(total)
 
 
 def _nested_rows(data: LocationCreate | LocationUpdate) -> dict[str, list[Any]]:
@@ -255,14 +261,19 @@ def _replace_nested(session: Session, location_id: uuid.UUID, rows: dict[str, li
         replace_children(session, _MODEL_OF[key], "location_id", location_id, values)
 
 
-def create(*, session: Session, principal: Principal, data: LocationCreate) -> Location:
-    """Create a location of an organization the caller may edit."""
+def create(
+    *, session: Session, principal: Principal, data: LocationCreate, trusted_ids: bool = False
+) -> Location:
+    """Create a location of an organization the caller may edit.
+
+    ``trusted_ids`` lets an import keep its ids; otherwise only stewards may choose one.
+    """
     organizations.editable(
         session=session, principal=principal, organization_id=data.organization_id
     )
     location = Location(
         **data.model_dump(exclude={"id", "latitude", "longitude", *_NESTED}),
-        id=ensure_new_id(session, Location, data.id),
+        id=record_id(session, Location, data.id, principal=principal, trusted=trusted_ids),
     )
     _set_point(session, location, data.latitude, data.longitude)
     refresh_public_point(session, location)

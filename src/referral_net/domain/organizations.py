@@ -17,8 +17,9 @@ from referral_net.api.schemas.directory import (
 )
 from referral_net.db.models import Organization, Phone, RecordStatus
 from referral_net.domain import access, history
-from referral_net.domain.common import children_by, ensure_new_id, replace_children, touch
-from referral_net.errors import Forbidden, NotFound
+from referral_net.domain.common import children_by, replace_children, touch
+from referral_net.domain.record_ids import record_id
+from referral_net.errors import Forbidden, InvalidInput, NotFound
 from referral_net.security.roles import Principal, Role
 
 RESOURCE = "organization"
@@ -83,16 +84,57 @@ def list_page(
     return [to_read(o, phones[o.id]) for o in rows], int(total)
 
 
-def create(*, session: Session, principal: Principal, data: OrganizationCreate) -> Organization:
-    """Create an organization (stewards only) and record its history."""
+def _check_parent(
+    session: Session,
+    principal: Principal,
+    organization_id: uuid.UUID,
+    parent_id: uuid.UUID | None,
+) -> None:
+    """Setting, changing or clearing a parent link is a steward's call; the parent must exist
+    and must not descend from the organization (no cycles)."""
+    if not access.may_link_organizations(principal):
+        raise Forbidden("Only stewards link organizations.")
+    ancestor = (
+        None
+        if parent_id is None
+        else get(session=session, principal=principal, organization_id=parent_id)
+    )
+    seen: set[uuid.UUID] = set()
+    while ancestor is not None and ancestor.id not in seen:
+        if ancestor.id == organization_id:
+            raise InvalidInput(
+                "Invalid values in: body.parent_organization_id",
+                errors=[
+                    {
+                        "field": "body.parent_organization_id",
+                        "location": "body",
+                        "message": "an organization cannot be its own parent or ancestor",
+                        "type": "value_error",
+                    }
+                ],
+            )
+        seen.add(ancestor.id)
+        parent = ancestor.parent_organization_id
+        ancestor = None if parent is None else session.get(Organization, parent)
+
+
+def create(
+    *,
+    session: Session,
+    principal: Principal,
+    data: OrganizationCreate,
+    trusted_ids: bool = False,
+) -> Organization:
+    """Create an organization (stewards only) and record its history.
+
+    ``trusted_ids`` lets an import keep its ids (stewards may always choose one).
+    """
     if principal.role is not Role.STEWARD:
         raise Forbidden("Only stewards create organizations.")
+    new_id = record_id(session, Organization, data.id, principal=principal, trusted=trusted_ids)
     if data.parent_organization_id is not None:
-        get(session=session, principal=principal, organization_id=data.parent_organization_id)
-    organization = Organization(
-        **data.model_dump(exclude={"id", "phones"}),
-        id=ensure_new_id(session, Organization, data.id),
-    )
+        _check_parent(session, principal, new_id, data.parent_organization_id)
+    organization = Organization(**data.model_dump(exclude={"id", "phones"}), id=new_id)
     touch(organization)
     organization.version = 1
     session.add(organization)
@@ -123,11 +165,12 @@ def editable(*, session: Session, principal: Principal, organization_id: uuid.UU
 def update(
     *, session: Session, principal: Principal, organization: Organization, data: OrganizationUpdate
 ) -> Organization:
-    """Apply a partial update and record each changed field."""
+    """Apply a partial update and record each changed field; only stewards change the parent."""
     before = _snapshot(session, organization)
     changes = data.model_dump(exclude_unset=True, exclude={"phones"})
-    if changes.get("parent_organization_id") == organization.id:
-        raise Forbidden("An organization cannot be its own parent.")
+    parent = changes.get("parent_organization_id", organization.parent_organization_id)
+    if parent != organization.parent_organization_id:
+        _check_parent(session, principal, organization.id, parent)
     for field, value in changes.items():
         setattr(organization, field, value)
     if data.phones is not None:

@@ -15,7 +15,7 @@ from referral_net.api.schemas.directory import (
 )
 from referral_net.db.models import Location, RecordStatus, Service, ServiceAtLocation
 from referral_net.domain import access, history, locations, services
-from referral_net.domain.common import ensure_new_id
+from referral_net.domain.record_ids import record_id
 from referral_net.errors import Conflict, Forbidden, NotFound
 from referral_net.security.roles import Principal
 
@@ -99,9 +99,16 @@ def list_page(
 
 
 def create(
-    *, session: Session, principal: Principal, data: ServiceAtLocationCreate
+    *,
+    session: Session,
+    principal: Principal,
+    data: ServiceAtLocationCreate,
+    trusted_ids: bool = False,
 ) -> ServiceAtLocation:
-    """Link a service to a location of the same organization, both editable by the caller."""
+    """Link a service to a location of the same organization, both editable by the caller.
+
+    ``trusted_ids`` lets an import keep its ids; otherwise only stewards may choose one.
+    """
     service = services.editable(session=session, principal=principal, service_id=data.service_id)
     location = locations.editable(
         session=session, principal=principal, location_id=data.location_id
@@ -119,7 +126,7 @@ def create(
     if exists is not None:
         raise Conflict("The service is already linked to that location.")
     link = ServiceAtLocation(
-        id=ensure_new_id(session, ServiceAtLocation, data.id),
+        id=record_id(session, ServiceAtLocation, data.id, principal=principal, trusted=trusted_ids),
         service_id=service.id,
         location_id=location.id,
         description=data.description,

@@ -48,8 +48,9 @@ from referral_net.db.models import (
     Unit,
 )
 from referral_net.domain import access, history, organizations, taxonomy
-from referral_net.domain.common import children_by, ensure_new_id, replace_children, touch
+from referral_net.domain.common import children_by, replace_children, touch
 from referral_net.domain.languages import language_name
+from referral_net.domain.record_ids import record_id
 from referral_net.errors import Forbidden, NotFound
 from referral_net.geo.convert import to_geojson
 from referral_net.matching.model import Locale
@@ -229,7 +230,9 @@ def to_read(service: Service, children: _Children, context: ReadContext) -> Serv
         ),
         categories=categories,
         languages=[
-            LanguageOut(code=lang.code, name=lang.name or language_name(lang.code))
+            LanguageOut(
+                code=lang.code, name=language_name(lang.code, context.locale, stored=lang.name)
+            )
             for lang in sorted(children.languages[sid], key=lambda lang: lang.code)
         ],
         phones=[PhoneOut.model_validate(p, from_attributes=True) for p in children.phones[sid]],
@@ -261,13 +264,31 @@ def _snapshot(session: Session, service: Service) -> dict[str, Any]:
 
 
 def get(*, session: Session, principal: Principal, service_id: uuid.UUID) -> Service:
-    """Fetch a service the caller may read (defunct ones only for stewards)."""
+    """Fetch a service the caller may know about, else 404 (never 403, like a hidden site).
+
+    Defunct services only for stewards; a service seen only at sites hidden from the caller
+    is unknown to them (``access.visible_services_clause``).
+    """
     service = session.get(Service, service_id)
     if service is None or (
         service.status == RecordStatus.DEFUNCT and not access.can_see_defunct(principal)
     ):
         raise NotFound("No such service.")
+    known = session.exec(
+        select(col(Service.id)).where(
+            col(Service.id) == service.id, access.visible_services_clause(principal)
+        )
+    ).first()
+    if known is None:
+        raise NotFound("No such service.")
     return service
+
+
+def _for_caller(principal: Principal, read: ServiceRead) -> ServiceRead:
+    """Blank the listing flag for callers who may not see it (``access.sees_listing_flag``)."""
+    if access.sees_listing_flag(principal, read.organization_id):
+        return read
+    return read.model_copy(update={"listed_despite_hidden_sites": None})
 
 
 def read(
@@ -275,19 +296,20 @@ def read(
 ) -> ServiceRead:
     """Read one service with everything nested."""
     service = get(session=session, principal=principal, service_id=service_id)
-    return to_read(service, _load_children(session, [service.id]), context)
+    return _for_caller(principal, to_read(service, _load_children(session, [service.id]), context))
 
 
 def read_many(
     *,
     session: Session,
+    principal: Principal,
     services: Sequence[Service],
     context: ReadContext,
     summary: bool = False,
 ) -> list[ServiceRead]:
     """Shape several services with one query per nested table (fewer with ``summary``)."""
     children = _load_children(session, [s.id for s in services], summary=summary)
-    return [to_read(s, children, context) for s in services]
+    return [_for_caller(principal, to_read(s, children, context)) for s in services]
 
 
 def list_page(
@@ -305,8 +327,9 @@ def list_page(
     include_defunct: bool = False,
     modified_after: datetime | None = None,
 ) -> tuple[list[ServiceRead], int]:
-    """One page of services ordered by name then id, filtered; ``open_only`` uses context.at."""
-    query = select(Service)
+    """One page of the services the caller may know about, ordered by name then id, filtered;
+    ``open_only`` uses context.at. The total counts the same services."""
+    query = select(Service).where(access.visible_services_clause(principal))
     if not (include_defunct and access.can_see_defunct(principal)):
         query = query.where(col(Service.status) != RecordStatus.DEFUNCT.value)
     if organization_id is not None:
@@ -347,7 +370,7 @@ def list_page(
     else:
         total = int(session.exec(select(func.count()).select_from(query.subquery())).one())
         page = list(session.exec(query.offset(offset).limit(limit)))
-    return read_many(session=session, services=page, context=context), total
+    return read_many(session=session, principal=principal, services=page, context=context), total
 
 
 # --- writes ----------------------------------------------------------------------------------
@@ -495,16 +518,32 @@ def _record(
     )
 
 
-def create(*, session: Session, principal: Principal, data: ServiceCreate) -> Service:
-    """Create a service of an organization the caller may edit."""
+def _check_listing_flag(principal: Principal, *, current: bool, requested: bool | None) -> None:
+    """Only a steward sets or changes ``listed_despite_hidden_sites`` (restating it is fine)."""
+    if (
+        requested is not None
+        and requested != current
+        and not access.may_list_despite_hidden_sites(principal)
+    ):
+        raise Forbidden("Only stewards list a service despite its hidden sites.")
+
+
+def create(
+    *, session: Session, principal: Principal, data: ServiceCreate, trusted_ids: bool = False
+) -> Service:
+    """Create a service of an organization the caller may edit.
+
+    ``trusted_ids`` lets an import keep its ids; otherwise only stewards may choose one.
+    """
     organizations.editable(
         session=session, principal=principal, organization_id=data.organization_id
     )
+    _check_listing_flag(principal, current=False, requested=data.listed_despite_hidden_sites)
     if data.categories:
         taxonomy.resolve_codes(session=session, codes=data.categories)
     service = Service(
         **data.model_dump(exclude={"id", *_NESTED}),
-        id=ensure_new_id(session, Service, data.id),
+        id=record_id(session, Service, data.id, principal=principal, trusted=trusted_ids),
     )
     _apply_eligibility(service, data)
     _refresh_search_text(service)
@@ -538,6 +577,11 @@ def update(
     *, session: Session, principal: Principal, service: Service, data: ServiceUpdate
 ) -> Service:
     """Apply a partial update; nested lists present in the body replace the stored ones."""
+    _check_listing_flag(
+        principal,
+        current=service.listed_despite_hidden_sites,
+        requested=data.listed_despite_hidden_sites,
+    )
     if data.categories:
         taxonomy.resolve_codes(session=session, codes=data.categories)
     before = _snapshot(session, service)

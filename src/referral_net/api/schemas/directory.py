@@ -38,6 +38,7 @@ Email = Annotated[str, Field(max_length=320, pattern=EMAIL_PATTERN, examples=["i
 Url = Annotated[str, Field(max_length=2000, pattern=URL_PATTERN, examples=["https://example.org"])]
 Name = Annotated[str, Field(min_length=1, max_length=500)]
 Text = Annotated[str, Field(max_length=20_000)]
+ID_DESCRIPTION = "Stewards only: keep a chosen id (a 422 for anyone else; the server assigns one)."
 
 
 # --- nested pieces ---------------------------------------------------------------------------
@@ -312,7 +313,7 @@ class LanguageOut(BaseModel):
 class OrganizationCreate(StrictModel):
     """A new organization."""
 
-    id: uuid.UUID | None = Field(default=None, description="Keep an id from an import.")
+    id: uuid.UUID | None = Field(default=None, description=ID_DESCRIPTION)
     name: Name = Field(examples=["Asociación Refugio de la Niñez (ejemplo)"])
     alternate_name: str | None = Field(default=None, max_length=500)
     description: Text = Field(default="", examples=["Protección integral a niñez y adolescencia."])
@@ -394,7 +395,7 @@ class ServiceFields(PatchModel):
 class ServiceCreate(ServiceFields):
     """A new service of an organization."""
 
-    id: uuid.UUID | None = Field(default=None, description="Keep an id from an import.")
+    id: uuid.UUID | None = Field(default=None, description=ID_DESCRIPTION)
     organization_id: uuid.UUID
     name: Name = Field(examples=["Albergue para adolescentes (ejemplo)"])
     status: Literal["active", "inactive", "temporarily closed"] = "active"
@@ -409,6 +410,10 @@ class ServiceCreate(ServiceFields):
     required_documents: list[RequiredDocumentIn] = Field(default_factory=list, max_length=30)
     service_areas: list[ServiceAreaIn] = Field(default_factory=list, max_length=50)
     capacity: list[CapacityIn] = Field(default_factory=list, max_length=5)
+    listed_despite_hidden_sites: bool = Field(
+        default=False,
+        description="Stewards only: list the service although each of its sites is hidden.",
+    )
 
 
 class ServiceUpdate(ServiceFields):
@@ -426,6 +431,7 @@ class ServiceUpdate(ServiceFields):
             "cost_options",
             "required_documents",
             "service_areas",
+            "listed_despite_hidden_sites",
         }
     )
 
@@ -439,6 +445,10 @@ class ServiceUpdate(ServiceFields):
     cost_options: list[CostOptionIn] | None = Field(default=None, max_length=20)
     required_documents: list[RequiredDocumentIn] | None = Field(default=None, max_length=30)
     service_areas: list[ServiceAreaIn] | None = Field(default=None, max_length=50)
+    listed_despite_hidden_sites: bool | None = Field(
+        default=None,
+        description="Stewards only: list the service although each of its sites is hidden.",
+    )
 
 
 class ServiceRead(BaseModel):
@@ -473,6 +483,11 @@ class ServiceRead(BaseModel):
     open_24h: bool = False
     assured_date: date | None = Field(default=None, description="Last verified.")
     assured_by: str | None = None
+    listed_despite_hidden_sites: bool | None = Field(
+        default=None,
+        description="Set by a steward: listed although every site is hidden from some audiences."
+        " Shown to trusted roles and the organization's editors; null for everyone else.",
+    )
     last_modified: datetime | None = None
 
 
@@ -503,7 +518,7 @@ class LocationFields(PatchModel):
 class LocationCreate(LocationFields):
     """A new location. A point outside Guatemala needs ``outside_country: true``."""
 
-    id: uuid.UUID | None = Field(default=None, description="Keep an id from an import.")
+    id: uuid.UUID | None = Field(default=None, description=ID_DESCRIPTION)
     organization_id: uuid.UUID
     name: Name = Field(examples=["Sede Xela (ejemplo)"])
     location_type: Literal["physical", "postal", "virtual"] = "physical"
@@ -606,7 +621,7 @@ class LocationRead(BaseModel):
 class ServiceAtLocationCreate(StrictModel):
     """Link a service to a location where it is delivered."""
 
-    id: uuid.UUID | None = None
+    id: uuid.UUID | None = Field(default=None, description=ID_DESCRIPTION)
     service_id: uuid.UUID
     location_id: uuid.UUID
     description: Text | None = Field(default=None, examples=["Atención con cita previa"])
