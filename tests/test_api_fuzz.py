@@ -3,6 +3,11 @@
 Whatever a client sends, on both backends: never a 5xx, and every 4xx is RFC 9457 problem+json.
 Requests are made as a steward so write endpoints are exercised past authentication; each test
 runs in a transaction that is rolled back.
+
+schemathesis draws values its schema allows and seldom reaches the ends of the calendar or of the
+number line; tests/test_extreme_inputs.py adds hypothesis strategies aimed there (datetimes from
+year 1 to 9999 in any zone, extreme dates, huge and negative integers, NaN and infinity) over the
+GET parameters that take them.
 """
 
 from __future__ import annotations

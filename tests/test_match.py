@@ -13,6 +13,7 @@ from sqlmodel import Session
 from referral_net.api.schemas.directory import (
     CapacityIn,
     LocationCreate,
+    ServiceAreaIn,
     ServiceAtLocationCreate,
     ServiceCreate,
 )
@@ -47,6 +48,7 @@ def _add(
     beds: int | None = None,
     schedules: list[dict[str, Any]] | None = None,
     at: Any = None,
+    areas: list[dict[str, Any]] | None = None,
 ) -> tuple[Any, Any]:
     organization = org or make_organization(session, org_name)
     if at is None:
@@ -68,6 +70,7 @@ def _add(
             languages=languages or ["spa"],
             eligibility=eligibility or {},
             schedules=schedules if schedules is not None else HOURS_24,
+            service_areas=[ServiceAreaIn(name="Zona", extent=area) for area in areas or []],
         ),
     )
     if beds is not None:
@@ -330,9 +333,138 @@ def test_profile_identifies_nobody_and_roles_are_checked(
         "/api/v1/match", json={**body, "needs": [{"code": "nope"}]}, headers=caseworker
     )
     assert bad_need.status_code == 422
+    assert [e["field"] for e in bad_need.json()["errors"]] == ["needs"]
+    assert "nope" not in bad_need.text  # rejected values are not echoed
     too_many = client.post(
         "/api/v1/match",
         json={**body, "needs": [{"code": f"protection.x{i}"} for i in range(9)]},
         headers=caseworker,
     )
     assert too_many.status_code == 422
+
+
+def _box(min_lon: float, min_lat: float, max_lon: float, max_lat: float) -> dict[str, Any]:
+    ring = [[min_lon, min_lat], [max_lon, min_lat], [max_lon, max_lat], [min_lon, max_lat]]
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+
+
+# Around Huehuetenango city (the person), and around Guatemala City (not the person).
+HUEHUETENANGO_BOX = _box(-92.0, 15.0, -91.0, 15.6)
+CAPITAL_BOX = _box(-90.8, 14.4, -90.3, 14.8)
+CAPITAL = (14.6349, -90.5069)
+
+
+def test_a_service_whose_area_covers_the_place_is_in_range_whatever_its_distance(
+    client: TestClient, session: Session, caseworker: dict[str, str]
+) -> None:
+    # A national repatriation service with its office in the capital (~130 km away) and an
+    # area that covers Huehuetenango; a capital-only service as far away; one 60 km east.
+    for name, area in (("Repatriacion nacional", HUEHUETENANGO_BOX), ("Solo capital", CAPITAL_BOX)):
+        org = make_organization(session, f"Org {name}")
+        office = locations.create(
+            session=session,
+            principal=STEWARD,
+            data=LocationCreate(
+                organization_id=org.id,
+                name=f"Sede {name}",
+                latitude=CAPITAL[0],
+                longitude=CAPITAL[1],
+            ),
+        )
+        _add(session, "", name, 0, ["protection.repatriation"], org=org, at=office, areas=[area])
+    _add(session, "C", "Repatriacion a 60 km", 60, ["protection.repatriation"])
+    capital_km = GEOD.inv(PERSON[1], PERSON[0], CAPITAL[1], CAPITAL[0])[2] / 1000
+    assert capital_km > 100  # independent truth: the office is far beyond the 50 km limit
+
+    # The search by coverage finds exactly the covering service: the ground truth for matching.
+    covers = client.get(
+        f"/api/v1/search?covers={PERSON[0]},{PERSON[1]}&category=protection.repatriation",
+        headers=caseworker,
+    )
+    assert [r["service"]["name"] for r in covers.json()["contents"]] == ["Repatriacion nacional"]
+
+    result = _match(
+        client, caseworker, needs=[{"code": "protection.repatriation"}], max_distance_km=50
+    )
+    (need,) = result["needs"]
+    assert need["status"] == "in_range"
+    assert _names(need) == ["Repatriacion nacional"]
+    assert need["out_of_range_count"] == 2  # the capital-only one and the one 60 km away
+    (proposal,) = need["proposals"]
+    assert proposal["covers_area"] is True
+    assert proposal["beyond_limit"] is False
+    assert proposal["distance_m"] == pytest.approx(capital_km * 1000, rel=1e-3)
+    assert "cubre su zona" in proposal["reasons"]
+    english = client.post(
+        "/api/v1/match",
+        json={
+            "location": {"latitude": PERSON[0], "longitude": PERSON[1]},
+            "needs": [{"code": "protection.repatriation"}],
+            "max_distance_km": 50,
+        },
+        headers={**caseworker, "Accept-Language": "en"},
+    )
+    assert "covers your area" in english.json()["needs"][0]["proposals"][0]["reasons"]
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ((40.4168, -3.7038), "outside Guatemala"),  # Madrid
+        ((90.0, 0.0), "outside Guatemala"),  # the North Pole
+        ((-90.0, 180.0), "outside Guatemala"),  # the South Pole, on the antimeridian
+        ((0.0, 180.0), "outside Guatemala"),  # the antimeridian
+        ((-16.5, -179.9), "outside Guatemala"),  # Fiji, just across the antimeridian
+        ((-89.5, 14.6), "swapped"),  # a point in eastern Guatemala given lon,lat
+    ],
+)
+def test_a_place_outside_guatemala_is_refused_unless_deliberate(
+    client: TestClient,
+    session: Session,
+    caseworker: dict[str, str],
+    where: tuple[float, float],
+    message: str,
+) -> None:
+    _add(session, "A", "Asesoria legal", 5, ["protection.legal_aid"])
+    place = {"latitude": where[0], "longitude": where[1]}
+    body = {"location": place, "needs": [{"code": "protection.legal_aid"}]}
+    refused = client.post("/api/v1/match", json=body, headers=caseworker)
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    (error,) = refused.json()["errors"]
+    assert error["field"] == "body.location"
+    assert message in error["message"]
+    for value in where:  # a person's place is personal data: the error never repeats it
+        if not value.is_integer():
+            assert str(value) not in refused.text
+
+    deliberate = client.post(
+        "/api/v1/match",
+        json={**body, "location": {**place, "outside_country": True}},
+        headers=caseworker,
+    )
+    assert deliberate.status_code == 200, deliberate.text
+    answer = deliberate.json()
+    assert answer["outside_country"] is True
+    assert any("fuera de Guatemala" in w for w in answer["warnings"])
+    (proposal,) = answer["needs"][0]["proposals"]
+    assert proposal["service_name"] == "Asesoria legal"
+    lon, lat = _east(5)[1], _east(5)[0]
+    truth = GEOD.inv(where[1], where[0], lon, lat)[2]
+    assert proposal["distance_m"] == pytest.approx(truth, rel=2e-3)
+
+
+def test_a_place_in_guatemala_is_not_flagged(
+    client: TestClient, session: Session, caseworker: dict[str, str]
+) -> None:
+    _add(session, "A", "Asesoria legal", 5, ["protection.legal_aid"])
+    for location in (
+        {"latitude": PERSON[0], "longitude": PERSON[1]},
+        {"latitude": PERSON[0], "longitude": PERSON[1], "outside_country": True},
+        {"municipality": "1301"},
+    ):
+        result = _match(
+            client, caseworker, needs=[{"code": "protection.legal_aid"}], location=location
+        )
+        assert result["outside_country"] is False
+        assert not any("Guatemala" in w for w in result["warnings"])

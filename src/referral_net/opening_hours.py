@@ -22,6 +22,7 @@ claims the service is open: for people in danger, "open" must only be said when 
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -213,8 +214,8 @@ class WeeklySchedule:
 
 def _is_month_day(day: date, monthdays: frozenset[int]) -> bool:
     """True if ``day`` is one of ``monthdays`` (negative values count back from the month end)."""
-    next_month = date(day.year + day.month // 12, day.month % 12 + 1, 1)
-    length = (next_month - date(day.year, day.month, 1)).days
+    # monthrange, not "the 1st of next month": December 9999 has no next month to subtract from.
+    length = calendar.monthrange(day.year, day.month)[1]
     return day.day in monthdays or (day.day - length - 1) in monthdays
 
 

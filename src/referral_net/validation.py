@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 import phonenumbers
@@ -238,3 +239,56 @@ def check_area_geometry(
             f"area is too large: {area_km2:,.0f} km² exceeds the limit of {max_area_km2:,.0f} km²"
         )
     return geom
+
+
+# --- instants and dates ------------------------------------------------------------------------
+
+# Every instant the API evaluates is shifted by up to a week (opening hours look at the day before
+# and the seven days from a date) and shown in Guatemala (UTC-6) and UTC time, so the first and
+# last eight days Python can represent are refused: there the arithmetic would overflow.
+_INSTANT_MARGIN = timedelta(days=8)
+EARLIEST_INSTANT = datetime.min.replace(tzinfo=UTC) + _INSTANT_MARGIN
+LATEST_INSTANT = datetime.max.replace(tzinfo=UTC) - _INSTANT_MARGIN
+
+
+def check_instant(value: datetime, *, naive_zone: tzinfo) -> datetime:
+    """Refuse an instant too near the ends of the calendar to evaluate; return it unchanged.
+
+    A naive value is read in ``naive_zone`` (the parameter's documented meaning). The message
+    states the allowed range, never the value.
+    """
+    aware = value if value.utcoffset() is not None else value.replace(tzinfo=naive_zone)
+    message = f"must be between {EARLIEST_INSTANT:%Y-%m-%d} and {LATEST_INSTANT:%Y-%m-%d} (UTC)"
+    try:
+        utc = aware.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError(message) from None
+    if not EARLIEST_INSTANT <= utc <= LATEST_INSTANT:
+        raise ValueError(message)
+    return value
+
+
+def days_before(day: date, days: int) -> date:
+    """``day`` minus ``days`` days; ``ValueError`` when that falls before the year 1."""
+    try:
+        return day - timedelta(days=days)
+    except OverflowError:
+        raise ValueError(f"lies less than {days} days after 0001-01-01") from None
+
+
+def check_place_in_country(lat: float, lon: float, *, allow_outside_country: bool) -> None:
+    """Refuse a person's place outside Guatemala unless the caller says it is deliberate.
+
+    Unlike ``check_coordinates`` the message never repeats the coordinates: a person's place is
+    personal data, and an error body can end up in a log.
+    """
+    if allow_outside_country or point_in_guatemala(lat, lon):
+        return
+    if _in_range(lon, lat) and point_in_guatemala(lon, lat):
+        raise ValueError(
+            "latitude and longitude look swapped: the place is outside Guatemala, "
+            "the swapped one inside"
+        )
+    raise ValueError(
+        "the place is outside Guatemala; set outside_country to true if that is deliberate"
+    )

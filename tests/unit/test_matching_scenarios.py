@@ -239,6 +239,53 @@ def test_in_range_results_drop_the_ones_beyond_the_limit() -> None:
     assert result.needs[0].message is None
 
 
+# --- a service whose area covers the place ------------------------------------------------------
+
+REPATRIATION = "protection.repatriation"
+
+
+@pytest.mark.parametrize(
+    ("locale", "covers_text", "distance_text"),
+    [("es", "cubre su zona", "a 250 km"), ("en", "covers your area", "250 km away")],
+)
+def test_a_national_service_covering_the_area_is_in_range_despite_its_distant_office(
+    locale: str, covers_text: str, distance_text: str
+) -> None:
+    # A returnee in Huehuetenango, at most 50 km: the national repatriation service has its
+    # office 250 km away in the capital but its area covers the place; a regional one is 60 km
+    # away and covers nothing; a capital-only one is 240 km away.
+    profile = NeedProfile(needs=(Need(REPATRIATION),), age=30, max_distance_km=50, locale=locale)
+    national = cand("nacional", 250, frozenset({REPATRIATION}), covers_area=True)
+    regional = cand("regional", 60, frozenset({REPATRIATION}))
+    capital = cand("capital", 240, frozenset({REPATRIATION}))
+    result = match(profile, {REPATRIATION: [regional, national, capital]}, now=NOW)
+    need = result.needs[0]
+    assert need.status == "in_range"
+    assert ids(result) == ["nacional"]
+    assert need.out_of_range_count == 2
+    (proposal,) = need.ranked
+    assert not proposal.beyond_limit
+    assert proposal.reasons[:2] == (distance_text, covers_text)
+    assert not any("límite" in c or "limit" in c for c in proposal.cautions)
+    assert [a.candidate.service_id for a in result.plan.assignments] == ["nacional"]
+
+
+def test_coverage_does_not_change_the_score_or_the_order_within_range() -> None:
+    # Coverage decides who is a candidate, not who is better: the nearer service still ranks
+    # first, and the covering one is scored on its real distance.
+    profile = NeedProfile(needs=(Need(REPATRIATION),), age=30, max_distance_km=50)
+    near = cand("cercano", 10, frozenset({REPATRIATION}))
+    national = cand("nacional", 250, frozenset({REPATRIATION}), covers_area=True)
+    plain = cand("nacional", 250, frozenset({REPATRIATION}), location_id="otra")
+    result = match(profile, {REPATRIATION: [national, near]}, now=NOW)
+    assert ids(result) == ["cercano", "nacional"]
+    without = match(
+        NeedProfile(needs=(Need(REPATRIATION),), age=30), {REPATRIATION: [plain]}, now=NOW
+    )
+    assert result.needs[0].ranked[1].score == without.needs[0].ranked[0].score
+    assert "cubre su zona" not in without.needs[0].ranked[0].reasons
+
+
 def test_no_eligible_service_at_all_is_a_message_and_an_uncovered_need() -> None:
     profile = NeedProfile(needs=(Need(SHELTER, "emergency"), Need(LEGAL)), age=30)
     closed = cand("albergue", 1, SHELTER_CODES)

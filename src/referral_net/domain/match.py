@@ -2,9 +2,10 @@
 core in ``referral_net.matching`` and shape its result.
 
 Candidates are gathered in one nearest-first query over all needed categories (the exact
-k-nearest search), plus, for a need left with no eligible candidate, one more query with the
-hard rules SQL can express (age, gender, accompanying children), so an eligible service further
-away is still found. Everything the core needs is loaded in a handful of batch queries.
+k-nearest search) and one query for services whose service area covers the person's place
+(wherever their office is), plus, for a need left with no eligible candidate, one more query
+with the hard rules SQL can express (age, gender, accompanying children), so an eligible service
+further away is still found. Everything the core needs is loaded in a handful of batch queries.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,6 +29,7 @@ from referral_net.api.schemas.match import (
     PlanStep,
     Proposal,
 )
+from referral_net.api.schemas.search import SearchMode
 from referral_net.db.models import (
     Accessibility,
     AdminArea,
@@ -40,6 +42,9 @@ from referral_net.db.models import (
 from referral_net.domain import search, services, taxonomy
 from referral_net.domain.common import children_by
 from referral_net.errors import InvalidInput
+from referral_net.geo import sql as geo_sql
+from referral_net.geo.country import point_in_guatemala
+from referral_net.matching.explain import outside_country_warning
 from referral_net.matching.model import Locale
 from referral_net.opening_hours import is_open, is_open_24h, to_guatemala
 from referral_net.security.roles import Principal
@@ -103,15 +108,20 @@ def _profile(request: MatchRequest, locale: Locale) -> matching.NeedProfile:
 
 
 def _query(
-    place: _Place, codes: Sequence[str], limit: int, **filters: object
+    place: _Place,
+    codes: Sequence[str],
+    limit: int,
+    *,
+    mode: SearchMode = "near",
+    filters: Mapping[str, object] | None = None,
 ) -> search.SearchQuery:
     return search.SearchQuery(
-        mode="near",
+        mode=mode,
         latitude=place.latitude,
         longitude=place.longitude,
         categories=tuple(codes),
         limit=limit,
-        **filters,  # type: ignore[arg-type]
+        **(filters or {}),  # type: ignore[arg-type]
     )
 
 
@@ -122,11 +132,28 @@ def _accessibility_tags(rows: Sequence[Accessibility]) -> frozenset[str]:
     )
 
 
+def _covering(session: Session, service_ids: Sequence[uuid.UUID], place: _Place) -> set[uuid.UUID]:
+    """The services among ``service_ids`` with a service area that contains the place."""
+    if not service_ids:
+        return set()
+    statement = select(col(Service.id)).where(
+        col(Service.id).in_(service_ids),
+        geo_sql.service_area_covers(
+            session,
+            service_id=Service.__table__.c["id"],  # type: ignore[attr-defined]
+            latitude=place.latitude,
+            longitude=place.longitude,
+        ),
+    )
+    return set(session.exec(statement))
+
+
 def _candidates(
-    session: Session, hits: Sequence[search.Hit], now: datetime
+    session: Session, hits: Sequence[search.Hit], now: datetime, place: _Place
 ) -> dict[uuid.UUID, tuple[search.Hit, matching.Candidate]]:
     """Build the core's candidates for hits, keyed by service-at-location id, in batch queries."""
     service_ids = list({h.service_id for h in hits})
+    covering = _covering(session, service_ids, place)
     location_ids = list({h.location_id for h in hits})
     service_rows = {
         s.id: s for s in session.exec(select(Service).where(col(Service.id).in_(service_ids)))
@@ -188,6 +215,7 @@ def _candidates(
                 capacity_updated=min(r.updated for r in rows) if rows else None,
                 assured_date=service.assured_date,
                 accessibility=_accessibility_tags(accessibility[hit.location_id]),
+                covers_area=service.id in covering,
             ),
         )
     return out
@@ -198,13 +226,25 @@ def match(
 ) -> MatchResponse:
     """Rank eligible services for each need and propose a referral plan."""
     codes = [need.code for need in request.needs]
-    taxonomy.resolve_codes(session=session, codes=codes)
+    taxonomy.resolve_codes(session=session, codes=codes, field="needs")
     place = _person_point(session, request)
     profile = _profile(request, locale)
     hits = search.find_hits(
         session=session, principal=principal, query=_query(place, codes, GATHER_LIMIT)
     )
-    built = _candidates(session, hits, now)
+    # Services whose area covers the place count whatever their office's distance (a national
+    # service far away), so they are gathered on their own, not only among the nearest.
+    seen = {hit.link_id for hit in hits}
+    hits += [
+        hit
+        for hit in search.find_hits(
+            session=session,
+            principal=principal,
+            query=_query(place, codes, GATHER_LIMIT, mode="covers"),
+        )
+        if hit.link_id not in seen
+    ]
+    built = _candidates(session, hits, now, place)
     by_need = _group(profile, built)
     missing = [
         need
@@ -222,9 +262,9 @@ def match(
         more = search.find_hits(
             session=session,
             principal=principal,
-            query=_query(place, [need.code], FALLBACK_LIMIT, **filters),
+            query=_query(place, [need.code], FALLBACK_LIMIT, filters=filters),
         )
-        extra = _candidates(session, [h for h in more if h.link_id not in built], now)
+        extra = _candidates(session, [h for h in more if h.link_id not in built], now, place)
         built.update(extra)
         by_need = _group(profile, built)
     result = matching.match(
@@ -232,7 +272,8 @@ def match(
         {code: [c for _, c in pairs] for code, pairs in by_need.items()},
         now=now,
     )
-    return _shape(session, principal, result, built, now)
+    abroad = not point_in_guatemala(place.latitude, place.longitude)
+    return _shape(session, principal, result, built, now, abroad=abroad, locale=locale)
 
 
 def _group(
@@ -253,6 +294,9 @@ def _shape(
     result: matching.MatchResult,
     built: dict[uuid.UUID, tuple[search.Hit, matching.Candidate]],
     now: datetime,
+    *,
+    abroad: bool,
+    locale: Locale,
 ) -> MatchResponse:
     link_of = {(c.service_id, c.location_id): hit.link_id for hit, c in built.values()}
     location_ids = {uuid.UUID(r.candidate.location_id) for n in result.needs for r in n.ranked}
@@ -302,6 +346,7 @@ def _shape(
                         reasons=list(r.reasons),
                         cautions=list(r.cautions),
                         beyond_limit=r.beyond_limit,
+                        covers_area=r.candidate.covers_area,
                         service_at_location_id=link_of.get(
                             (r.candidate.service_id, r.candidate.location_id)
                         ),
@@ -338,6 +383,8 @@ def _shape(
             uncovered=[n.code for n in plan.uncovered],
             summary=plan.summary,
         ),
-        warnings=list(result.warnings),
+        # Only a point given with outside_country can lie abroad (the schema refuses the rest).
+        warnings=[*result.warnings, *([outside_country_warning(locale)] if abroad else [])],
+        outside_country=abroad,
         evaluated_at=now.isoformat(),
     )

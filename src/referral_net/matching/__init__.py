@@ -131,7 +131,9 @@ def rank_need(
         else:
             excluded[reason] += 1
     limit_m = math.inf if profile.max_distance_km is None else profile.max_distance_km * 1000
-    in_range = [item for item in eligible if item[0].distance_m <= limit_m]
+    # A service covering the person's area reaches them wherever its office is: the distance
+    # limit is about travelling to an office, so it never puts such a service out of range.
+    in_range = [item for item in eligible if item[0].covers_area or item[0].distance_m <= limit_m]
     status: NeedStatus
     message: str | None = None
     if in_range:

@@ -79,6 +79,15 @@ EXCLUSION_LABELS: dict[ExclusionReason, dict[Locale, str]] = {
 
 _SHELTER_PREFIX = "protection.shelter"
 
+# The reason shown with a service whose service area contains the person's place.
+COVERS_AREA: dict[Locale, str] = {"es": "cubre su zona", "en": "covers your area"}
+OUTSIDE_COUNTRY_WARNING: dict[Locale, str] = {
+    "es": "El lugar indicado está fuera de Guatemala (indicado a propósito): las distancias "
+    "pueden ser muy grandes y los servicios propuestos están en Guatemala.",
+    "en": "The place given is outside Guatemala (marked as deliberate): distances may be very "
+    "large, and the services proposed are in Guatemala.",
+}
+
 
 def language_name(code: str, locale: Locale) -> str:
     """The display name of an ISO 639-3 language code (the code itself if unknown)."""
@@ -249,6 +258,8 @@ def candidate_explanation(
     es = locale == "es"
     reasons: list[str] = [format_distance(candidate.distance_m, locale)]
     cautions: list[str] = []
+    if candidate.covers_area:
+        reasons.append(COVERS_AREA[locale])
     if beyond_limit and profile.max_distance_km is not None:
         limit = format_km(profile.max_distance_km)
         cautions.append(f"fuera del límite de {limit} km" if es else f"beyond the {limit} km limit")
@@ -348,6 +359,11 @@ def profile_warnings(profile: NeedProfile) -> tuple[str, ...]:
             else "Gender not given: only services open to all genders are proposed."
         )
     return tuple(warnings)
+
+
+def outside_country_warning(locale: Locale) -> str:
+    """The warning shown when the person's place lies outside Guatemala on purpose."""
+    return OUTSIDE_COUNTRY_WARNING[locale]
 
 
 def plan_summary(provider_count: int, covered: int, uncovered: int, locale: Locale) -> str:

@@ -134,6 +134,7 @@ class Candidate:
     ``protection.shelter`` is served by a ``protection.shelter.women`` service.
     ``genders_served`` None means all genders. Capacity None means "not tracked".
     ``open_now`` and ``open_24h`` are evaluated by the caller (see ``opening_hours``) at ``now``.
+    ``covers_area`` is True when one of the service's areas contains the person's place.
     """
 
     service_id: str
@@ -160,6 +161,9 @@ class Candidate:
     capacity_updated: datetime | None = None
     assured_date: date | None = None
     accessibility: frozenset[str] = frozenset()
+    # The service's declared service area contains the person's place: it serves them there
+    # wherever its office is, so no distance limit leaves it out (docs/matching.md).
+    covers_area: bool = False
 
     def __post_init__(self) -> None:
         """Reject data the core cannot reason about safely."""
@@ -205,7 +209,8 @@ class NeedResult:
     ``status`` is ``in_range`` (proposals within ``max_distance_km`` or no limit given),
     ``beyond_limit`` (nothing eligible in range; the nearest beyond it are shown) or
     ``none_eligible`` (no eligible service at all; ``ranked`` is empty and ``message`` says so).
-    ``out_of_range_count`` counts eligible services dropped for lying beyond the limit.
+    ``out_of_range_count`` counts eligible services dropped for lying beyond the limit. A service
+    whose area covers the place is always in range.
     """
 
     need: Need

@@ -12,6 +12,7 @@ from referral_net import validation
 from referral_net.api.deps import PrincipalDep, SessionDep, SettingsDep
 from referral_net.api.i18n import LocaleDep
 from referral_net.api.routers.services import GUATEMALA, evaluation_instant
+from referral_net.api.schemas.instants import GuatemalaInstant
 from referral_net.api.schemas.search import SearchMode, SearchPage
 from referral_net.domain import search as search_domain
 from referral_net.errors import BadRequest, InvalidInput
@@ -144,7 +145,7 @@ def search(
     accepts_children: bool | None = None,
     open_now: bool = False,
     open_at: Annotated[
-        datetime | None, Query(description="ISO 8601; a naive time is Guatemala time.")
+        GuatemalaInstant | None, Query(description="ISO 8601; a naive time is Guatemala time.")
     ] = None,
     has_capacity: bool | None = None,
     q: Annotated[

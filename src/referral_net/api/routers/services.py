@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlmodel import Session
 
+from referral_net import validation
 from referral_net.api.deps import PrincipalDep, SessionDep, SettingsDep, require_roles
 from referral_net.api.etag import check_if_match, set_etag
 from referral_net.api.i18n import LocaleDep
@@ -23,8 +24,9 @@ from referral_net.api.schemas.directory import (
     VerificationDue,
     VerifyRequest,
 )
+from referral_net.api.schemas.instants import GuatemalaInstant, UtcInstant
 from referral_net.domain import services
-from referral_net.errors import BadRequest
+from referral_net.errors import BadRequest, InvalidInput
 from referral_net.security.roles import Principal, Role
 from referral_net.settings import Settings
 
@@ -83,10 +85,12 @@ def list_services(
     search: Annotated[str | None, Query(max_length=200)] = None,
     open_now: Annotated[bool, Query(description="Only services open now.")] = False,
     open_at: Annotated[
-        datetime | None,
+        GuatemalaInstant | None,
         Query(description="Only services open at this ISO 8601 time (naive = Guatemala time)."),
     ] = None,
-    modified_after: datetime | None = None,
+    modified_after: Annotated[
+        UtcInstant | None, Query(description="ISO 8601; a naive time is UTC.")
+    ] = None,
     include_defunct: Annotated[bool, Query(description="Stewards only.")] = False,
 ) -> Page[ServiceRead]:
     """Services ordered by name, paginated; each carries open-now and capacity freshness."""
@@ -138,7 +142,8 @@ def read_service(
     locale: LocaleDep,
     response: Response,
     open_at: Annotated[
-        datetime | None, Query(description="Evaluate open_now at this time.")
+        GuatemalaInstant | None,
+        Query(description="Evaluate open_now at this time (naive = Guatemala time)."),
     ] = None,
 ) -> ServiceRead:
     """One service with everything nested; the ETag header gives its version."""
@@ -254,10 +259,26 @@ def verification_due(
     today: Annotated[date | None, Query(description="Evaluate as of this date.")] = None,
 ) -> Page[VerificationDue]:
     """Active listings never verified or not verified within the period, oldest first."""
+    period = period_days or settings.verification_period_days
+    as_of = today or datetime.now(UTC).date()
+    try:
+        validation.days_before(as_of, period)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"today: {exc}",
+            errors=[
+                {
+                    "field": "query.today",
+                    "location": "query",
+                    "message": str(exc),
+                    "type": "value_error",
+                }
+            ],
+        ) from None
     items, total = services.verification_due(
         session=session,
-        period_days=period_days or settings.verification_period_days,
-        today=today or datetime.now(UTC).date(),
+        period_days=period,
+        today=as_of,
         offset=page.offset,
         limit=page.per_page,
     )

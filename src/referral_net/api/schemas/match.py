@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from referral_net.api.schemas.common import StrictModel
 from referral_net.api.schemas.search import SearchLocation
-from referral_net.validation import normalize_language_code
+from referral_net.validation import check_place_in_country, normalize_language_code
 
 Urgency = Literal["emergency", "soon", "routine"]
 GenderIdentity = Literal["woman", "man", "trans_woman", "trans_man", "non_binary", "undisclosed"]
@@ -36,11 +36,19 @@ class NeedIn(StrictModel):
 
 
 class PersonLocation(StrictModel):
-    """Where the person is: a point, or a municipality (its representative point)."""
+    """Where the person is: a point, or a municipality (its representative point).
+
+    A point outside Guatemala is refused unless ``outside_country`` is true (as for locations).
+    """
 
     latitude: float | None = Field(default=None, ge=-90, le=90, examples=[15.3197])
     longitude: float | None = Field(default=None, ge=-180, le=180, examples=[-91.4710])
     municipality: str | None = Field(default=None, pattern=r"^\d{4}$", examples=["1301"])
+    outside_country: bool = Field(
+        default=False,
+        description="The point lies outside Guatemala on purpose (e.g. a person about to be "
+        "returned); the answer then says so.",
+    )
 
     @model_validator(mode="after")
     def _one_way(self) -> PersonLocation:
@@ -49,6 +57,10 @@ class PersonLocation(StrictModel):
             raise ValueError("latitude and longitude go together")
         if has_point == (self.municipality is not None):
             raise ValueError("give either latitude/longitude or municipality")
+        if self.latitude is not None and self.longitude is not None:
+            check_place_in_country(
+                self.latitude, self.longitude, allow_outside_country=self.outside_country
+            )
         return self
 
 
@@ -101,6 +113,9 @@ class Proposal(BaseModel):
     reasons: list[str] = Field(examples=[["habla mam", "a 12 km", "abierto 24 h"]])
     cautions: list[str] = Field(default_factory=list)
     beyond_limit: bool = False
+    covers_area: bool = Field(
+        default=False, description="The service's area contains the person's place."
+    )
     service_at_location_id: uuid.UUID | None = None
     service_id: uuid.UUID
     service_name: str = Field(examples=["Albergue para adolescentes (ejemplo)"])
@@ -152,4 +167,9 @@ class MatchResponse(BaseModel):
     needs: list[NeedMatch]
     plan: Plan
     warnings: list[str] = Field(default_factory=list)
+    outside_country: bool = Field(
+        default=False,
+        description="The person's place lies outside Guatemala (allowed by "
+        "location.outside_country); a warning says so too.",
+    )
     evaluated_at: str = Field(examples=["2026-11-29T10:00:00+00:00"])
