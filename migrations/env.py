@@ -21,7 +21,30 @@ config = context.config
 target_metadata = models.SQLModel.metadata
 
 
+def _set_sqlite_foreign_keys(connection: Connection, *, on: bool) -> None:
+    # PRAGMA foreign_keys is a no-op inside a transaction, and SQLAlchemy's execute() would
+    # begin one (our engine emits BEGIN): set it on the driver connection, in autocommit.
+    driver_connection = connection.connection.driver_connection
+    assert driver_connection is not None
+    driver_connection.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
+
+
+def _check_sqlite_foreign_keys(connection: Connection) -> None:
+    violations = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if violations:
+        tables = sorted({str(row[0]) for row in violations})
+        raise RuntimeError(f"migration left foreign key violations in: {', '.join(tables)}")
+
+
 def _run(connection: Connection) -> None:
+    # SQLite: with foreign keys on, DROP TABLE of a parent (a batch table copy, or a downgrade)
+    # runs an implicit DELETE that cascades into the child tables: it wipes their rows, and
+    # where a child has a SpatiaLite R*Tree index it fails with "database table is locked".
+    # So foreign keys are off while migrating (Alembic's advice for batch mode) and checked
+    # with PRAGMA foreign_key_check before the commit instead.
+    sqlite = connection.dialect.name == "sqlite" and not connection.in_transaction()
+    if sqlite:
+        _set_sqlite_foreign_keys(connection, on=False)
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -30,10 +53,20 @@ def _run(connection: Connection) -> None:
         process_revision_directives=alembic_helpers.writer,
         render_item=alembic_helpers.render_item,
         compare_type=True,
-        transaction_per_migration=True,
+        # One transaction for the whole run: DDL is transactional on PostgreSQL and, with the
+        # engine's pysqlite fix, on SQLite too (Alembic assumes it is not there, so say so). A
+        # failing step leaves the database where it was, never half way to the target revision.
+        transactional_ddl=True,
+        transaction_per_migration=False,
     )
-    with context.begin_transaction():
-        context.run_migrations()
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+            if sqlite:
+                _check_sqlite_foreign_keys(connection)
+    finally:
+        if sqlite and not connection.in_transaction():
+            _set_sqlite_foreign_keys(connection, on=True)
 
 
 def run_migrations_online() -> None:

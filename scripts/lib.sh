@@ -75,3 +75,49 @@ ensure_venv() {
   log "syncing .venv from uv.lock"
   (cd "$ROOT" && UV_PYTHON_DOWNLOADS=never "$TOOLS_DIR/bin/uv" sync --locked --quiet --python "$python")
 }
+
+RUN_USAGE="usage: scripts/run [--host HOST] [--port PORT] [--workers N]"
+
+run_usage_error() {
+  printf 'scripts/run: %s\n%s\n' "$1" "$RUN_USAGE" >&2
+  exit 2
+}
+
+parse_run_args() {
+  # parse_run_args ARG... : set RUN_HOST, RUN_PORT and RUN_WORKERS for scripts/run (defaults from
+  # REFERRAL_NET_HOST/PORT/WORKERS, else 127.0.0.1, 8000, 1); refuse anything else.
+  RUN_HOST="${REFERRAL_NET_HOST:-127.0.0.1}"
+  RUN_PORT="${REFERRAL_NET_PORT:-8000}"
+  RUN_WORKERS="${REFERRAL_NET_WORKERS:-1}"
+  local name value
+  while [ "$#" -gt 0 ]; do
+    case "$1" in
+      -h | --help)
+        printf '%s\n' "$RUN_USAGE"
+        exit 0
+        ;;
+      --host=* | --port=* | --workers=*)
+        name="${1%%=*}"
+        value="${1#*=}"
+        shift
+        ;;
+      --host | --port | --workers)
+        [ "$#" -ge 2 ] || run_usage_error "$1 needs a value"
+        name="$1"
+        value="$2"
+        shift 2
+        ;;
+      *) run_usage_error "unknown argument: $1" ;;
+    esac
+    case "$name" in
+      --host) RUN_HOST="$value" ;;
+      --port) RUN_PORT="$value" ;;
+      --workers) RUN_WORKERS="$value" ;;
+    esac
+  done
+  [ -n "$RUN_HOST" ] || run_usage_error "--host needs a value"
+  [[ "$RUN_PORT" =~ ^[0-9]+$ ]] && [ "$RUN_PORT" -ge 1 ] && [ "$RUN_PORT" -le 65535 ] ||
+    run_usage_error "--port must be a number from 1 to 65535"
+  [[ "$RUN_WORKERS" =~ ^[0-9]+$ ]] && [ "$RUN_WORKERS" -ge 1 ] ||
+    run_usage_error "--workers must be a whole number of at least 1"
+}

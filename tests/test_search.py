@@ -584,7 +584,7 @@ def test_defunct_services_leave_search(
         ({"municipality": "9999"}, 422, "unknown municipality"),
         ({"department": "99"}, 422, "unknown department"),
         ({"department": "0901"}, 422, "department"),
-        ({"near": "14.8,-91.5", "category": "nope.nothing"}, 422, "nope.nothing"),
+        ({"near": "14.8,-91.5", "category": "nope.nothing"}, 422, "unknown category code"),
         ({"near": "14.8,-91.5", "language": "xx"}, 422, "language"),
         ({"near": "14.8,-91.5", "bbox": "-91.6,14.7,-91.4,14.9"}, 400, "exactly one"),
         ({"municipality": "0901", "covers": "14.8,-91.5"}, 400, "exactly one"),

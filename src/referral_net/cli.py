@@ -5,50 +5,68 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlmodel import Session
 
+from referral_net import cli_support
+from referral_net.cli_support import CliTyper, ReportingGroup
 from referral_net.db import migrate
 from referral_net.db.engine import make_engine
 from referral_net.settings import Settings, get_settings
 
-app = typer.Typer(
-    help="referral-net: referral directory and needs-matching API.", no_args_is_help=True
+if TYPE_CHECKING:
+    from referral_net.domain.audit import Checkpoint, VerifyReport
+
+# ReportingGroup: an operator's error (bad path, unmigrated database, bad argument) is one
+# `error: ...` line and exit code 2 for every command; CliTyper: usage lines say USERNAME.
+app = CliTyper(
+    cls=ReportingGroup,
+    help="referral-net: referral directory and needs-matching API.",
+    no_args_is_help=True,
 )
-db_app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_help=True)
-areas_app = typer.Typer(help="Guatemala's departments and municipalities.", no_args_is_help=True)
+db_app = CliTyper(help="Database schema migrations (Alembic).", no_args_is_help=True)
+areas_app = CliTyper(help="Guatemala's departments and municipalities.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(areas_app, name="areas")
-users_app = typer.Typer(help="Staff user accounts.", no_args_is_help=True)
+users_app = CliTyper(help="Staff user accounts.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
-seed_app = typer.Typer(help="The illustrative sample network.", no_args_is_help=True)
+seed_app = CliTyper(help="The illustrative sample network.", no_args_is_help=True)
 app.add_typer(seed_app, name="seed")
-taxonomy_app = typer.Typer(help="The anti-trafficking taxonomy.", no_args_is_help=True)
+taxonomy_app = CliTyper(help="The anti-trafficking taxonomy.", no_args_is_help=True)
 app.add_typer(taxonomy_app, name="taxonomy")
-keys_app = typer.Typer(help="Partner API keys (hashed; shown once).", no_args_is_help=True)
+keys_app = CliTyper(help="Partner API keys (hashed; shown once).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+audit_app = CliTyper(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
 
-def _settings() -> Settings:
-    return get_settings()
+def _settings(*, may_create_database: bool = False) -> Settings:
+    """The settings; a SpatiaLite file that does not exist is refused unless the command may
+    create the database (only ``db upgrade``): SQLite would create an empty file on connect."""
+    settings = get_settings()
+    if not may_create_database:
+        cli_support.require_existing_database(settings)
+    return settings
 
 
 @contextmanager
 def _session() -> Iterator[Session]:
-    """A session on the configured database, disposed after; a refusal exits with code 2."""
-    from referral_net.errors import ReferralNetError
+    """A session on the existing, fully migrated database, disposed after.
 
-    engine = make_engine(_settings())
+    Refusals (and the domain's errors) become one ``error:`` line through ReportingGroup.
+    """
+    from referral_net.domain import audit
+
+    settings = _settings()
+    engine = make_engine(settings)
     try:
+        cli_support.require_current_schema(engine, settings)
         with Session(engine) as session:
+            # Audit entries of CLI writes are anchored with the audit key, like the API's.
+            audit.use_key(session, settings.audit_key)
             yield session
-    except ReferralNetError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(code=2) from None
     finally:
         engine.dispose()
 
@@ -58,29 +76,39 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Proxy address(es) whose X-Forwarded-For/-Proto are trusted, comma-separated "
+            "(default: REFERRAL_NET_FORWARDED_ALLOW_IPS; unset: none, not even loopback)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the API with uvicorn (OpenAPI docs at /docs)."""
     import logging
 
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from referral_net.server import uvicorn_options
 
+    # Read (and so validate) the settings here: a bad setting, such as a short secret key,
+    # stops the command before uvicorn starts, instead of failing inside every worker.
+    settings = _settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     uvicorn.run(
-        "referral_net.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        # Access logs carry query strings, which can hold a person's location: ours log paths only.
-        access_log=False,
+        **uvicorn_options(
+            host=host,
+            port=port,
+            workers=workers,
+            forwarded_allow_ips=forwarded_allow_ips or settings.forwarded_allow_ips,
+        )
     )
 
 
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Migrate the database up (to the latest revision by default)."""
-    migrate.upgrade(_settings(), revision)
+    migrate.upgrade(_settings(may_create_database=True), revision)
     typer.echo(f"database at {revision}")
 
 
@@ -145,7 +173,14 @@ def users_create(
     try:
         role_value = Role(role)
     except ValueError:
-        raise typer.BadParameter(f"unknown role {role!r}", param_hint="--role") from None
+        raise typer.BadParameter(
+            "not a staff role (caseworker, justice, provider, steward or admin)",
+            param_hint="--role",
+        ) from None
+    try:
+        organization = uuid.UUID(organization_id) if organization_id else None
+    except ValueError:
+        raise typer.BadParameter("not a UUID", param_hint="--organization-id") from None
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -156,7 +191,7 @@ def users_create(
             username=username,
             password=password,
             role=role_value,
-            organization_id=uuid.UUID(organization_id) if organization_id else None,
+            organization_id=organization,
         )
         typer.echo(f"created {user.role} {user.username} ({user.id})")
 
@@ -227,6 +262,9 @@ def keys_rotate(
         typer.echo(raw)
 
 
+KEY_LIST_COLUMNS = ("name", "prefix", "scopes", "origins", "per_minute", "created", "revoked", "id")
+
+
 @keys_app.command("list")
 def keys_list(
     active: Annotated[bool, typer.Option(help="Only keys that are not revoked.")] = False,
@@ -239,6 +277,7 @@ def keys_list(
     if not infos:
         typer.echo("no keys")
         return
+    typer.echo("\t".join(KEY_LIST_COLUMNS))
     for info in infos:
         typer.echo(
             "\t".join(
@@ -291,13 +330,33 @@ def taxonomy_load(
     typer.echo(f"loaded {count} taxonomy terms")
 
 
-@audit_app.command("verify")
-def audit_verify() -> None:
-    """Walk the audit trail's hash chain; exit 1 naming the first edited or deleted entry."""
+def _checkpoint_path(path: Path | None, settings: Settings) -> Path | None:
+    if path is not None:
+        return path
+    return Path(settings.audit_checkpoint_file) if settings.audit_checkpoint_file else None
+
+
+def _read_checkpoints(
+    path: Path | None, settings: Settings, *, must_exist: bool
+) -> list[Checkpoint]:
+    """The checkpoints in a file (none if it does not exist and need not); bad lines exit 1."""
     from referral_net.domain import audit
 
-    with _session() as session:
-        report = audit.verify(session=session)
+    if path is None:
+        return []
+    if not path.exists():
+        if must_exist:
+            typer.echo(f"error: checkpoint file not found: {path}", err=True)
+            raise typer.Exit(code=2)
+        return []
+    try:
+        return audit.parse_checkpoints(text=path.read_text("utf-8"), key=settings.audit_key)
+    except audit.CheckpointInvalid as exc:
+        typer.echo(f"audit checkpoints rejected: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+
+
+def _exit_if_broken(report: VerifyReport) -> None:
     if not report.ok:
         typer.echo(
             f"audit chain broken at entry {report.first_bad_seq}: {report.reason} "
@@ -305,4 +364,75 @@ def audit_verify() -> None:
             err=True,
         )
         raise typer.Exit(code=1)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="Checkpoint file to check against (default: REFERRAL_NET_AUDIT_CHECKPOINT_FILE "
+            "when that file exists)."
+        ),
+    ] = None,
+) -> None:
+    """Walk the audit trail's hash chain, MACs (with the audit key) and checkpoints.
+
+    Exit 1 naming the first edited or deleted entry, a truncation or a rewrite.
+    """
+    from referral_net.domain import audit
+
+    settings = _settings()
+    marks = _read_checkpoints(
+        _checkpoint_path(checkpoint, settings), settings, must_exist=checkpoint is not None
+    )
+    with _session() as session:
+        report = audit.verify(session=session, key=settings.audit_key, checkpoints=marks)
+    _exit_if_broken(report)
     typer.echo(f"audit chain intact: {report.entries} entries (head {report.head_hash})")
+    if report.mac_checked:
+        typer.echo(
+            f"MACs checked; {report.unanchored} unanchored entries (written before the audit "
+            "key was set)"
+        )
+    else:
+        typer.echo("MACs not checked: REFERRAL_NET_AUDIT_KEY is not set")
+    if marks:
+        typer.echo(f"checkpoints matched: {report.checkpoints_checked} of {len(marks)}")
+    else:
+        typer.echo("no checkpoints: deleting the newest entries would not be detected")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    path: Annotated[
+        Path | None,
+        typer.Option(help="File to append to (default: REFERRAL_NET_AUDIT_CHECKPOINT_FILE)."),
+    ] = None,
+) -> None:
+    """Verify the trail, then print its head (seq, hash, MAC, time) and append it to a file.
+
+    Keep the file off the database host (ship it to a log service or WORM storage).
+    """
+    from referral_net.domain import audit
+
+    settings = _settings()
+    target = _checkpoint_path(path, settings)
+    if target is None:
+        typer.echo(
+            "error: no checkpoint file: pass --path or set REFERRAL_NET_AUDIT_CHECKPOINT_FILE",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    marks = _read_checkpoints(target, settings, must_exist=False)
+    with _session() as session:
+        report = audit.verify(session=session, key=settings.audit_key, checkpoints=marks)
+    _exit_if_broken(report)
+    line = audit.make_checkpoint(report=report, key=settings.audit_key).to_line()
+    try:
+        with target.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+    except OSError as exc:
+        typer.echo(f"error: cannot append to {target}: {exc.strerror}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(line)

@@ -517,7 +517,9 @@ def _extras(session: Session, service_ids: list[uuid.UUID], query: SearchQuery) 
         .where(col(Language.service_id).in_(service_ids))
         .order_by(col(Language.code), col(Language.id))
     ):
-        languages[service_id].append(LanguageOut(code=code, name=name or language_name(code)))
+        languages[service_id].append(
+            LanguageOut(code=code, name=language_name(code, query.locale, stored=name))
+        )
     capacity_rows = sorted(
         _core(session).execute(
             select(

@@ -220,13 +220,21 @@ def _hierarchy(session: Session) -> _Hierarchy:
     return _Hierarchy(id_by_code=id_by_code, code_by_id=code_by_id, children=children)
 
 
-def _unknown_codes(missing: Sequence[str], *, field: str = "categories") -> InvalidInput:
-    listed = ", ".join(sorted(missing))
+def _unknown_codes(given: Sequence[str], missing: Sequence[str], *, field: str) -> InvalidInput:
+    """A 422 naming the field and the positions of the unknown codes, never the codes: rejected
+    values are not echoed back (README, "Errors")."""
+    unknown = set(missing)
+    positions = [i for i, code in enumerate(given) if code in unknown and code not in given[:i]]
     return InvalidInput(
-        f"unknown category code(s): {listed}",
+        f"{len(unknown)} unknown category code(s) in {field}: the codes are listed by "
+        "GET /api/v1/taxonomy_terms",
         errors=[
-            {"field": field, "message": f"unknown code {code}", "type": "unknown_code"}
-            for code in sorted(missing)
+            {
+                "field": field,
+                "message": f"item {position + 1}: not a known category code",
+                "type": "unknown_code",
+            }
+            for position in positions
         ],
     )
 
@@ -245,13 +253,16 @@ def _subtree_ids(hierarchy: _Hierarchy, roots: Sequence[uuid.UUID]) -> set[uuid.
 
 def _descendant_ids(hierarchy: _Hierarchy, codes: Sequence[str]) -> set[uuid.UUID]:
     missing = [code for code in dict.fromkeys(codes) if code not in hierarchy.id_by_code]
-    if missing:
-        raise _unknown_codes(missing)
+    if missing:  # only the query filters come here: their parameter is `category`
+        raise _unknown_codes(codes, missing, field="category")
     return _subtree_ids(hierarchy, [hierarchy.id_by_code[code] for code in codes])
 
 
-def resolve_codes(*, session: Session, codes: Sequence[str]) -> list[TaxonomyTerm]:
-    """The terms with these codes, in the order given without repeats; unknown codes are 422."""
+def resolve_codes(
+    *, session: Session, codes: Sequence[str], field: str = "categories"
+) -> list[TaxonomyTerm]:
+    """The terms with these codes, in the order given without repeats; unknown codes are a 422
+    naming ``field``."""
     wanted = list(dict.fromkeys(codes))
     if not wanted:
         return []
@@ -261,7 +272,7 @@ def resolve_codes(*, session: Session, codes: Sequence[str]) -> list[TaxonomyTer
     }
     missing = [code for code in wanted if code not in found]
     if missing:
-        raise _unknown_codes(missing)
+        raise _unknown_codes(codes, missing, field=field)
     return [found[code] for code in wanted]
 
 
@@ -497,7 +508,7 @@ def list_terms(
             select(TaxonomyTerm).where(col(TaxonomyTerm.code) == parent_code)
         ).first()
         if parent is None:
-            raise _unknown_codes([parent_code], field="parent_code")
+            raise _unknown_codes([parent_code], [parent_code], field="parent_code")
         query = query.where(col(TaxonomyTerm.parent_id) == parent.id)
     if parent_id is not None:
         query = query.where(col(TaxonomyTerm.parent_id) == parent_id)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from referral_net.api.deps import PrincipalDep, SessionDep, require_roles
 from referral_net.api.etag import check_if_match, set_etag
+from referral_net.api.i18n import LocaleDep
 from referral_net.api.pagination import PageDep
 from referral_net.api.schemas.common import Page
 from referral_net.api.schemas.directory import LocationCreate, LocationRead, LocationUpdate
@@ -30,6 +31,7 @@ def list_locations(
     municipality: AreaCode = None,
     department: DepartmentCode = None,
     include_defunct: Annotated[bool, Query(description="Stewards only.")] = False,
+    locale: LocaleDep = "es",
 ) -> Page[LocationRead]:
     """Locations the caller may know about, ordered by name; restricted ones coarsened."""
     items, total = locations.list_page(
@@ -41,6 +43,7 @@ def list_locations(
         municipality_code=municipality,
         department_code=department,
         include_defunct=include_defunct,
+        locale=locale,
     )
     return Page[LocationRead].build(items, total=total, page=page.page, per_page=page.per_page)
 
@@ -63,12 +66,18 @@ def create_location(
 
 @router.get("/{location_id}", summary="Read a location", response_model=LocationRead)
 def read_location(
-    location_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, response: Response
+    location_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    response: Response,
+    locale: LocaleDep = "es",
 ) -> LocationRead:
-    """One location as the caller may see it."""
+    """One location as the caller may see it (language names in the caller's language)."""
     record = locations.get(session=session, principal=principal, location_id=location_id)
     set_etag(response, record.id, record.version)
-    return locations.read(session=session, principal=principal, location_id=record.id)
+    return locations.read(
+        session=session, principal=principal, location_id=record.id, locale=locale
+    )
 
 
 @router.patch(
