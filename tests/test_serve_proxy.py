@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -98,12 +99,27 @@ def test_a_named_proxy_is_trusted(serve_with: Any) -> None:
     assert _seen_ip(base, SPOOFED) == SPOOFED
 
 
-def test_serve_passes_the_flag_or_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_passes_the_flag_or_the_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda **kwargs: calls.append(kwargs))
     monkeypatch.delenv("REFERRAL_NET_FORWARDED_ALLOW_IPS", raising=False)
     monkeypatch.delenv("REFERRAL_NET_SECRET_KEY", raising=False)
     runner = CliRunner()
+
+    # A mistyped SpatiaLite path is refused before uvicorn starts, and no file is created.
+    missing = tmp_path / "mistyped.db"
+    monkeypatch.setenv("REFERRAL_NET_DATABASE_URL", f"sqlite:///{missing}")
+    refused = runner.invoke(cli_app, ["serve"])
+    assert refused.exit_code == 2
+    assert refused.output.strip().startswith("error:")
+    assert not missing.exists()
+    assert calls == []
+
+    existing = tmp_path / "referral-net.db"
+    existing.touch()
+    monkeypatch.setenv("REFERRAL_NET_DATABASE_URL", f"sqlite:///{existing}")
 
     assert runner.invoke(cli_app, ["serve"]).exit_code == 0
     assert calls[-1]["proxy_headers"] is False
