@@ -15,7 +15,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from referral_net.db.engine import write_bind
+from referral_net.db.engine import write_session
 from referral_net.db.models import UserAccount
 from referral_net.domain import audit, keys, users
 from referral_net.errors import Forbidden, Unauthenticated
@@ -64,8 +64,12 @@ def get_session(
     A write request's transaction takes the write lock first (``BEGIN IMMEDIATE`` on SQLite,
     see ``db.engine``), because every write reads before it writes (the caller, the record).
     """
-    bind = write_bind(engine) if _is_write_request(request) else engine
-    with Session(bind, expire_on_commit=False) as session:
+    opened = (
+        write_session(engine)
+        if _is_write_request(request)
+        else Session(engine, expire_on_commit=False)
+    )
+    with opened as session:
         # Audit entries appended through this session carry a MAC under the audit key.
         audit.use_key(session, request.app.state.settings.audit_key)
         yield session

@@ -9,9 +9,14 @@ Concurrent writers on SpatiaLite (docs/performance.md, "Concurrent writers"):
 
 - WAL journal, so that readers and the one writer proceed together (in rollback-journal mode
   readers in other processes starve a writer waiting to commit);
-- write transactions begin ``IMMEDIATE`` (:func:`write_bind`): a deferred transaction that reads
-  and then writes cannot upgrade its lock while another connection writes, and SQLite refuses
-  that upgrade at once instead of waiting, whatever ``busy_timeout`` says;
+- write transactions begin ``IMMEDIATE`` (:func:`write_session`): a deferred transaction that
+  reads and then writes cannot upgrade its lock while another connection writes, and SQLite
+  refuses that upgrade at once instead of waiting, whatever ``busy_timeout`` says; the re-read
+  that shapes the response after the commit is an ordinary read again;
+- within one process, write transactions take turns on a lock (:class:`_WriterTurns`) before
+  asking SQLite, so a waiting writer is woken the moment the previous one ends instead of
+  polling SQLite's busy handler (which sleeps up to 100 ms between tries and leaves the lock
+  idle); only one writer per worker process then competes for SQLite's own lock;
 - a connection goes back to the pool outside any transaction, even after a failed COMMIT (the
   pool's own reset is skipped when SQLAlchemy believes the transaction already ended);
 - a lock not had within the busy timeout is :class:`DatabaseBusy` (a 503 with Retry-After).
@@ -19,6 +24,7 @@ Concurrent writers on SpatiaLite (docs/performance.md, "Concurrent writers"):
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import sqlean
@@ -33,6 +39,28 @@ from referral_net.settings import Backend, Settings
 
 # Execution option that marks a write transaction (``BEGIN IMMEDIATE`` on SQLite).
 WRITE_TRANSACTION = "referral_net_write"
+# Key in a pooled connection's info: it holds its process's writer turn.
+_HOLDS_WRITER_TURN = "referral_net_writer_turn"
+
+
+class _WriterTurns:
+    """One SQLite write transaction at a time per process, handed over without polling."""
+
+    def __init__(self, timeout_seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._timeout = timeout_seconds
+
+    def take(self, connection_info: dict[Any, Any]) -> None:
+        """Wait for this process's turn to write (bounded: then the database is busy)."""
+        if not self._lock.acquire(timeout=self._timeout):
+            raise DatabaseBusy()
+        connection_info[_HOLDS_WRITER_TURN] = True
+
+    def give_back(self, connection_info: dict[Any, Any]) -> None:
+        """End the turn, if this connection holds it (commit, rollback or check-in)."""
+        if connection_info.pop(_HOLDS_WRITER_TURN, False):
+            self._lock.release()
+
 
 # Session settings of every PostgreSQL connection (why: see make_engine).
 PG_CONNECT_OPTIONS = (
@@ -72,6 +100,7 @@ def _make_spatialite_engine(settings: Settings) -> Engine:
     library = settings.spatialite_library
     synchronous = settings.sqlite_synchronous
     busy_ms = settings.sqlite_busy_timeout_ms
+    turns = _WriterTurns(busy_seconds)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -92,18 +121,29 @@ def _make_spatialite_engine(settings: Settings) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        if connection.get_execution_options().get(WRITE_TRANSACTION):
-            _begin_immediate(connection.connection.dbapi_connection)
-        else:
+        if not connection.get_execution_options().get(WRITE_TRANSACTION):
             connection.exec_driver_sql("BEGIN")
+            return
+        turns.take(connection.info)
+        try:
+            _begin_immediate(connection.connection.dbapi_connection)
+        except BaseException:
+            turns.give_back(connection.info)
+            raise
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(connection: Connection) -> None:
+        turns.give_back(connection.info)
 
     @event.listens_for(engine, "checkin")
-    def _on_checkin(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    def _on_checkin(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         # The pool skips its reset-on-return when SQLAlchemy thinks the transaction ended, but
         # a COMMIT that failed on a busy lock leaves SQLite inside it, holding the write lock:
         # every other connection would then time out. Ask SQLite itself, and roll back.
         if dbapi_connection is not None and dbapi_connection.in_transaction:
             dbapi_connection.rollback()
+        turns.give_back(record.info)
 
     return engine
 
@@ -131,6 +171,21 @@ def write_bind(engine: Engine) -> Engine:
     PostgreSQL ignores the option (its row locks need no upfront lock).
     """
     return engine.execution_options(**{WRITE_TRANSACTION: True})
+
+
+def write_session(engine: Engine) -> Session:
+    """A write request's session: its first transaction takes the write lock up front.
+
+    Once that transaction commits, the session binds to the plain engine again: the re-read that
+    shapes the response needs no lock, and holding it then would only queue other writers.
+    """
+    session = Session(write_bind(engine), expire_on_commit=False)
+
+    def _reads_from_now_on(committed: Session) -> None:
+        committed.bind = engine
+
+    event.listen(session, "after_commit", _reads_from_now_on, once=True)
+    return session
 
 
 def begin_write(session: Session) -> None:
