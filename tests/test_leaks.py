@@ -1,10 +1,20 @@
-"""Leak test: restricted and confidential sites never reach the public or partners.
+"""Leak test: hidden sites never reach an audience that may not see them.
 
-Seeds a restricted and a confidential shelter, then calls every read path as the public and as a
-partner key: item reads and lists, search in every mode, match, and the error answers for their
-ids. No response may carry a coordinate pair within 500 m of either true site, its address, or
-its site phone. Later read paths (GeoJSON, OGC API, tiles, exports, the embed map) extend the
-PATHS list here when they are built.
+Organization A runs a public office, a restricted shelter and a confidential safe house. A
+national line is delivered at the office and at the safe house; one service is delivered only at
+the safe house (so it is hidden too); another only at the restricted shelter. Every read path is
+called as each audience that must not see the safe house exactly or at all:
+
+* the public, and a partner key;
+* a provider of another organization (B), and a provider account with no organization;
+* an admin (admins manage accounts and keys, not casework: see docs/access.md), and an admin
+  account that belongs to organization A itself (a user in the owning organization whose role is
+  not a trusted one).
+
+No response may carry a coordinate pair within 500 m of either hidden site, their addresses, their
+site phones, or anything that names the safe house: its name, its id, the ids of its links, or the
+id and name of the service delivered only there. Later read paths (GeoJSON, OGC API, tiles,
+exports, the embed map) extend ``_paths`` when they are built.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pyproj import Geod
 from sqlmodel import Session
@@ -26,53 +37,96 @@ from referral_net.api.schemas.directory import (
     ServiceAtLocationCreate,
     ServiceCreate,
 )
+from referral_net.db.models import Location, Service
 from referral_net.domain import areas, keys, locations, service_at_locations, services
 from referral_net.security.roles import Principal, Role
-from tests.factories import make_organization
+from tests.factories import QUETZALTENANGO, bearer, location_body, make_organization, make_user
 
 pytestmark = pytest.mark.db
 GEOD = Geod(ellps="WGS84")
 STEWARD = Principal(role=Role.STEWARD, subject="user:test")
 SECRET_ADDRESS = "Calle Reservada 77-13"
+# Words that appear only in the names of the safe house and of the service delivered only there.
+SAFE_HOUSE_WORD = "Xibalba"
+HIDDEN_SERVICE_WORD = "Ixchel"
 AREA = {
     "type": "Polygon",
     "coordinates": [[[-91.7, 14.7], [-91.3, 14.7], [-91.3, 15.0], [-91.7, 15.0], [-91.7, 14.7]]],
 }
+AUDIENCES = (
+    "public",
+    "partner",
+    "provider_other_org",
+    "provider_without_org",
+    "admin",
+    "admin_of_owner_org",
+)
 
 
 @dataclass(frozen=True)
-class Hidden:
-    """A hidden site and what must never leak about it."""
+class Site:
+    """A hidden site and the site-level facts that must never leak about it."""
 
     location_id: str
-    link_id: str
-    service_id: str
     lat: float
     lon: float
-    phone: str
+    phones: tuple[str, ...]
     visibility: str
 
 
-def _hidden_site(
+@dataclass(frozen=True)
+class World:
+    """Organization A's network, and what each audience must never learn of it."""
+
+    org_id: str
+    other_org_id: str
+    restricted: Site
+    confidential: Site
+    public_location_id: str
+    national_service_id: str  # at the public office and at the safe house
+    hidden_service_id: str  # only at the safe house
+    restricted_service_id: str  # only at the restricted shelter
+    restricted_link_id: str
+    safe_house_link_ids: tuple[str, str]  # national line and hidden service at the safe house
+    other_service_id: str  # organization B's own service
+
+    @property
+    def sites(self) -> list[Site]:
+        """Both hidden sites."""
+        return [self.restricted, self.confidential]
+
+    @property
+    def secret_strings(self) -> list[str]:
+        """Text that names the safe house or its hidden service (compared case-insensitively)."""
+        return [
+            SAFE_HOUSE_WORD,
+            HIDDEN_SERVICE_WORD,
+            self.confidential.location_id,
+            self.hidden_service_id,
+            *self.safe_house_link_ids,
+        ]
+
+
+def _site(
     session: Session,
     org_id: uuid.UUID,
     name: str,
-    lat: float,
-    lon: float,
+    point: tuple[float, float],
     visibility: str,
-    phone: str,
-) -> Hidden:
+    phones: tuple[str, str],
+) -> tuple[Location, Site]:
+    intake, site_phone = phones
     location = locations.create(
         session=session,
         principal=STEWARD,
         data=LocationCreate(
             organization_id=org_id,
             name=name,
-            latitude=lat,
-            longitude=lon,
+            latitude=point[0],
+            longitude=point[1],
             visibility=visibility,
-            intake_phone="5555-0000",
-            intake_description="Ingreso público",
+            intake_phone=intake,
+            intake_description="Ingreso por la línea nacional",
             addresses=[
                 {
                     "address_1": SECRET_ADDRESS,
@@ -80,15 +134,21 @@ def _hidden_site(
                     "state_province": "Quetzaltenango",
                 }
             ],
-            phones=[{"number": phone}],
+            phones=[{"number": site_phone}],
         ),
     )
-    service = services.create(
+    secret_phones = (site_phone,) if visibility == "restricted" else (intake, site_phone)
+    digits = tuple(p.replace("-", "").replace(" ", "") for p in secret_phones)
+    return location, Site(str(location.id), point[0], point[1], digits, visibility)
+
+
+def _service(session: Session, org_id: uuid.UUID, name: str) -> Service:
+    return services.create(
         session=session,
         principal=STEWARD,
         data=ServiceCreate(
             organization_id=org_id,
-            name=f"Albergue {visibility} (ejemplo)",
+            name=name,
             categories=["protection.shelter.emergency"],
             languages=["spa"],
             schedules=[
@@ -97,48 +157,104 @@ def _hidden_site(
             service_areas=[{"name": "cobertura", "extent": AREA}],
         ),
     )
+
+
+def _link(session: Session, service: Service, location: Location) -> str:
     link = service_at_locations.create(
         session=session,
         principal=STEWARD,
         data=ServiceAtLocationCreate(service_id=service.id, location_id=location.id),
     )
-    return Hidden(
-        str(location.id),
-        str(link.id),
-        str(service.id),
-        lat,
-        lon,
-        phone.replace("-", "").replace(" ", ""),
-        visibility,
-    )
+    return str(link.id)
 
 
 @pytest.fixture
-def hidden(session: Session, taxonomy_loaded: None) -> list[Hidden]:
-    """A restricted and a confidential shelter in Quetzaltenango, away from its central point."""
+def world(session: Session, taxonomy_loaded: None) -> World:
+    """Organization A's office, restricted shelter and safe house in Quetzaltenango."""
     org = make_organization(session, "Red de albergues (ejemplo)")
-    sites = [
-        _hidden_site(session, org.id, "Casa A", 14.8710, -91.4920, "restricted", "5555-9901"),
-        _hidden_site(session, org.id, "Casa B", 14.7750, -91.5150, "confidential", "5555-9902"),
-    ]
+    other = make_organization(session, "Otra organización (ejemplo)")
+    office = locations.create(
+        session=session,
+        principal=STEWARD,
+        data=LocationCreate.model_validate(
+            location_body(org.id, name="Oficina pública (ejemplo)", phones=[])
+        ),
+    )
+    shelter, restricted = _site(
+        session,
+        org.id,
+        "Casa de acogida (ejemplo)",
+        (14.8710, -91.4920),
+        "restricted",
+        ("5555-0000", "5555-9901"),
+    )
+    safe_house, confidential = _site(
+        session,
+        org.id,
+        f"Casa {SAFE_HOUSE_WORD} (ejemplo)",
+        (14.7750, -91.5150),
+        "confidential",
+        ("5555-9912", "5555-9902"),
+    )
+    national = _service(session, org.id, "Línea nacional de protección (ejemplo)")
+    hidden_service = _service(session, org.id, f"Albergue {HIDDEN_SERVICE_WORD} (ejemplo)")
+    restricted_service = _service(session, org.id, "Albergue de acogida (ejemplo)")
+    other_service = _service(session, other.id, "Servicio de B (ejemplo)")
+    _link(session, national, office)
+    restricted_link = _link(session, restricted_service, shelter)
+    safe_house_links = (
+        _link(session, national, safe_house),
+        _link(session, hidden_service, safe_house),
+    )
     rep = areas.get_area(session=session, code="0901")
     assert rep is not None
-    for site in sites:  # the shown municipality point must itself be far from each real site
+    for site in (restricted, confidential):  # the shown municipality point is far from each site
         _, _, far = GEOD.inv(
             site.lon, site.lat, rep.representative_longitude, rep.representative_latitude
         )
         assert far > 1500
-    return sites
+        _, _, office_far = GEOD.inv(site.lon, site.lat, QUETZALTENANGO[1], QUETZALTENANGO[0])
+        assert office_far > 1500
+    return World(
+        org_id=str(org.id),
+        other_org_id=str(other.id),
+        restricted=restricted,
+        confidential=confidential,
+        public_location_id=str(office.id),
+        national_service_id=str(national.id),
+        hidden_service_id=str(hidden_service.id),
+        restricted_service_id=str(restricted_service.id),
+        restricted_link_id=restricted_link,
+        safe_house_link_ids=safe_house_links,
+        other_service_id=str(other_service.id),
+    )
 
 
-@pytest.fixture(params=["public", "partner"])
-def audience(request: pytest.FixtureRequest, session: Session) -> dict[str, str]:
-    """Headers of an anonymous caller or of a partner key."""
-    if request.param == "public":
+@pytest.fixture(params=AUDIENCES)
+def audience(
+    request: pytest.FixtureRequest, app: FastAPI, session: Session, world: World
+) -> dict[str, str]:
+    """Headers of one audience that may not see the safe house."""
+    role = request.param
+    if role == "public":
         return {}
-    _, raw = keys.create_key(session=session, name=f"partner-{uuid.uuid4().hex[:6]}")
-    session.commit()
-    return {"X-API-Key": raw}
+    if role == "partner":
+        _, raw = keys.create_key(session=session, name=f"partner-{uuid.uuid4().hex[:6]}")
+        session.commit()
+        return {"X-API-Key": raw}
+    org_a, org_b = uuid.UUID(world.org_id), uuid.UUID(world.other_org_id)
+    user = {
+        "provider_other_org": lambda: make_user(session, Role.PROVIDER, org_b),
+        "provider_without_org": lambda: make_user(session, Role.PROVIDER),
+        "admin": lambda: make_user(session, Role.ADMIN),
+        "admin_of_owner_org": lambda: make_user(session, Role.ADMIN, org_a),
+    }[role]()
+    return bearer(app, user)
+
+
+# --- the detector -------------------------------------------------------------------------------
+
+_DECIMAL = re.compile(r"-?\d{1,3}\.\d{3,}")
 
 
 def _numbers(node: Any) -> Iterator[float]:
@@ -153,35 +269,72 @@ def _numbers(node: Any) -> Iterator[float]:
         for value in node:
             yield from _numbers(value)
     elif isinstance(node, str):
-        for match in re.findall(r"-?\d{1,3}\.\d{3,}", node):
+        for match in _DECIMAL.findall(node):
             yield float(match)
 
 
-def _assert_no_leak(text: str, sites: list[Hidden], where: str) -> None:
+def _assert_no_leak(
+    text: str, world: World, where: str, *, sites: list[Site] | None = None
+) -> None:
+    """Fail if the text carries a hidden site's place, address or phones, or names the safe house.
+
+    ``sites`` limits the place checks (the names and ids of the safe house are always checked).
+    """
     try:
         numbers = list(_numbers(json.loads(text)))
     except ValueError:
-        numbers = [float(m) for m in re.findall(r"-?\d{1,3}\.\d{3,}", text)]
+        numbers = [float(m) for m in _DECIMAL.findall(text)]
     lats = [n for n in numbers if 13.0 <= n <= 18.5]
     lons = [n for n in numbers if -93.0 <= n <= -88.0]
     compact = text.replace(" ", "").replace("-", "")
-    for site in sites:
-        assert SECRET_ADDRESS not in text, where
-        assert site.phone not in compact, where
+    lowered = text.lower()
+    for secret in world.secret_strings:
+        assert secret.lower() not in lowered, f"{where}: names the safe house ({secret})"
+        assert secret.replace("-", "").lower() not in lowered.replace("-", ""), where
+    for site in world.sites if sites is None else sites:
+        assert SECRET_ADDRESS not in text, f"{where}: address of a hidden site"
+        for phone in site.phones:
+            assert phone not in compact, f"{where}: phone of a hidden site"
         for lat in lats:
             for lon in lons:
                 _, _, metres = GEOD.inv(site.lon, site.lat, lon, lat)
                 assert metres > 500, f"{where}: ({lat}, {lon}) is {metres:.0f} m from a hidden site"
 
 
-def _paths(sites: list[Hidden]) -> list[tuple[str, str, dict[str, Any] | None]]:
-    restricted, confidential = sites
+# --- the read paths -----------------------------------------------------------------------------
+
+
+def _paths(w: World) -> list[tuple[str, str, dict[str, Any] | None]]:
+    restricted, confidential = w.restricted, w.confidential
     near = f"{confidential.lat},{confidential.lon}"
+    safe_house = confidential.location_id
     paths: list[tuple[str, str, dict[str, Any] | None]] = [
+        # locations
         ("GET", "/api/v1/locations?per_page=100", None),
+        ("GET", "/api/v1/locations?per_page=100&include_defunct=true", None),
         ("GET", "/api/v1/locations?municipality=0901&per_page=100", None),
+        ("GET", "/api/v1/locations?department=09&per_page=100", None),
+        ("GET", f"/api/v1/locations?organization_id={w.org_id}&per_page=100", None),
+        # services at locations
         ("GET", "/api/v1/service_at_locations?per_page=100", None),
+        ("GET", f"/api/v1/service_at_locations?organization_id={w.org_id}&per_page=100", None),
+        ("GET", f"/api/v1/service_at_locations?service_id={w.national_service_id}", None),
+        ("GET", f"/api/v1/service_at_locations?service_id={w.hidden_service_id}", None),
+        ("GET", f"/api/v1/service_at_locations?location_id={safe_house}", None),
+        # services
         ("GET", "/api/v1/services?per_page=100", None),
+        ("GET", "/api/v1/services?per_page=100&include_defunct=true", None),
+        ("GET", f"/api/v1/services?organization_id={w.org_id}&per_page=100", None),
+        ("GET", "/api/v1/services?category=protection.shelter&per_page=100", None),
+        ("GET", "/api/v1/services?search=albergue&per_page=100", None),
+        ("GET", "/api/v1/services?open_now=true&per_page=100", None),
+        ("GET", f"/api/v1/services/{w.national_service_id}", None),
+        ("GET", f"/api/v1/services/{w.restricted_service_id}", None),
+        ("GET", f"/api/v1/services/{w.hidden_service_id}", None),
+        # organizations (with their embedded records)
+        ("GET", "/api/v1/organizations?per_page=100", None),
+        ("GET", f"/api/v1/organizations/{w.org_id}", None),
+        # search, every mode and some filters
         ("GET", f"/api/v1/search?near={near}&limit=100", None),
         ("GET", f"/api/v1/search?near={near}&radius_m=2000&limit=100", None),
         ("GET", f"/api/v1/search?near={restricted.lat},{restricted.lon}&radius_m=800", None),
@@ -190,6 +343,8 @@ def _paths(sites: list[Hidden]) -> list[tuple[str, str, dict[str, Any] | None]]:
         ("GET", "/api/v1/search?department=09&limit=100", None),
         ("GET", f"/api/v1/search?covers={near}&limit=100", None),
         ("GET", f"/api/v1/search?near={near}&q=albergue&category=protection.shelter", None),
+        ("GET", f"/api/v1/search?near={near}&open_now=true&gender=woman&age=30", None),
+        # matching (caseworkers only: everyone here is refused, and the refusal must not leak)
         (
             "POST",
             "/api/v1/match",
@@ -198,14 +353,44 @@ def _paths(sites: list[Hidden]) -> list[tuple[str, str, dict[str, Any] | None]]:
                 "needs": [{"code": "protection.shelter", "urgency": "emergency"}],
             },
         ),
+        # steward-only views of records
+        ("GET", "/api/v1/verification/due", None),
+        ("GET", "/api/v1/verification/due?period_days=1", None),
+        ("GET", f"/api/v1/audit?resource_id={safe_house}", None),
+        # writes naming hidden records: the errors must not confirm them
+        (
+            "POST",
+            "/api/v1/service_at_locations",
+            {"service_id": w.other_service_id, "location_id": safe_house},
+        ),
+        (
+            "POST",
+            "/api/v1/locations",
+            location_body(uuid.UUID(w.other_org_id), id=safe_house, phones=[]),
+        ),
+        ("PATCH", f"/api/v1/services/{w.hidden_service_id}", {"name": "x"}),
+        ("DELETE", f"/api/v1/services/{w.hidden_service_id}", None),
+        (
+            "PUT",
+            f"/api/v1/services/{w.hidden_service_id}/capacity",
+            {"capacity": [{"unit": "bed", "available": 1}]},
+        ),
+        ("POST", f"/api/v1/services/{w.hidden_service_id}/verify", {}),
+        ("GET", f"/api/v1/metadata?resource_id={w.hidden_service_id}", None),
     ]
-    for site in sites:
+    for link_id in (*w.safe_house_link_ids, w.restricted_link_id):
+        paths += [
+            ("GET", f"/api/v1/service_at_locations/{link_id}", None),
+            ("PATCH", f"/api/v1/service_at_locations/{link_id}", {"description": "x"}),
+            ("DELETE", f"/api/v1/service_at_locations/{link_id}", None),
+            ("GET", f"/api/v1/metadata?resource_id={link_id}", None),
+        ]
+    for site in w.sites:
         paths += [
             ("GET", f"/api/v1/locations/{site.location_id}", None),
-            ("GET", f"/api/v1/service_at_locations/{site.link_id}", None),
-            ("GET", f"/api/v1/services/{site.service_id}", None),
             ("GET", f"/api/v1/service_at_locations?location_id={site.location_id}", None),
             ("PATCH", f"/api/v1/locations/{site.location_id}", {"name": "x"}),
+            ("PATCH", f"/api/v1/locations/{site.location_id}", {"visibility": "confidential"}),
             ("DELETE", f"/api/v1/locations/{site.location_id}", None),
             ("GET", f"/api/v1/metadata?resource_id={site.location_id}", None),
             ("GET", f"/api/v1/audit?resource_id={site.location_id}", None),
@@ -213,67 +398,205 @@ def _paths(sites: list[Hidden]) -> list[tuple[str, str, dict[str, Any] | None]]:
     return paths
 
 
-def test_no_hidden_place_reaches_public_or_partners(
-    client: TestClient, hidden: list[Hidden], audience: dict[str, str]
+# Members of a problem body that echo the caller's own request (its URL, a request id).
+_ECHOED = ("instance", "request_id")
+
+
+def _without_echo(response: Any) -> str:
+    """The response text less what merely repeats the request back to the caller."""
+    if not response.headers.get("content-type", "").startswith("application/problem+json"):
+        return str(response.text)
+    problem = {k: v for k, v in response.json().items() if k not in _ECHOED}
+    return json.dumps(problem, ensure_ascii=False)
+
+
+def _with_fresh_ids(world: World, text: str) -> str:
+    """The same request naming records that do not exist instead of the hidden ones."""
+    for secret in world.secret_strings:
+        if _is_uuid(secret):
+            text = text.replace(secret, str(uuid.uuid4()))
+    return text
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _assert_no_shared_caching(
+    response: Any, method: str, *, credentialed: bool, where: str
+) -> None:
+    """A shared cache must never hand this answer to another audience (docs/access.md)."""
+    cache_control = response.headers.get("cache-control", "")
+    if credentialed:
+        assert "private" in cache_control, where
+        assert "no-store" in cache_control, where
+    elif method != "GET" or response.status_code >= 400:
+        assert "no-store" in cache_control, where
+    else:
+        assert cache_control.startswith("public, max-age="), where
+    if method == "GET" and response.status_code < 400:
+        vary = {v.strip().lower() for v in response.headers.get("vary", "").split(",")}
+        assert {"authorization", "x-api-key"} <= vary, where
+
+
+def test_no_hidden_place_reaches_an_audience_that_may_not_see_it(
+    client: TestClient, world: World, audience: dict[str, str]
 ) -> None:
     checked = 0
-    for method, path, body in _paths(hidden):
+    for method, path, body in _paths(world):
         response = client.request(method, path, json=body, headers=audience)
         assert response.status_code < 500, (method, path, response.text)
-        _assert_no_leak(response.text, hidden, f"{method} {path}")
+        where = f"{method} {path}"
+        _assert_no_leak(_without_echo(response), world, where)
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "x-request-id"}
+        _assert_no_leak(json.dumps(headers), world, f"{where} (headers)")
+        _assert_no_shared_caching(response, method, credentialed=bool(audience), where=where)
+        # Naming a hidden record must answer exactly as naming one that does not exist.
+        fresh_path = _with_fresh_ids(world, path)
+        fresh_body = None if body is None else json.loads(_with_fresh_ids(world, json.dumps(body)))
+        if (fresh_path, fresh_body) != (path, body):
+            twin = client.request(method, fresh_path, json=fresh_body, headers=audience)
+            assert twin.status_code == response.status_code, where
+            if response.status_code >= 400:
+                assert _without_echo(twin) == _without_echo(response), where
         checked += 1
-    assert checked >= 25
+    assert checked >= 65
 
 
-def test_confidential_is_absent_and_not_counted(
-    client: TestClient, hidden: list[Hidden], audience: dict[str, str]
+def test_the_safe_house_is_absent_and_not_counted(
+    client: TestClient, world: World, audience: dict[str, str]
 ) -> None:
-    restricted, confidential = hidden
-    assert (
-        client.get(f"/api/v1/locations/{confidential.location_id}", headers=audience).status_code
-        == 404
-    )
-    assert (
-        client.get(
-            f"/api/v1/service_at_locations/{confidential.link_id}", headers=audience
-        ).status_code
-        == 404
-    )
-    listed = client.get(
-        "/api/v1/service_at_locations",
-        params={"service_id": confidential.service_id},
-        headers=audience,
-    ).json()
-    assert listed["total_items"] == 0
-    found = client.get(
-        "/api/v1/search", params={"municipality": "0901", "limit": 100}, headers=audience
-    ).json()
+    def get(path: str, **params: Any) -> Any:
+        response = client.get(path, params=params, headers=audience)
+        assert response.status_code == 200, (path, response.text)
+        return response.json()
+
+    for path in (
+        f"/api/v1/locations/{world.confidential.location_id}",
+        *(f"/api/v1/service_at_locations/{link}" for link in world.safe_house_link_ids),
+        f"/api/v1/services/{world.hidden_service_id}",
+    ):
+        response = client.get(path, headers=audience)
+        assert response.status_code == 404, (path, response.status_code)
+    org = world.org_id
+    # Office and restricted shelter; national line and the shelter's service; their two links.
+    shown = get("/api/v1/locations", organization_id=org)
+    assert {item["id"] for item in shown["contents"]} == {
+        world.public_location_id,
+        world.restricted.location_id,
+    }
+    assert shown["total_items"] == 2
+    offered = get("/api/v1/services", organization_id=org)
+    assert {item["id"] for item in offered["contents"]} == {
+        world.national_service_id,
+        world.restricted_service_id,
+    }
+    assert offered["total_items"] == 2
+    linked = get("/api/v1/service_at_locations", organization_id=org)
+    assert linked["total_items"] == 2
+    assert world.restricted_link_id in {item["id"] for item in linked["contents"]}
+    national = get("/api/v1/service_at_locations", service_id=world.national_service_id)
+    assert [item["location_id"] for item in national["contents"]] == [world.public_location_id]
+    assert national["total_items"] == 1
+    hidden = get("/api/v1/service_at_locations", service_id=world.hidden_service_id)
+    assert (hidden["total_items"], hidden["contents"]) == (0, [])
+    found = get("/api/v1/search", municipality="0901", limit=100)
     ids = {r["service_at_location_id"] for r in found["contents"]}
-    assert confidential.link_id not in ids
-    assert restricted.link_id in ids
-    coarse = next(r for r in found["contents"] if r["service_at_location_id"] == restricted.link_id)
+    assert not ids & set(world.safe_house_link_ids)
+    assert world.restricted_link_id in ids
+    coarse = next(
+        r for r in found["contents"] if r["service_at_location_id"] == world.restricted_link_id
+    )
     assert coarse["location"]["precision"] == "municipality"
     assert coarse["location"]["intake_phone"] == "+50255550000"
-    # A search with a radius of 50 m around the confidential site finds nothing at all
-    tight = client.get(
-        "/api/v1/search",
-        params={"near": f"{confidential.lat},{confidential.lon}", "radius_m": 50},
-        headers=audience,
-    ).json()
-    assert tight["total_items"] == 0
+    # A search with a radius of 50 m around the safe house finds nothing at all.
+    near = f"{world.confidential.lat},{world.confidential.lon}"
+    assert get("/api/v1/search", near=near, radius_m=50)["total_items"] == 0
+    # The restricted shelter is shown, but only at its municipality, without address or phone.
+    item = get(f"/api/v1/locations/{world.restricted.location_id}")
+    assert item["precision"] == "municipality"
+    _assert_no_leak(json.dumps(item), world, "restricted item", sites=[world.restricted])
 
 
-def test_the_detector_catches_an_exact_place(
-    client: TestClient, hidden: list[Hidden], session: Session
+@pytest.mark.parametrize("role", [Role.CASEWORKER, Role.JUSTICE, Role.STEWARD])
+def test_the_detector_catches_what_a_trusted_role_may_see(
+    app: FastAPI, client: TestClient, world: World, session: Session, role: Role
 ) -> None:
-    """Guard against a blind test: a caseworker's answer does carry the place, and is caught."""
-    from fastapi import FastAPI  # noqa: F401 - documents that the app fixture is in play
-
-    from tests.factories import bearer, make_user
-
-    caseworker = bearer(client.app, make_user(session, Role.CASEWORKER))  # type: ignore[arg-type]
-    for site in hidden:
-        response = client.get(f"/api/v1/locations/{site.location_id}", headers=caseworker)
+    """Guard against a blind test: a trusted answer does carry each secret, and is caught."""
+    trusted = bearer(app, make_user(session, role))
+    safe_house = client.get(f"/api/v1/locations/{world.confidential.location_id}", headers=trusted)
+    assert safe_house.status_code == 200
+    body = safe_house.json()
+    assert body["precision"] == "exact"
+    assert (body["latitude"], body["longitude"]) == (world.confidential.lat, world.confidential.lon)
+    for site in world.sites:
+        response = client.get(f"/api/v1/locations/{site.location_id}", headers=trusted)
         assert response.status_code == 200
         with pytest.raises(AssertionError):
-            _assert_no_leak(response.text, [site], "caseworker read")
+            _assert_no_leak(response.text, world, "whole answer", sites=[site])
+        point = {k: response.json()[k] for k in ("latitude", "longitude")}
+        with pytest.raises(AssertionError, match="m from a hidden site"):
+            _assert_no_leak(json.dumps(point), world, "point alone", sites=[site])
+    checks = {
+        f"/api/v1/service_at_locations?location_id={world.confidential.location_id}": "names",
+        f"/api/v1/services/{world.hidden_service_id}": "names",
+        f"/api/v1/service_at_locations/{world.safe_house_link_ids[0]}": "names",
+    }
+    for path, message in checks.items():
+        response = client.get(path, headers=trusted)
+        assert response.status_code == 200, path
+        with pytest.raises(AssertionError, match=message):
+            _assert_no_leak(response.text, world, path)
+
+
+def test_the_detector_catches_each_kind_of_secret(world: World) -> None:
+    """Each secret on its own trips the detector: names, ids in any case, phones, addresses."""
+    site = world.confidential
+    leaks = [
+        json.dumps({"name": f"casa {SAFE_HOUSE_WORD.lower()}"}),
+        json.dumps({"name": HIDDEN_SERVICE_WORD.upper()}),
+        json.dumps({"id": site.location_id.upper()}),
+        json.dumps({"id": site.location_id.replace("-", "")}),
+        json.dumps({"ids": list(world.safe_house_link_ids)[1:]}),
+        json.dumps({"service_id": world.hidden_service_id}),
+        json.dumps({"phone": "+502 5555 9912"}),
+        json.dumps({"address": SECRET_ADDRESS}),
+        json.dumps({"point": [site.lon + 0.001, site.lat - 0.001]}),
+        json.dumps({"detail": f"near {site.lat:.5f},{site.lon:.5f}"}),
+    ]
+    for text in leaks:
+        with pytest.raises(AssertionError):
+            _assert_no_leak(text, world, text)
+    _assert_no_leak(json.dumps({"id": str(uuid.uuid4()), "lat": 14.8347}), world, "clean")
+
+
+def test_the_public_and_a_caseworker_never_share_a_cached_copy(
+    app: FastAPI, client: TestClient, session: Session, world: World
+) -> None:
+    """The same URL as the public and as a caseworker: different bodies, so different ETags, and
+    headers that keep a shared cache from serving one to the other."""
+    caseworker = bearer(app, make_user(session, Role.CASEWORKER))
+    for path in (
+        f"/api/v1/locations/{world.restricted.location_id}",
+        "/api/v1/search?municipality=0901&limit=100",
+        f"/api/v1/locations?organization_id={world.org_id}",
+    ):
+        public = client.get(path)
+        exact = client.get(path, headers=caseworker)
+        assert public.status_code == exact.status_code == 200, path
+        assert public.content != exact.content, path
+        assert public.headers["etag"] != exact.headers["etag"], path
+        assert public.headers["cache-control"].startswith("public, max-age="), path
+        assert "private" in exact.headers["cache-control"], path
+        assert "no-store" in exact.headers["cache-control"], path
+        for response in (public, exact):
+            vary = {v.strip().lower() for v in response.headers["vary"].split(",")}
+            assert {"authorization", "x-api-key"} <= vary, path
+        # A conditional request with the caseworker's tag is no shortcut to the exact copy.
+        revalidated = client.get(path, headers={"If-None-Match": exact.headers["etag"]})
+        assert revalidated.status_code == 200, path
+        assert revalidated.content == public.content, path

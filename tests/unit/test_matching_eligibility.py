@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 
 from referral_net.matching import Candidate, ExclusionReason, Need, NeedProfile
-from referral_net.matching.eligibility import age_bounds, first_exclusion, gender_served
+from referral_net.matching.eligibility import (
+    age_bounds,
+    first_exclusion,
+    gender_served,
+    is_eligible,
+)
 from referral_net.matching.model import Gender
 
 SHELTER = Need("protection.shelter", "soon")
@@ -258,3 +263,86 @@ def test_first_failing_rule_is_reported_in_declared_order() -> None:
 def test_migrant_status_never_excludes() -> None:
     assert reason(person(migrant=True), cand()) is None
     assert reason(person(migrant=False), cand()) is None
+
+
+# --- boundaries a mutation run showed untested (issue 10) ---------------------------------------
+
+
+def test_age_bounds_are_exact_for_each_kind_of_knowledge() -> None:
+    assert age_bounds(person(age=0)) == (0, 0)
+    assert age_bounds(person(age=17)) == (17, 17)
+    assert age_bounds(person(is_minor=True)) == (0, 17)
+    assert age_bounds(person(is_minor=False)) == (18, 130)
+
+
+def test_minimum_age_17_admits_a_minor_of_unknown_age() -> None:
+    # A minor may be 17, so a service for 17 and over cannot rule them out.
+    assert reason(person(is_minor=True), cand(minimum_age=17)) is None
+    assert reason(person(is_minor=True), cand(minimum_age=18)) == "below_minimum_age"
+    assert reason(person(age=16), cand(minimum_age=17)) == "below_minimum_age"
+    assert reason(person(age=17), cand(minimum_age=17)) is None
+
+
+def test_a_minor_of_unknown_age_may_be_a_newborn() -> None:
+    assert reason(person(is_minor=True), cand(maximum_age=0)) is None
+    assert reason(person(is_minor=False), cand(maximum_age=0)) == "above_maximum_age"
+
+
+def test_maximum_age_18_admits_an_adult_of_unknown_age() -> None:
+    # An adult may be exactly 18, so a service up to 18 cannot rule them out.
+    assert reason(person(is_minor=False), cand(maximum_age=18)) is None
+    assert reason(person(is_minor=False), cand(maximum_age=17)) == "above_maximum_age"
+    assert reason(person(age=18), cand(maximum_age=18)) is None
+    assert reason(person(age=19), cand(maximum_age=18)) == "above_maximum_age"
+
+
+def test_the_oldest_possible_adult_meets_any_minimum_age_up_to_the_maximum() -> None:
+    assert reason(person(is_minor=False), cand(minimum_age=130)) is None
+    assert reason(person(age=130), cand(minimum_age=130, maximum_age=130)) is None
+
+
+@pytest.mark.parametrize(
+    "gender", [None, "woman", "man", "trans_woman", "non_binary", "undisclosed"]
+)
+def test_an_empty_genders_served_list_serves_nobody(gender: Gender | None) -> None:
+    # None means "all genders"; an empty list is a (strange) rule that admits no one, and is not
+    # read as "all", which would be the unsafe direction.
+    nobody = cand(genders_served=frozenset(), trans_inclusive=True, lgbtiq_affirming=True)
+    profile = person(gender=gender)
+    assert gender_served(profile, nobody) is False
+    assert reason(profile, nobody) == "gender_not_served"
+
+
+@pytest.mark.parametrize(
+    ("need_code", "categories"),
+    [
+        ("protection.legal", {"protection.legal_aid"}),
+        ("protection.legal_aid", {"protection.legal"}),
+        ("protection.shelter.women", {"protection", "protection.shelter"}),
+        ("protection.shelte", {"protection.shelter"}),
+    ],
+)
+def test_a_category_code_that_is_a_text_prefix_of_another_does_not_match(
+    need_code: str, categories: set[str]
+) -> None:
+    need = Need(need_code)
+    candidate = cand(categories=frozenset(categories))
+    assert reason(person(needs=(need,)), candidate, need) == "need_not_served"
+
+
+def test_one_accompanying_child_needs_acceptance() -> None:
+    assert reason(person(accompanying_children=1), cand()) == "children_not_accepted"
+    assert reason(person(accompanying_children=1), cand(accepts_accompanying_children=True)) is None
+
+
+def test_trans_inclusion_alone_or_affirmation_alone_is_enough() -> None:
+    profile = person(gender="trans_man")
+    assert reason(profile, cand(genders_served=MEN_ONLY, trans_inclusive=True)) is None
+    assert reason(profile, cand(genders_served=MEN_ONLY, lgbtiq_affirming=True)) is None
+    assert reason(profile, cand(genders_served=MEN_ONLY)) == "gender_not_served"
+
+
+def test_is_eligible_agrees_with_first_exclusion() -> None:
+    assert is_eligible(person(), SHELTER, cand()) is True
+    assert is_eligible(person(), SHELTER, cand(status="inactive")) is False
+    assert is_eligible(person(age=10), SHELTER, cand(minimum_age=18)) is False

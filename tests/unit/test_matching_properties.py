@@ -20,6 +20,7 @@ CODES = ("protection.shelter", "protection.legal_aid", "protection.health.medica
 SERVED_GENDERS = ("woman", "man", "trans_woman", "trans_man", "non_binary")
 PERSON_GENDERS = (*SERVED_GENDERS, "undisclosed")
 LANGUAGES = ("spa", "mam", "quc", "kek")
+EDGE_AGES = (0, 12, 16, 17, 18, 19, 25, 130)
 
 
 def violates_hard_rule(profile: NeedProfile, need: Need, c: Candidate, minor: bool | None) -> str:
@@ -69,7 +70,8 @@ def profiles(draw: st.DrawFn) -> tuple[NeedProfile, bool | None]:
     needs = tuple(
         Need(code, draw(st.sampled_from(["emergency", "soon", "routine"]))) for code in codes
     )
-    age = draw(st.none() | st.integers(min_value=0, max_value=90))
+    # Ages around the adult edge (17/18) are drawn often, not left to chance.
+    age = draw(st.none() | st.sampled_from(EDGE_AGES) | st.integers(min_value=0, max_value=90))
     is_minor = None if age is not None else draw(st.none() | st.booleans())
     minor = (age < 18) if age is not None else is_minor
     profile = NeedProfile(
@@ -91,7 +93,11 @@ def profiles(draw: st.DrawFn) -> tuple[NeedProfile, bool | None]:
 @st.composite
 def candidates(draw: st.DrawFn, code: str, index: int) -> Candidate:
     """A random candidate, usually (not always) in the need's category."""
-    ages = draw(st.sampled_from([(None, None), (None, 17), (18, None), (12, 17), (0, 12)]))
+    # Service age limits at and around the adult edge: a minimum of 17 or 18 and a maximum of 17
+    # or 18 decide whether a minor (0-17) or an adult (18+) of unknown age may go.
+    low = draw(st.none() | st.sampled_from(EDGE_AGES))
+    high = draw(st.none() | st.sampled_from([a for a in EDGE_AGES if low is None or a >= low]))
+    ages = (low, high)
     updated_hours = draw(st.none() | st.integers(min_value=0, max_value=200))
     return Candidate(
         service_id=f"{code}-{index}",
