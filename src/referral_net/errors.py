@@ -39,6 +39,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from referral_net.request_context import current_request_id
@@ -352,6 +353,15 @@ def is_lock_timeout_message(message: str) -> bool:
     return any(part in message for part in _LOCK_TIMEOUT_MESSAGES)
 
 
+async def _handle_pool_timeout(request: Request, exc: Exception) -> JSONResponse:
+    # Every pooled connection stayed busy for the pool's whole wait: overload, not a bug.
+    logger.warning("connection pool exhausted on %s", route_template(request.scope))
+    error = ServiceUnavailable(
+        "The service is overloaded; try again shortly.", headers={"Retry-After": "2"}
+    )
+    return await _handle_domain_error(request, error)
+
+
 async def _handle_operational_error(request: Request, exc: Exception) -> JSONResponse:
     # Busy or unreachable databases are the client's cue to retry (503), not bugs (500).
     assert isinstance(exc, OperationalError)
@@ -373,6 +383,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, _handle_integrity_error)
     app.add_exception_handler(DataError, _handle_data_error)
     app.add_exception_handler(OperationalError, _handle_operational_error)
+    app.add_exception_handler(PoolTimeout, _handle_pool_timeout)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_error)
     app.add_exception_handler(Exception, _handle_unexpected)

@@ -35,9 +35,10 @@ from referral_net.api.routers import (
 )
 from referral_net.api.schemas.common import PROBLEM_RESPONSES
 from referral_net.api.security_headers import SecurityHeadersMiddleware
+from referral_net.api.write_turns import WriteTurnMiddleware
 from referral_net.db.engine import make_engine
 from referral_net.errors import install_error_handlers
-from referral_net.settings import Settings, get_settings
+from referral_net.settings import Backend, Settings, get_settings
 
 logger = logging.getLogger("referral_net")
 
@@ -96,6 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.signing_key = _signing_key(settings)
     install_error_handlers(app)
     ratelimit.install(app, settings)
+    if settings.backend is Backend.SPATIALITE:
+        # Innermost: write requests take their process's turn after every check outside it.
+        app.add_middleware(WriteTurnMiddleware, wait_seconds=settings.sqlite_busy_timeout_ms / 1000)
     app.add_middleware(RequestLogMiddleware)
     app.add_middleware(RefuseNulInQueryMiddleware)
     # CORS per partner key (api/cors.py); inside the security headers, so preflights get them.

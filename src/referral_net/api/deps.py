@@ -49,11 +49,15 @@ def reads_only(endpoint: EndpointT) -> EndpointT:
     return endpoint
 
 
+def is_reads_only_endpoint(endpoint: object) -> bool:
+    """Whether an endpoint was marked with :func:`reads_only`."""
+    return bool(getattr(endpoint, _READS_ONLY_ATTRIBUTE, False))
+
+
 def _is_write_request(request: Request) -> bool:
     if request.method in _READ_METHODS:
         return False
-    endpoint = getattr(request.scope.get("route"), "endpoint", None)
-    return not getattr(endpoint, _READS_ONLY_ATTRIBUTE, False)
+    return not is_reads_only_endpoint(getattr(request.scope.get("route"), "endpoint", None))
 
 
 def get_session(

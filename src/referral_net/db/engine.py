@@ -29,6 +29,7 @@ from typing import Any
 
 import sqlean
 from geoalchemy2.admin.dialects.sqlite import init_spatialite
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -72,7 +73,7 @@ def make_engine(settings: Settings) -> Engine:
     """Create the SQLAlchemy engine for the configured backend."""
     if settings.backend is Backend.SPATIALITE:
         return _make_spatialite_engine(settings)
-    return create_engine(
+    engine = create_engine(
         settings.database_url,
         echo=settings.sql_echo,
         pool_pre_ping=True,
@@ -87,6 +88,17 @@ def make_engine(settings: Settings) -> Engine:
         connect_args={"options": PG_CONNECT_OPTIONS},
     )
 
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # As on SQLite (below): a COMMIT that failed leaves the server inside the transaction
+        # while SQLAlchemy skips the pool's reset; the next request would then fail.
+        if dbapi_connection is not None and (
+            dbapi_connection.info.transaction_status != TransactionStatus.IDLE
+        ):
+            dbapi_connection.rollback()
+
+    return engine
+
 
 def _make_spatialite_engine(settings: Settings) -> Engine:
     url = make_url(settings.database_url)
@@ -96,6 +108,10 @@ def _make_spatialite_engine(settings: Settings) -> Engine:
         module=sqlean,
         echo=settings.sql_echo,
         connect_args={"check_same_thread": False, "timeout": busy_seconds},
+        # Readers under WAL run side by side; a pool that runs dry makes them wait 30 s and fail
+        # (seen at 32 writers + 16 readers per 2 workers before api/write_turns.py).
+        pool_size=10,
+        max_overflow=20,
     )
     library = settings.spatialite_library
     synchronous = settings.sqlite_synchronous
