@@ -7,7 +7,7 @@ The ones that may wait on the database stay plain functions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
@@ -150,11 +150,15 @@ async def audited_principal(
 PrincipalDep = Annotated[Principal, Depends(audited_principal)]
 
 
-def require_roles(*roles: Role) -> Callable[[Principal], Principal]:
-    """A dependency that admits only the given roles (401 for anonymous, 403 otherwise)."""
+def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that admits only the given roles (401 for anonymous, 403 otherwise).
+
+    ``async`` because it does no I/O: a plain function would cost a hop to the thread pool,
+    and on SpatiaLite a write request holds the write lock across its hops.
+    """
     allowed = frozenset(roles)
 
-    def _check(principal: PrincipalDep) -> Principal:
+    async def _check(principal: PrincipalDep) -> Principal:
         if principal.role in allowed:
             return principal
         if principal.role is Role.PUBLIC:
