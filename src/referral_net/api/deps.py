@@ -15,7 +15,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from referral_net.db.engine import write_session
+from referral_net.db.engine import read_before_write, write_session
 from referral_net.db.models import UserAccount
 from referral_net.domain import audit, keys, users
 from referral_net.errors import Forbidden, Unauthenticated
@@ -109,7 +109,8 @@ def get_principal(
     """
     if credentials is None:
         if api_key is not None:
-            return keys.principal_for_key(keys.authenticate_key(session=session, raw=api_key))
+            with read_before_write(session):
+                return keys.principal_for_key(keys.authenticate_key(session=session, raw=api_key))
         return Principal.anonymous()
     try:
         claims = tokens.read_token(
@@ -121,12 +122,13 @@ def get_principal(
         raise Unauthenticated(
             "Invalid or expired access token.", headers={"WWW-Authenticate": "Bearer"}
         ) from exc
-    user = session.get(UserAccount, claims.user_id)
-    if user is None or user.disabled or user.token_version != claims.token_version:
-        raise Unauthenticated(
-            "Invalid or expired access token.", headers={"WWW-Authenticate": "Bearer"}
-        )
-    return users.principal_for(user)
+    with read_before_write(session):
+        user = session.get(UserAccount, claims.user_id)
+        if user is None or user.disabled or user.token_version != claims.token_version:
+            raise Unauthenticated(
+                "Invalid or expired access token.", headers={"WWW-Authenticate": "Bearer"}
+            )
+        return users.principal_for(user)
 
 
 async def audited_principal(

@@ -25,6 +25,8 @@ Concurrent writers on SpatiaLite (docs/performance.md, "Concurrent writers"):
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlean
@@ -202,6 +204,26 @@ def write_session(engine: Engine) -> Session:
 
     event.listen(session, "after_commit", _reads_from_now_on, once=True)
     return session
+
+
+@contextmanager
+def read_before_write(session: Session) -> Iterator[None]:
+    """Reads that precede a write request's own work (the caller's account), without the lock.
+
+    In a write session they run in a plain transaction that ends with the block, so the write
+    lock is taken by the endpoint's first statement and held, within one thread-pool call, only
+    until its commit. Held from the caller look-up instead, it spanned the hops between the
+    event loop and the thread pool, and readers filling the loop made every write slow
+    (docs/performance.md). Elsewhere the block changes nothing.
+    """
+    if not session.get_bind().get_execution_options().get(WRITE_TRANSACTION):
+        yield
+        return
+    session.connection(execution_options={WRITE_TRANSACTION: False})
+    try:
+        yield
+    finally:
+        session.rollback()
 
 
 def begin_write(session: Session) -> None:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from referral_net.api.deps import SessionDep, SettingsDep, signing_key
 from referral_net.api.ratelimit import client_ip, login_throttle
+from referral_net.db.engine import read_before_write
 from referral_net.domain import sessions, users
 from referral_net.errors import Unauthenticated
 
@@ -76,7 +77,11 @@ def login(
     if throttle is not None:
         throttle.check(ip, form.username)
     try:
-        user = users.authenticate(session=session, username=form.username, password=form.password)
+        # The password check is slow on purpose (argon2): not while holding SQLite's write lock.
+        with read_before_write(session):
+            user = users.authenticate(
+                session=session, username=form.username, password=form.password
+            )
     except Unauthenticated:
         if throttle is not None:
             throttle.failed(ip, form.username)
