@@ -17,12 +17,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
-from referral_net.api.schemas.directory import OrganizationCreate
 from referral_net.cli import app as cli_app
 from referral_net.db import migrate
 from referral_net.db.engine import make_engine
 from referral_net.db.models import AuditEntry
 from referral_net.domain import audit, organizations, users
+from referral_net.schemas.directory import OrganizationCreate
 from referral_net.security.roles import Principal, Role
 from referral_net.settings import Settings
 from tests.conftest import make_backend_settings, unavailable

@@ -196,7 +196,7 @@ def test_capacity_endpoint_and_staleness(
     service = session.get(Service, uuid.UUID(str(created["id"])))
     assert service is not None
     steward_principal = Principal(role=Role.STEWARD, subject="user:test")
-    from referral_net.api.schemas.directory import CapacityIn
+    from referral_net.schemas.directory import CapacityIn
 
     services.set_capacity(
         session=session,

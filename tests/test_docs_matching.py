@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from referral_net.api.schemas.match import MatchRequest
+from referral_net.schemas.match import MatchRequest
 from referral_net.security.roles import Role
 from tests.factories import bearer, make_user
 

@@ -6,13 +6,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
+from referral_net.api.problems import install_error_handlers
 from referral_net.errors import (
     STATUS_BY_ERROR,
     Conflict,
     NotFound,
     PreconditionFailed,
     ReferralNetError,
-    install_error_handlers,
     status_for,
 )
 

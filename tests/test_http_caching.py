@@ -16,13 +16,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from referral_net.api.schemas.directory import (
+from referral_net.domain import keys, locations, service_at_locations, services
+from referral_net.main import create_app
+from referral_net.schemas.directory import (
     LocationCreate,
     ServiceAtLocationCreate,
     ServiceCreate,
 )
-from referral_net.domain import keys, locations, service_at_locations, services
-from referral_net.main import create_app
 from referral_net.security.roles import Principal, Role
 from tests.factories import bearer, location_body, make_organization, make_user
 

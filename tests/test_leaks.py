@@ -32,13 +32,13 @@ from fastapi.testclient import TestClient
 from pyproj import Geod
 from sqlmodel import Session
 
-from referral_net.api.schemas.directory import (
+from referral_net.db.models import Location, Service
+from referral_net.domain import areas, keys, locations, service_at_locations, services
+from referral_net.schemas.directory import (
     LocationCreate,
     ServiceAtLocationCreate,
     ServiceCreate,
 )
-from referral_net.db.models import Location, Service
-from referral_net.domain import areas, keys, locations, service_at_locations, services
 from referral_net.security.roles import Principal, Role
 from tests.factories import QUETZALTENANGO, bearer, location_body, make_organization, make_user
 

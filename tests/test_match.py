@@ -10,14 +10,14 @@ from fastapi.testclient import TestClient
 from pyproj import Geod
 from sqlmodel import Session
 
-from referral_net.api.schemas.directory import (
+from referral_net.domain import locations, service_at_locations, services
+from referral_net.schemas.directory import (
     CapacityIn,
     LocationCreate,
     ServiceAreaIn,
     ServiceAtLocationCreate,
     ServiceCreate,
 )
-from referral_net.domain import locations, service_at_locations, services
 from referral_net.security.roles import Principal, Role
 from tests.factories import bearer, make_organization, make_user
 

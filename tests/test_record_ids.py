@@ -16,9 +16,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from referral_net.api.schemas.directory import LocationCreate
 from referral_net.db.models import Location, Organization
 from referral_net.domain import locations
+from referral_net.schemas.directory import LocationCreate
 from referral_net.security.roles import Principal, Role
 from tests.factories import (
     bearer,

@@ -17,14 +17,14 @@ from pyproj import Geod
 from shapely.geometry import Point, shape
 from sqlmodel import Session
 
-from referral_net.api.schemas.directory import (
+from referral_net.db.models import Service
+from referral_net.domain import locations, service_at_locations, services
+from referral_net.schemas.directory import (
     CapacityIn,
     LocationCreate,
     ServiceAtLocationCreate,
     ServiceCreate,
 )
-from referral_net.db.models import Service
-from referral_net.domain import locations, service_at_locations, services
 from referral_net.security.roles import Principal, Role
 from tests.factories import bearer, make_organization, make_user
 

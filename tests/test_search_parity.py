@@ -24,7 +24,6 @@ from shapely.geometry import MultiPolygon, Point, Polygon, box
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from referral_net.api.schemas.search import SearchMode, SearchPage
 from referral_net.db import migrate
 from referral_net.db.engine import make_engine
 from referral_net.db.models import (
@@ -41,6 +40,7 @@ from referral_net.domain import areas, taxonomy
 from referral_net.domain import services as services_domain
 from referral_net.domain.locations import point_element, refresh_public_point
 from referral_net.domain.search import SearchQuery, search
+from referral_net.schemas.search import SearchMode, SearchPage
 from referral_net.security.roles import Principal, Role
 from referral_net.text import search_document
 from tests import search_truth as truth

@@ -15,6 +15,7 @@ from referral_net.api.body_limit import BODY_LIMIT_OVERRIDES, BodyLimitMiddlewar
 from referral_net.api.caching import CachingMiddleware
 from referral_net.api.cors import PartnerCorsMiddleware
 from referral_net.api.docs_ui import DOCS_PAGES, install_docs
+from referral_net.api.problems import install_error_handlers
 from referral_net.api.request_middleware import (
     RefuseNulInQueryMiddleware,
     RequestContextMiddleware,
@@ -33,11 +34,10 @@ from referral_net.api.routers import (
     services,
     taxonomy,
 )
-from referral_net.api.schemas.common import PROBLEM_RESPONSES
 from referral_net.api.security_headers import SecurityHeadersMiddleware
 from referral_net.api.write_turns import WriteTurnMiddleware
 from referral_net.db.engine import make_engine
-from referral_net.errors import install_error_handlers
+from referral_net.schemas.common import PROBLEM_RESPONSES
 from referral_net.settings import Backend, Settings, get_settings
 
 logger = logging.getLogger("referral_net")

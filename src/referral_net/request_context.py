@@ -1,8 +1,8 @@
 """The id of the request being served, for logs and problem bodies.
 
 ``api/request_middleware.RequestContextMiddleware`` sets it for each HTTP request; anything that
-runs inside the request (handlers, ``errors.problem_response``, log lines) reads it here. It lives
-in its own module, importing nothing, so that ``errors`` can use it without importing ``api``.
+runs inside the request (handlers, ``api.problems.problem_response``, log lines) reads it here.
+It lives in its own module, importing nothing, so that any layer can use it.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from referral_net.errors import ContentTooLarge, problem_response
+from referral_net.api.problems import problem_response
+from referral_net.errors import ContentTooLarge
 
 BODY_LIMIT_OVERRIDES: dict[str, int] = {}
 """Per-path-prefix caps above the default, e.g. ``{"/api/v1/imports": 64 * 1024 * 1024}``."""

@@ -38,8 +38,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from referral_net.api.deps import get_session
+from referral_net.api.problems import problem_response
 from referral_net.domain import keys
-from referral_net.errors import Forbidden, Unauthenticated, problem_response
+from referral_net.errors import Forbidden, Unauthenticated
 
 # Partner keys only read, so only the read methods are offered to browsers.
 ALLOWED_METHODS = ("GET", "HEAD")

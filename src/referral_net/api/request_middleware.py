@@ -14,13 +14,13 @@ import time
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from referral_net.errors import (
-    BadRequest,
+from referral_net.api.problems import (
     internal_error_response,
     log_unexpected,
     problem_response,
     route_template,
 )
+from referral_net.errors import BadRequest
 from referral_net.request_context import (
     REQUEST_ID_HEADER,
     accept_or_new_request_id,

@@ -24,7 +24,8 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from referral_net.api.deps import is_reads_only_endpoint
-from referral_net.errors import DatabaseBusy, problem_response
+from referral_net.api.problems import problem_response
+from referral_net.errors import DatabaseBusy
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -1,6 +1,6 @@
 """Table models: Open Referral HSDS 3.0, the HSDS 3.1 capacity draft, and the referral-net profile.
 
-These classes describe tables only. The API has its own schemas (``api/schemas``) because a
+These classes describe tables only. The API has its own schemas (``schemas``) because a
 geometry is WKB here and GeoJSON on the wire. The schema itself is created by Alembic migrations;
 the application never calls ``create_all``.
 

@@ -16,8 +16,8 @@ from shapely.geometry import MultiPolygon, Polygon, shape
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
+from referral_net.db import dialect
 from referral_net.db.models import AdminArea
-from referral_net.geo import sql as geo_sql
 
 # Lakes carry municipality-style codes in the OCHA layer but are not municipalities.
 LAKE_CODES = frozenset({"0100", "0700"})
@@ -105,7 +105,7 @@ def load_areas(*, session: Session, data_dir: Path | None = None) -> LoadReport:
 
 def area_codes_at(*, session: Session, latitude: float, longitude: float) -> AreaCodes:
     """Find the department and municipality containing a point."""
-    codes = geo_sql.admin_area_codes_at(session, latitude=latitude, longitude=longitude)
+    codes = dialect.admin_area_codes_at(session, latitude=latitude, longitude=longitude)
     municipality = next((c for c in codes if len(c) == 4 and c not in LAKE_CODES), None)
     department = next((c for c in codes if len(c) == 2), None)
     if department is None and municipality is not None:

@@ -175,7 +175,7 @@ def lock_audit_tail(session: Session) -> None:
     one writer at a time is SQLite's own rule, and a transaction whose snapshot went stale cannot
     be upgraded to a write (it fails with SQLITE_BUSY rather than forking the chain).
 
-    This dialect branch lives here, not in ``geo.sql``: that module holds the spatial and query
+    This dialect branch lives here, not in ``db.dialect``: that module holds the spatial and query
     SQL, and this lock is part of the audit trail's own integrity.
     """
     if session.get_bind().dialect.name == "postgresql":

@@ -11,15 +11,6 @@ from geoalchemy2 import WKTElement
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from referral_net.api.schemas.directory import (
-    AccessibilityOut,
-    AddressOut,
-    LanguageOut,
-    LocationCreate,
-    LocationRead,
-    LocationUpdate,
-    PhoneOut,
-)
 from referral_net.db.models import (
     Accessibility,
     Address,
@@ -37,6 +28,15 @@ from referral_net.domain.languages import language_name
 from referral_net.domain.record_ids import record_id
 from referral_net.errors import Forbidden, NotFound
 from referral_net.matching.model import Locale
+from referral_net.schemas.directory import (
+    AccessibilityOut,
+    AddressOut,
+    LanguageOut,
+    LocationCreate,
+    LocationRead,
+    LocationUpdate,
+    PhoneOut,
+)
 from referral_net.security.roles import Principal
 
 RESOURCE = "location"

@@ -20,16 +20,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from referral_net import matching
-from referral_net.api.schemas.match import (
-    ExcludedCount,
-    MatchRequest,
-    MatchResponse,
-    NeedMatch,
-    Plan,
-    PlanStep,
-    Proposal,
-)
-from referral_net.api.schemas.search import SearchMode
+from referral_net.db import dialect
 from referral_net.db.models import (
     Accessibility,
     AdminArea,
@@ -42,11 +33,20 @@ from referral_net.db.models import (
 from referral_net.domain import search, services, taxonomy
 from referral_net.domain.common import children_by
 from referral_net.errors import InvalidInput
-from referral_net.geo import sql as geo_sql
 from referral_net.geo.country import point_in_guatemala
 from referral_net.matching.explain import outside_country_warning
 from referral_net.matching.model import Locale
 from referral_net.opening_hours import is_open, is_open_24h, to_guatemala
+from referral_net.schemas.match import (
+    ExcludedCount,
+    MatchRequest,
+    MatchResponse,
+    NeedMatch,
+    Plan,
+    PlanStep,
+    Proposal,
+)
+from referral_net.schemas.search import SearchMode
 from referral_net.security.roles import Principal
 
 # How many nearest services at locations are gathered, over all needs, then per fallback need.
@@ -138,7 +138,7 @@ def _covering(session: Session, service_ids: Sequence[uuid.UUID], place: _Place)
         return set()
     statement = select(col(Service.id)).where(
         col(Service.id).in_(service_ids),
-        geo_sql.service_area_covers(
+        dialect.service_area_covers(
             session,
             service_id=Service.__table__.c["id"],  # type: ignore[attr-defined]
             latitude=place.latitude,

@@ -8,18 +8,18 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from referral_net.api.schemas.directory import (
+from referral_net.db.models import Organization, Phone, RecordStatus
+from referral_net.domain import access, history
+from referral_net.domain.common import children_by, replace_children, touch
+from referral_net.domain.record_ids import record_id
+from referral_net.errors import Forbidden, InvalidInput, NotFound
+from referral_net.schemas.directory import (
     OrganizationCreate,
     OrganizationRead,
     OrganizationUpdate,
     PhoneIn,
     PhoneOut,
 )
-from referral_net.db.models import Organization, Phone, RecordStatus
-from referral_net.domain import access, history
-from referral_net.domain.common import children_by, replace_children, touch
-from referral_net.domain.record_ids import record_id
-from referral_net.errors import Forbidden, InvalidInput, NotFound
 from referral_net.security.roles import Principal, Role
 
 RESOURCE = "organization"

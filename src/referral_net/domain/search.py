@@ -2,7 +2,7 @@
 
 The audience rule comes first: ``access`` decides which point column a caller searches (the exact
 ``geom`` for trusted roles, ``public_geom`` for everyone else) and therefore which rows exist for
-them at all. Dialect SQL comes from ``geo.sql``; everything here is portable.
+them at all. Dialect SQL comes from ``db.dialect``; everything here is portable.
 
 Nearest-first without a radius is exact on both engines in two steps: find an upper bound D on
 the k-th nearest distance (PostGIS: KNN ``<->`` on the GiST index; SpatiaLite: an R*Tree window
@@ -35,14 +35,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, col
 
-from referral_net.api.schemas.directory import CapacityOut, CategoryOut, LanguageOut
-from referral_net.api.schemas.search import (
-    SearchLocation,
-    SearchMode,
-    SearchPage,
-    SearchResult,
-    SearchService,
-)
+from referral_net.db import dialect
 from referral_net.db.models import (
     AdminArea,
     Language,
@@ -58,10 +51,17 @@ from referral_net.db.models import (
 from referral_net.domain import access, audit, services, taxonomy
 from referral_net.domain.languages import language_name
 from referral_net.errors import InvalidInput
-from referral_net.geo import sql as geo_sql
 from referral_net.geo.convert import geodesic_bbox
 from referral_net.matching.model import Locale
 from referral_net.opening_hours import WeeklySchedule, is_open, is_open_24h, to_guatemala
+from referral_net.schemas.directory import CapacityOut, CategoryOut, LanguageOut
+from referral_net.schemas.search import (
+    SearchLocation,
+    SearchMode,
+    SearchPage,
+    SearchResult,
+    SearchService,
+)
 from referral_net.security.roles import Principal
 from referral_net.text import fold
 
@@ -169,7 +169,7 @@ def _filters(session: Session, query: SearchQuery) -> list[ColumnElement[bool]]:
             )
         )
     if query.gender is not None:
-        conditions.append(geo_sql.gender_rule(session, query.gender))
+        conditions.append(dialect.gender_rule(session, query.gender))
     if query.lgbtiq_affirming is not None:
         conditions.append(col(Service.lgbtiq_affirming).is_(query.lgbtiq_affirming))
     if query.accepts_children is not None:
@@ -200,7 +200,7 @@ def _plan(session: Session, principal: Principal, query: SearchQuery) -> _Plan:
     geom: ColumnElement[Any] = Location.__table__.c["geom" if trusted else "public_geom"]  # type: ignore[attr-defined]
     column = "geom" if trusted else "public_geom"
     distance = (
-        geo_sql.distance_m(session, geom, latitude=query.latitude, longitude=query.longitude)
+        dialect.distance_m(session, geom, latitude=query.latitude, longitude=query.longitude)
         if query.latitude is not None and query.longitude is not None
         else None
     )
@@ -226,17 +226,17 @@ def _plan(session: Session, principal: Principal, query: SearchQuery) -> _Plan:
     )
     if query.mode == "bbox" and query.box is not None:
         statement = statement.where(
-            geo_sql.in_box(session, table="location", column=column, geom=geom, box=query.box)
+            dialect.in_box(session, table="location", column=column, geom=geom, box=query.box)
         )
     elif query.mode in ("department", "municipality") and query.area_code is not None:
         statement = statement.where(
-            geo_sql.in_admin_area(
+            dialect.in_admin_area(
                 session, table="location", column=column, geom=geom, code=query.area_code
             )
         )
     elif query.mode == "covers" and query.latitude is not None and query.longitude is not None:
         statement = statement.where(
-            geo_sql.service_area_covers(
+            dialect.service_area_covers(
                 session,
                 service_id=Service.__table__.c["id"],  # type: ignore[attr-defined]
                 latitude=query.latitude,
@@ -248,7 +248,7 @@ def _plan(session: Session, principal: Principal, query: SearchQuery) -> _Plan:
         geom=geom,
         column=column,
         distance=distance,
-        name_order=geo_sql.code_point_order(session, col(Service.name)),
+        name_order=dialect.code_point_order(session, col(Service.name)),
     )
 
 
@@ -258,7 +258,7 @@ def _within(session: Session, plan: _Plan, query: SearchQuery, radius_m: float) 
     box = geodesic_bbox(query.latitude, query.longitude, radius_m)
     # The index window only pre-selects; the geodesic distance is the exact test.
     return plan.statement.where(
-        geo_sql.index_window(
+        dialect.index_window(
             session, table="location", column=plan.column, geom=plan.geom, box=box
         ),
         plan.distance <= radius_m,
@@ -304,19 +304,19 @@ def _nearest_bound(
     # Any k rows bound the k-th nearest distance by their largest geodesic distance; the cheap
     # order picks k rows that are nearly the nearest, so the bound is tight, and the engine
     # computes geodesic distances for those k rows only.
-    cheap = geo_sql.cheap_distance_order(
+    cheap = dialect.cheap_distance_order(
         session, plan.geom, latitude=query.latitude, longitude=query.longitude
     )
     largest = min(_WHOLE_COUNTRY_M, within_m) if within_m is not None else _WHOLE_COUNTRY_M
     # PostGIS: the KNN index walks outwards by itself, one statement. SpatiaLite: R*Tree windows
     # that grow until one holds k rows.
-    window: float | None = None if geo_sql.has_knn_index(session) else min(_FIRST_WINDOW_M, largest)
+    window: float | None = None if dialect.has_knn_index(session) else min(_FIRST_WINDOW_M, largest)
     while True:
         statement = plan.statement
         if window is not None:  # the index window alone: rows in its corners still bound
             box = geodesic_bbox(query.latitude, query.longitude, window)
             statement = statement.where(
-                geo_sql.index_window(
+                dialect.index_window(
                     session, table="location", column=plan.column, geom=plan.geom, box=box
                 )
             )

@@ -16,18 +16,18 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from referral_net.api.schemas.directory import (
+from referral_net.db.migrate import project_root
+from referral_net.db.models import Organization, Service
+from referral_net.domain import areas, locations, organizations, service_at_locations, services
+from referral_net.domain import taxonomy as taxonomy_domain
+from referral_net.geo.convert import to_geojson
+from referral_net.schemas.directory import (
     CapacityIn,
     LocationCreate,
     OrganizationCreate,
     ServiceAtLocationCreate,
     ServiceCreate,
 )
-from referral_net.db.migrate import project_root
-from referral_net.db.models import Organization, Service
-from referral_net.domain import areas, locations, organizations, service_at_locations, services
-from referral_net.domain import taxonomy as taxonomy_domain
-from referral_net.geo.convert import to_geojson
 from referral_net.security.roles import Principal, Role
 
 SEED_PRINCIPAL = Principal(role=Role.STEWARD, subject="system:seed")

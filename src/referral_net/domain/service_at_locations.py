@@ -8,15 +8,15 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
-from referral_net.api.schemas.directory import (
-    ServiceAtLocationCreate,
-    ServiceAtLocationRead,
-    ServiceAtLocationUpdate,
-)
 from referral_net.db.models import Location, RecordStatus, Service, ServiceAtLocation
 from referral_net.domain import access, history, locations, services
 from referral_net.domain.record_ids import record_id
 from referral_net.errors import Conflict, Forbidden, NotFound
+from referral_net.schemas.directory import (
+    ServiceAtLocationCreate,
+    ServiceAtLocationRead,
+    ServiceAtLocationUpdate,
+)
 from referral_net.security.roles import Principal
 
 RESOURCE = "service_at_location"

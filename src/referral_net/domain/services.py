@@ -19,22 +19,6 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from referral_net import opening_hours
-from referral_net.api.schemas.directory import (
-    CapacityIn,
-    CapacityOut,
-    CategoryOut,
-    CostOptionOut,
-    EligibilityOut,
-    LanguageOut,
-    PhoneOut,
-    RequiredDocumentOut,
-    ScheduleOut,
-    ServiceAreaOut,
-    ServiceCreate,
-    ServiceRead,
-    ServiceUpdate,
-    VerificationDue,
-)
 from referral_net.db.models import (
     CostOption,
     Language,
@@ -54,6 +38,22 @@ from referral_net.domain.record_ids import record_id
 from referral_net.errors import Forbidden, NotFound
 from referral_net.geo.convert import to_geojson
 from referral_net.matching.model import Locale
+from referral_net.schemas.directory import (
+    CapacityIn,
+    CapacityOut,
+    CategoryOut,
+    CostOptionOut,
+    EligibilityOut,
+    LanguageOut,
+    PhoneOut,
+    RequiredDocumentOut,
+    ScheduleOut,
+    ServiceAreaOut,
+    ServiceCreate,
+    ServiceRead,
+    ServiceUpdate,
+    VerificationDue,
+)
 from referral_net.security.roles import Principal
 from referral_net.text import search_document
 from referral_net.validation import check_area_geometry

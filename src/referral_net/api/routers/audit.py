@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from referral_net.api.deps import SessionDep, SettingsDep, require_roles
 from referral_net.api.pagination import PageDep
-from referral_net.api.schemas.common import Page
 from referral_net.domain import audit
+from referral_net.schemas.common import Page
 from referral_net.security.roles import Principal, Role
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])

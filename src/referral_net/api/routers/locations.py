@@ -11,9 +11,9 @@ from referral_net.api.deps import PrincipalDep, SessionDep, require_roles
 from referral_net.api.etag import check_if_match, set_etag
 from referral_net.api.i18n import LocaleDep
 from referral_net.api.pagination import PageDep
-from referral_net.api.schemas.common import Page
-from referral_net.api.schemas.directory import LocationCreate, LocationRead, LocationUpdate
 from referral_net.domain import locations
+from referral_net.schemas.common import Page
+from referral_net.schemas.directory import LocationCreate, LocationRead, LocationUpdate
 from referral_net.security.roles import Principal, Role
 
 router = APIRouter(prefix="/api/v1/locations", tags=["locations"])

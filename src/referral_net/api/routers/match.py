@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Response
 
 from referral_net.api.deps import SessionDep, reads_only, require_roles
 from referral_net.api.i18n import LocaleDep
-from referral_net.api.schemas.match import MatchRequest, MatchResponse
 from referral_net.domain import match as match_domain
+from referral_net.schemas.match import MatchRequest, MatchResponse
 from referral_net.security.roles import Principal, Role
 
 router = APIRouter(prefix="/api/v1", tags=["match"])

@@ -10,13 +10,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from referral_net.api.deps import PrincipalDep, SessionDep, require_roles
 from referral_net.api.etag import check_if_match, set_etag
 from referral_net.api.pagination import PageDep
-from referral_net.api.schemas.common import Page
-from referral_net.api.schemas.directory import (
+from referral_net.domain import organizations
+from referral_net.schemas.common import Page
+from referral_net.schemas.directory import (
     OrganizationCreate,
     OrganizationRead,
     OrganizationUpdate,
 )
-from referral_net.domain import organizations
 from referral_net.security.roles import Principal, Role
 
 router = APIRouter(prefix="/api/v1/organizations", tags=["organizations"])

@@ -12,10 +12,10 @@ from referral_net import validation
 from referral_net.api.deps import PrincipalDep, SessionDep, SettingsDep
 from referral_net.api.i18n import LocaleDep
 from referral_net.api.routers.services import GUATEMALA, evaluation_instant
-from referral_net.api.schemas.instants import GuatemalaInstant
-from referral_net.api.schemas.search import SearchMode, SearchPage
 from referral_net.domain import search as search_domain
 from referral_net.errors import BadRequest, InvalidInput
+from referral_net.schemas.instants import GuatemalaInstant
+from referral_net.schemas.search import SearchMode, SearchPage
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 

@@ -10,14 +10,14 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from referral_net.api.deps import PrincipalDep, SessionDep, require_roles
 from referral_net.api.etag import check_if_match_tag, content_etag
 from referral_net.api.pagination import PageDep
-from referral_net.api.schemas.common import Page
-from referral_net.api.schemas.directory import (
+from referral_net.db.models import ServiceAtLocation
+from referral_net.domain import service_at_locations as links
+from referral_net.schemas.common import Page
+from referral_net.schemas.directory import (
     ServiceAtLocationCreate,
     ServiceAtLocationRead,
     ServiceAtLocationUpdate,
 )
-from referral_net.db.models import ServiceAtLocation
-from referral_net.domain import service_at_locations as links
 from referral_net.security.roles import Principal, Role
 
 router = APIRouter(prefix="/api/v1/service_at_locations", tags=["service_at_locations"])

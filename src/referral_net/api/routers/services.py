@@ -15,8 +15,10 @@ from referral_net.api.deps import PrincipalDep, SessionDep, SettingsDep, require
 from referral_net.api.etag import check_if_match, set_etag
 from referral_net.api.i18n import LocaleDep
 from referral_net.api.pagination import PageDep
-from referral_net.api.schemas.common import Page
-from referral_net.api.schemas.directory import (
+from referral_net.domain import services
+from referral_net.errors import BadRequest, InvalidInput
+from referral_net.schemas.common import Page
+from referral_net.schemas.directory import (
     CapacityUpdate,
     ServiceCreate,
     ServiceRead,
@@ -24,9 +26,7 @@ from referral_net.api.schemas.directory import (
     VerificationDue,
     VerifyRequest,
 )
-from referral_net.api.schemas.instants import GuatemalaInstant, UtcInstant
-from referral_net.domain import services
-from referral_net.errors import BadRequest, InvalidInput
+from referral_net.schemas.instants import GuatemalaInstant, UtcInstant
 from referral_net.security.roles import Principal, Role
 from referral_net.settings import Settings
 

@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
-from referral_net.api.schemas.common import StrictModel
-from referral_net.api.schemas.search import SearchLocation
+from referral_net.schemas.common import StrictModel
+from referral_net.schemas.search import SearchLocation
 from referral_net.validation import check_place_in_country, normalize_language_code
 
 Urgency = Literal["emergency", "soon", "routine"]

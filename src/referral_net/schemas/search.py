@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from referral_net.api.schemas.directory import CapacityOut, CategoryOut, LanguageOut
+from referral_net.schemas.directory import CapacityOut, CategoryOut, LanguageOut
 
 SearchMode = Literal["near", "bbox", "department", "municipality", "covers"]
 
