@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, col, func, select
 
-from referral_net.db.models import Location, Service, ServiceAtLocation, Visibility
+from referral_net.db.models import Location, Service, ServiceAtLocation
 from referral_net.domain import seed
+from referral_net.vocab import Visibility
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -27,9 +27,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-GUATEMALA_TZ = ZoneInfo("America/Guatemala")
+from referral_net.vocab import GUATEMALA_TZ
 
 # iCalendar / HSDS two-letter day codes, indexed like ``date.weekday()`` (Monday = 0).
 DAY_CODES: tuple[str, ...] = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")

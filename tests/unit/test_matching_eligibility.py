@@ -14,7 +14,7 @@ from referral_net.matching.eligibility import (
     gender_served,
     is_eligible,
 )
-from referral_net.matching.model import Gender
+from referral_net.vocab import Gender
 
 SHELTER = Need("protection.shelter", "soon")
 EMERGENCY = Need("protection.shelter", "emergency")

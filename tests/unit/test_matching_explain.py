@@ -9,8 +9,7 @@ import pytest
 
 from referral_net.matching import Candidate, ExclusionReason, Need, NeedProfile
 from referral_net.matching import explain as ex
-from referral_net.matching.model import Locale
-from referral_net.opening_hours import GUATEMALA_TZ
+from referral_net.vocab import GUATEMALA_TZ, Locale
 
 NOW = datetime(2026, 11, 27, 21, 0, tzinfo=GUATEMALA_TZ)
 SHELTER = Need("protection.shelter", "soon")

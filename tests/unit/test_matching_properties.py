@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from referral_net.matching import Candidate, MatchResult, Need, NeedProfile, match
-from referral_net.opening_hours import GUATEMALA_TZ
+from referral_net.vocab import GUATEMALA_TZ
 
 NOW = datetime(2026, 11, 27, 21, 0, tzinfo=GUATEMALA_TZ)
 CODES = ("protection.shelter", "protection.legal_aid", "protection.health.medical")

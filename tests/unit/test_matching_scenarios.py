@@ -16,7 +16,7 @@ from referral_net.matching import (
     NeedProfile,
     match,
 )
-from referral_net.opening_hours import GUATEMALA_TZ
+from referral_net.vocab import GUATEMALA_TZ
 
 # Friday night in Quetzaltenango.
 NOW = datetime(2026, 11, 27, 21, 0, tzinfo=GUATEMALA_TZ)

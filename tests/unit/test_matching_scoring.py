@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from referral_net.matching import Candidate, Need, NeedProfile
 from referral_net.matching import scoring as sc
-from referral_net.opening_hours import GUATEMALA_TZ
+from referral_net.vocab import GUATEMALA_TZ
 
 NOW = datetime(2026, 11, 27, 21, 0, tzinfo=GUATEMALA_TZ)
 ROUTINE = Need("protection.legal_aid", "routine")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from typing import Annotated
 
 from fastapi import Depends, Header
 
-Locale = Literal["es", "en"]
-LOCALES: tuple[Locale, ...] = get_args(Locale)
-DEFAULT_LOCALE: Locale = "es"
+from referral_net.vocab import DEFAULT_LOCALE, LOCALES, Locale
 
 # A header is client-controlled: look at a bounded number of entries so that a hostile header
 # cannot make negotiation expensive. Real browsers send fewer than ten.

@@ -12,30 +12,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from referral_net.db.types import UTCDateTime, multipolygon_column_type, point_column_type
-
-
-class Visibility(StrEnum):
-    """Who may see a location's exact place (profile extension)."""
-
-    PUBLIC = "public"
-    RESTRICTED = "restricted"
-    CONFIDENTIAL = "confidential"
-
-
-class RecordStatus(StrEnum):
-    """HSDS service status; the profile applies it to organizations and locations too."""
-
-    ACTIVE = "active"
-    INACTIVE = "inactive"
-    DEFUNCT = "defunct"
-    TEMPORARILY_CLOSED = "temporarily closed"
+from referral_net.vocab import RecordStatus, Visibility
 
 
 def _uuid_pk() -> Any:

@@ -29,8 +29,9 @@ from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from referral_net.db.models import Location, Service, ServiceAtLocation, Visibility
+from referral_net.db.models import Location, Service, ServiceAtLocation
 from referral_net.security.roles import Principal, Role
+from referral_net.vocab import Visibility
 
 TRUSTED_ROLES = frozenset({Role.CASEWORKER, Role.JUSTICE, Role.STEWARD})
 EDITOR_ROLES = frozenset({Role.STEWARD, Role.PROVIDER})

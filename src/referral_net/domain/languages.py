@@ -14,7 +14,7 @@ from functools import cache
 import pycountry
 
 from referral_net.matching.explain import LANGUAGE_NAMES
-from referral_net.matching.model import Locale
+from referral_net.vocab import Locale
 
 
 @cache

@@ -11,23 +11,13 @@ from geoalchemy2 import WKTElement
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from referral_net.db.models import (
-    Accessibility,
-    Address,
-    AdminArea,
-    Language,
-    Location,
-    Phone,
-    RecordStatus,
-    Visibility,
-)
+from referral_net.db.models import Accessibility, Address, AdminArea, Language, Location, Phone
 from referral_net.domain import access, areas, audit, history, organizations
 from referral_net.domain.access import LocationView
 from referral_net.domain.common import children_by, replace_children, touch
 from referral_net.domain.languages import language_name
 from referral_net.domain.record_ids import record_id
 from referral_net.errors import Forbidden, NotFound
-from referral_net.matching.model import Locale
 from referral_net.schemas.directory import (
     AccessibilityOut,
     AddressOut,
@@ -38,6 +28,7 @@ from referral_net.schemas.directory import (
     PhoneOut,
 )
 from referral_net.security.roles import Principal
+from referral_net.vocab import Locale, RecordStatus, Visibility
 
 RESOURCE = "location"
 _NESTED = ("addresses", "phones", "languages", "accessibility")

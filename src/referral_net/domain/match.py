@@ -35,7 +35,6 @@ from referral_net.domain.common import children_by
 from referral_net.errors import InvalidInput
 from referral_net.geo.country import point_in_guatemala
 from referral_net.matching.explain import outside_country_warning
-from referral_net.matching.model import Locale
 from referral_net.opening_hours import is_open, is_open_24h, to_guatemala
 from referral_net.schemas.match import (
     ExcludedCount,
@@ -48,6 +47,7 @@ from referral_net.schemas.match import (
 )
 from referral_net.schemas.search import SearchMode
 from referral_net.security.roles import Principal
+from referral_net.vocab import Locale
 
 # How many nearest services at locations are gathered, over all needs, then per fallback need.
 GATHER_LIMIT = 60

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from referral_net.db.models import Organization, Phone, RecordStatus
+from referral_net.db.models import Organization, Phone
 from referral_net.domain import access, history
 from referral_net.domain.common import children_by, replace_children, touch
 from referral_net.domain.record_ids import record_id
@@ -21,6 +21,7 @@ from referral_net.schemas.directory import (
     PhoneOut,
 )
 from referral_net.security.roles import Principal, Role
+from referral_net.vocab import RecordStatus
 
 RESOURCE = "organization"
 

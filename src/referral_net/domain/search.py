@@ -41,18 +41,15 @@ from referral_net.db.models import (
     Language,
     Location,
     Organization,
-    RecordStatus,
     Service,
     ServiceAtLocation,
     ServiceCapacity,
     Unit,
-    Visibility,
 )
 from referral_net.domain import access, audit, services, taxonomy
 from referral_net.domain.languages import language_name
 from referral_net.errors import InvalidInput
 from referral_net.geo.convert import geodesic_bbox
-from referral_net.matching.model import Locale
 from referral_net.opening_hours import WeeklySchedule, is_open, is_open_24h, to_guatemala
 from referral_net.schemas.directory import CapacityOut, CategoryOut, LanguageOut
 from referral_net.schemas.search import (
@@ -64,6 +61,7 @@ from referral_net.schemas.search import (
 )
 from referral_net.security.roles import Principal
 from referral_net.text import fold
+from referral_net.vocab import Locale, RecordStatus, Visibility
 
 # Counting every match would cost a scan at a million rows; counts stop here and say so
 # (``total_is_lower_bound``). Near mode, with or without a radius, counts rows in distance

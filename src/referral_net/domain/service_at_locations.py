@@ -8,7 +8,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
-from referral_net.db.models import Location, RecordStatus, Service, ServiceAtLocation
+from referral_net.db.models import Location, Service, ServiceAtLocation
 from referral_net.domain import access, history, locations, services
 from referral_net.domain.record_ids import record_id
 from referral_net.errors import Conflict, Forbidden, NotFound
@@ -18,6 +18,7 @@ from referral_net.schemas.directory import (
     ServiceAtLocationUpdate,
 )
 from referral_net.security.roles import Principal
+from referral_net.vocab import RecordStatus
 
 RESOURCE = "service_at_location"
 

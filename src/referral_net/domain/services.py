@@ -23,7 +23,6 @@ from referral_net.db.models import (
     CostOption,
     Language,
     Phone,
-    RecordStatus,
     RequiredDocument,
     Schedule,
     Service,
@@ -37,7 +36,6 @@ from referral_net.domain.languages import language_name
 from referral_net.domain.record_ids import record_id
 from referral_net.errors import Forbidden, NotFound
 from referral_net.geo.convert import to_geojson
-from referral_net.matching.model import Locale
 from referral_net.schemas.directory import (
     CapacityIn,
     CapacityOut,
@@ -57,6 +55,7 @@ from referral_net.schemas.directory import (
 from referral_net.security.roles import Principal
 from referral_net.text import search_document
 from referral_net.validation import check_area_geometry
+from referral_net.vocab import Locale, RecordStatus
 
 logger = logging.getLogger(__name__)
 RESOURCE = "service"

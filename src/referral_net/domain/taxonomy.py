@@ -26,7 +26,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from referral_net.db.models import Attribute, Taxonomy, TaxonomyTerm
 from referral_net.errors import InvalidInput, NotFound, validation_errors
-from referral_net.matching.model import Locale
+from referral_net.vocab import Locale
 
 CATEGORY_LINK_TYPE = "category"
 SEED_RELATIVE_PATH = Path("seed") / "taxonomy.json"

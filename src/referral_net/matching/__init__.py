@@ -23,8 +23,6 @@ from referral_net.matching.explain import (
 from referral_net.matching.model import (
     Candidate,
     ExclusionReason,
-    Gender,
-    Locale,
     MatchResult,
     Need,
     NeedProfile,
@@ -38,6 +36,7 @@ from referral_net.matching.model import (
 )
 from referral_net.matching.plan import DEFAULT_PLAN_TOP_K, MAX_PLAN_NEEDS, build_plan
 from referral_net.matching.scoring import WEIGHTS, Score, score
+from referral_net.vocab import Gender, Locale
 
 __all__ = [
     "DEFAULT_PLAN_TOP_K",

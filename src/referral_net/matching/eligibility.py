@@ -23,10 +23,7 @@ from referral_net.matching.model import (
     Need,
     NeedProfile,
 )
-
-# For each trans gender: the binary gender whose single-gender services they may use when the
-# service says it is trans-inclusive or LGBTIQ+-affirming.
-_TRANS_TO_BINARY = {"trans_woman": "woman", "trans_man": "man"}
+from referral_net.vocab import TRANS_TO_BINARY
 
 
 def age_bounds(profile: NeedProfile) -> tuple[int, int] | None:
@@ -58,7 +55,7 @@ def gender_served(profile: NeedProfile, candidate: Candidate) -> bool:
         return False
     if gender in served:
         return True
-    binary = _TRANS_TO_BINARY.get(gender)
+    binary = TRANS_TO_BINARY.get(gender)
     return (
         binary is not None
         and binary in served

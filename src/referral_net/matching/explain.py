@@ -12,13 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from referral_net.matching.eligibility import age_bounds
-from referral_net.matching.model import (
-    Candidate,
-    ExclusionReason,
-    Locale,
-    Need,
-    NeedProfile,
-)
+from referral_net.matching.model import Candidate, ExclusionReason, Need, NeedProfile
 from referral_net.matching.scoring import (
     CAPACITY_STALE_HOURS,
     VERIFICATION_FRESH_DAYS,
@@ -26,6 +20,7 @@ from referral_net.matching.scoring import (
     language_match,
     verification_age_days,
 )
+from referral_net.vocab import Locale
 
 # Display names of the languages most used in the Western Highlands network (ISO 639-3).
 # Spanish writes language names in lower case; English capitalises them.

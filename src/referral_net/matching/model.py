@@ -15,17 +15,12 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal, get_args
 
+from referral_net.vocab import GENDERS, LOCALES, SERVED_GENDERS, Gender, Locale
+
 Urgency = Literal["emergency", "soon", "routine"]
-Gender = Literal["woman", "man", "trans_woman", "trans_man", "non_binary", "undisclosed"]
-Locale = Literal["es", "en"]
 NeedStatus = Literal["in_range", "beyond_limit", "none_eligible"]
 
 URGENCIES: tuple[Urgency, ...] = get_args(Urgency)
-GENDERS: tuple[Gender, ...] = get_args(Gender)
-LOCALES: tuple[Locale, ...] = get_args(Locale)
-# Genders a service can list in ``genders_served`` ("undisclosed" describes a person, not a
-# service's population).
-SERVED_GENDERS = frozenset(GENDERS) - {"undisclosed"}
 
 ADULT_AGE = 18
 MAX_AGE = 130

@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from referral_net.matching.explain import plan_summary
 from referral_net.matching.model import (
     URGENCIES,
-    Locale,
     Need,
     PlanAssignment,
     PlanVisit,
     RankedCandidate,
     ReferralPlan,
 )
+from referral_net.vocab import Locale
 
 MAX_PLAN_NEEDS = 8
 DEFAULT_PLAN_TOP_K = 5

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Literal
 
 from referral_net.matching.model import Candidate, Need, NeedProfile, Urgency
-from referral_net.opening_hours import GUATEMALA_TZ
+from referral_net.vocab import GUATEMALA_TZ
 
 # Distance matters most: a referral the person cannot reach is no referral.
 WEIGHT_DISTANCE = 0.30

@@ -14,10 +14,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
 from referral_net import validation
-from referral_net.db.models import RecordStatus, Visibility
 from referral_net.schemas.common import PatchModel, StrictModel
+from referral_net.vocab import RecordStatus, ServedGender, Visibility
 
-GenderCode = Literal["woman", "man", "trans_woman", "trans_man", "non_binary"]
+GenderCode = ServedGender
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$"
 URL_PATTERN = r"^https?://[^\s]{1,2000}$"
 

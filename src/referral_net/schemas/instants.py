@@ -12,8 +12,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from referral_net.opening_hours import GUATEMALA_TZ
 from referral_net.validation import check_instant
+from referral_net.vocab import GUATEMALA_TZ
 
 
 def _guatemala(value: datetime) -> datetime:

@@ -14,9 +14,10 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 from referral_net.schemas.common import StrictModel
 from referral_net.schemas.search import SearchLocation
 from referral_net.validation import check_place_in_country, normalize_language_code
+from referral_net.vocab import Gender
 
 Urgency = Literal["emergency", "soon", "routine"]
-GenderIdentity = Literal["woman", "man", "trans_woman", "trans_man", "non_binary", "undisclosed"]
+GenderIdentity = Gender
 MobilityNeed = Literal["wheelchair", "reduced_mobility"]
 SensoryNeed = Literal["deaf", "hard_of_hearing", "blind", "low_vision"]
 LanguageCode = Annotated[

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
 from referral_net import validation
 from referral_net.api.deps import PrincipalDep, SessionDep, SettingsDep
 from referral_net.api.i18n import LocaleDep
-from referral_net.api.routers.services import GUATEMALA, evaluation_instant
+from referral_net.api.routers.services import evaluation_instant
 from referral_net.domain import search as search_domain
 from referral_net.errors import BadRequest, InvalidInput
 from referral_net.schemas.instants import GuatemalaInstant
 from referral_net.schemas.search import SearchMode, SearchPage
+from referral_net.vocab import GUATEMALA_TZ, Gender
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
-Gender = Literal["woman", "man", "trans_woman", "trans_man", "non_binary", "undisclosed"]
 _MODES = ("near", "bbox", "department", "municipality", "covers")
 
 
@@ -219,7 +219,7 @@ def search(
         page=page,
         locale="en" if locale == "en" else "es",
         evaluated_at=instant,
-        today=datetime.now(UTC).astimezone(GUATEMALA).date(),
+        today=datetime.now(UTC).astimezone(GUATEMALA_TZ).date(),
         capacity_stale_after=timedelta(hours=settings.capacity_stale_hours),
         max_radius_m=settings.max_radius_m,
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlmodel import Session
@@ -29,12 +28,12 @@ from referral_net.schemas.directory import (
 from referral_net.schemas.instants import GuatemalaInstant, UtcInstant
 from referral_net.security.roles import Principal, Role
 from referral_net.settings import Settings
+from referral_net.vocab import GUATEMALA_TZ
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"])
 verification_router = APIRouter(prefix="/api/v1/verification", tags=["verification"])
 Editor = Annotated[Principal, Depends(require_roles(Role.STEWARD, Role.PROVIDER))]
 Steward = Annotated[Principal, Depends(require_roles(Role.STEWARD))]
-GUATEMALA = ZoneInfo("America/Guatemala")
 
 
 def evaluation_instant(open_now: bool, open_at: datetime | None) -> datetime:
@@ -44,7 +43,7 @@ def evaluation_instant(open_now: bool, open_at: datetime | None) -> datetime:
     if open_at is None:
         return datetime.now(UTC)
     if open_at.tzinfo is None:
-        open_at = open_at.replace(tzinfo=GUATEMALA)
+        open_at = open_at.replace(tzinfo=GUATEMALA_TZ)
     return open_at.astimezone(UTC)
 
 

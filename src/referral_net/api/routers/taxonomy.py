@@ -9,13 +9,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from referral_net.api.deps import SessionDep
-from referral_net.api.i18n import Locale, LocaleDep
+from referral_net.api.i18n import LocaleDep
 from referral_net.api.pagination import PageDep
 from referral_net.db.models import TaxonomyTerm
 from referral_net.domain import taxonomy
 from referral_net.errors import BadRequest
 from referral_net.schemas.common import Page
 from referral_net.schemas.taxonomy import TaxonomyRead, TaxonomyTermRead
+from referral_net.vocab import Locale
 
 router = APIRouter(prefix="/api/v1", tags=["taxonomy"])
 

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from referral_net.db.models import AdminArea, Service, ServiceArea
+from referral_net.vocab import TRANS_TO_BINARY
 
 
 def _is_sqlite(session: Session) -> bool:
@@ -239,7 +240,7 @@ def gender_rule(session: Session, gender: str) -> ColumnElement[bool]:
     if gender == "undisclosed":
         return open_to_all
     rule = or_(open_to_all, genders_served_includes(session, gender))
-    binary = {"trans_woman": "woman", "trans_man": "man"}.get(gender)
+    binary = TRANS_TO_BINARY.get(gender)
     if binary is not None:
         rule = or_(
             rule,
