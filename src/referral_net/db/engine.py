@@ -20,6 +20,9 @@ Concurrent writers on SpatiaLite (docs/performance.md, "Concurrent writers"):
 - a connection goes back to the pool outside any transaction, even after a failed COMMIT (the
   pool's own reset is skipped when SQLAlchemy believes the transaction already ended);
 - a lock not had within the busy timeout is :class:`DatabaseBusy` (a 503 with Retry-After).
+
+The SQL statements themselves (PRAGMAs, ``BEGIN IMMEDIATE``, the version queries) are the
+engines' own and live in ``db/dialect/``; this module decides when to run them.
 """
 
 from __future__ import annotations
@@ -31,13 +34,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlean
-from geoalchemy2.admin.dialects.sqlite import init_spatialite
 from psycopg.pq import TransactionStatus
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
+from referral_net.db import dialect
+from referral_net.db.dialect import spatialite
 from referral_net.errors import DatabaseBusy, is_lock_timeout_message
 from referral_net.settings import Backend, Settings
 
@@ -125,25 +129,14 @@ def _make_spatialite_engine(settings: Settings) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-        # pysqlite's own transaction handling emits no BEGIN before DDL and breaks SAVEPOINT;
-        # disable it and let SQLAlchemy emit BEGIN (SQLAlchemy docs, "Serializable isolation /
-        # Savepoints / Transactional DDL").
-        dbapi_connection.isolation_level = None
-        dbapi_connection.enable_load_extension(True)
-        dbapi_connection.load_extension(library)
-        dbapi_connection.enable_load_extension(False)
-        dbapi_connection.execute("PRAGMA foreign_keys = ON")
-        dbapi_connection.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
-        # WAL persists in the file; setting it again is a no-op. Checkpoints stay automatic.
-        dbapi_connection.execute("PRAGMA journal_mode = WAL")
-        dbapi_connection.execute(f"PRAGMA synchronous = {synchronous}")
-        # WGS84-only metadata keeps a new file small and fast to create.
-        init_spatialite(dbapi_connection, transaction=True, init_mode="WGS84")
+        spatialite.prepare_connection(
+            dbapi_connection, library=library, busy_timeout_ms=busy_ms, synchronous=synchronous
+        )
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         if not connection.get_execution_options().get(WRITE_TRANSACTION):
-            connection.exec_driver_sql("BEGIN")
+            spatialite.begin_deferred(connection)
             return
         turns.take(connection.info)
         try:
@@ -179,12 +172,12 @@ def _begin_immediate(dbapi_connection: Any, wait_seconds: float) -> None:
     (the write turns). Nothing of the transaction has run yet, so trying again is safe; a lock
     not had in time is a :class:`DatabaseBusy` (503 with Retry-After).
     """
-    dbapi_connection.execute("PRAGMA busy_timeout = 0")
+    spatialite.set_busy_timeout(dbapi_connection, 0)
     deadline = time.monotonic() + wait_seconds
     try:
         while True:
             try:
-                dbapi_connection.execute("BEGIN IMMEDIATE")
+                spatialite.begin_immediate(dbapi_connection)
                 return
             except sqlean.OperationalError as exc:
                 if not is_lock_timeout_message(str(exc)):
@@ -193,7 +186,7 @@ def _begin_immediate(dbapi_connection: Any, wait_seconds: float) -> None:
                     raise DatabaseBusy() from exc
                 time.sleep(_LOCK_POLL_SECONDS)
     finally:
-        dbapi_connection.execute(f"PRAGMA busy_timeout = {int(wait_seconds * 1000)}")
+        spatialite.set_busy_timeout(dbapi_connection, int(wait_seconds * 1000))
 
 
 def write_bind(engine: Engine) -> Engine:
@@ -253,10 +246,5 @@ def begin_write(session: Session) -> None:
 
 def spatial_version(engine: Engine) -> str:
     """Return the version of the spatial extension the engine talks to."""
-    query = (
-        "SELECT spatialite_version()"
-        if engine.dialect.name == "sqlite"
-        else "SELECT postgis_lib_version()"
-    )
     with engine.connect() as connection:
-        return str(connection.execute(text(query)).scalar_one())
+        return dialect.spatial_version(connection)

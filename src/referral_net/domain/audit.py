@@ -43,9 +43,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import func, text
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from referral_net.db import dialect
 from referral_net.db.engine import begin_write
 from referral_net.db.models import AuditEntry
 from referral_net.errors import ServiceUnavailable
@@ -55,8 +56,8 @@ GENESIS_HASH = "0" * 64
 SYSTEM_ROLE = "system"
 NO_ENDPOINT = "cli"
 READ_EXACT = "read_exact"
-# Key of pg_advisory_xact_lock that serializes appends ("audit" in ASCII).
-_PG_LOCK_KEY = 0x6175646974
+# Key of the transaction lock that serializes appends ("audit" in ASCII).
+_APPEND_LOCK_KEY = 0x6175646974
 _SESSION_KEY = "audit"
 _SESSION_MAC_KEY = "audit_key"
 
@@ -175,11 +176,10 @@ def lock_audit_tail(session: Session) -> None:
     one writer at a time is SQLite's own rule, and a transaction whose snapshot went stale cannot
     be upgraded to a write (it fails with SQLITE_BUSY rather than forking the chain).
 
-    This dialect branch lives here, not in ``db.dialect``: that module holds the spatial and query
-    SQL, and this lock is part of the audit trail's own integrity.
+    The lock's SQL is the engine's (``db.dialect.transaction_lock``); the rule that appends take
+    it is the audit trail's own.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+    dialect.transaction_lock(session, key=_APPEND_LOCK_KEY)
 
 
 def append(

@@ -1,44 +1,119 @@
-"""THE one module with SQL that differs between SpatiaLite and PostGIS.
+"""The SQL that differs between SpatiaLite and PostGIS, behind one interface.
 
-Everything here returns SQLAlchemy expressions or runs small queries; the domain composes them.
+Each engine's SQL lives in exactly one module, ``postgis.py`` and ``spatialite.py``; both implement
+:class:`Dialect` (mypy checks them against it). The engine is chosen once, by
+:func:`dialect_for` from the session's bind; the functions below are the portable entry points
+the domain calls (each asks :func:`dialect_for` and hands over), so the domain never branches on
+the engine. Everything returns SQLAlchemy expressions or runs small queries; the domain composes
+them.
 
-- Metres are geodesic on WGS 84 on both: PostGIS ``geography`` distance (spheroid), SpatiaLite
-  ``ST_Distance(a, b, 1)`` (ellipsoid, GeographicLib). Tests check both against pyproj.
-- Index use is explicit. PostGIS: ``&&`` against an envelope and KNN ``<->`` use the GiST index.
-  SpatiaLite's planner never uses its R*Tree by itself, so every window goes through the
-  ``SpatialIndex`` virtual table by rowid; without it a search would be a full scan.
-- JSON membership (``genders_served``) differs too: ``json_each`` versus ``jsonb ?``.
+- Metres are geodesic on WGS 84 on both engines (checked against pyproj).
+- Index use is explicit: ``index_window`` pre-selects through the spatial index, a superset
+  that the caller follows with an exact test.
+- JSON membership (``genders_served``) differs too. The gender rule built on it is not a dialect
+  matter: it lives in ``domain/eligibility_sql.py``.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import (
-    BindParameter,
-    ColumnElement,
-    Float,
-    and_,
-    bindparam,
-    cast,
-    exists,
-    func,
-    literal,
-    or_,
-    select,
-    text,
-)
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import ColumnElement, Connection, and_, func
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
-from referral_net.db.models import AdminArea, Service, ServiceArea
-from referral_net.vocab import TRANS_TO_BINARY
+from referral_net.db.dialect import postgis, spatialite
 
 
-def _is_sqlite(session: Session) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
+class Dialect(Protocol):
+    """What each engine module provides: same names, same meaning, the engine's own SQL."""
+
+    def point(self, *, latitude: float, longitude: float) -> ColumnElement[Any]:
+        """A WGS 84 point literal."""
+        ...
+
+    def admin_area_codes_at(
+        self, session: Session, *, latitude: float, longitude: float
+    ) -> list[str]:
+        """The codes of the administrative areas at a point."""
+        ...
+
+    def distance_m(
+        self, geom: ColumnElement[Any], *, latitude: float, longitude: float
+    ) -> ColumnElement[float]:
+        """Geodesic distance in metres from a geometry column to a point."""
+        ...
+
+    def has_knn_index(self) -> bool:
+        """True where ``knn_order`` exists."""
+        ...
+
+    def knn_order(
+        self, geom: ColumnElement[Any], *, latitude: float, longitude: float
+    ) -> ColumnElement[Any] | None:
+        """An index-driven nearest-first ordering, or None."""
+        ...
+
+    def cheap_distance_order(
+        self, geom: ColumnElement[Any], *, latitude: float, longitude: float
+    ) -> ColumnElement[Any]:
+        """A cheap nearest-first ordering (not exact, never a bound)."""
+        ...
+
+    def index_window(
+        self,
+        *,
+        table: str,
+        column: str,
+        geom: ColumnElement[Any],
+        box: tuple[float, float, float, float],
+    ) -> ColumnElement[bool]:
+        """Rows whose point may lie in a lon/lat box, through the spatial index (a superset)."""
+        ...
+
+    def code_point_order(self, column: Any) -> ColumnElement[Any]:
+        """Text ordered by code point."""
+        ...
+
+    def in_admin_area(
+        self, *, table: str, column: str, geom: ColumnElement[Any], code: str
+    ) -> ColumnElement[bool]:
+        """Rows whose point lies inside an administrative area."""
+        ...
+
+    def service_area_covers(
+        self, *, service_id: ColumnElement[Any], latitude: float, longitude: float
+    ) -> ColumnElement[bool]:
+        """Services with a service-area polygon that contains the point."""
+        ...
+
+    def genders_served_includes(self, gender: str) -> ColumnElement[bool]:
+        """Services whose ``genders_served`` JSON list contains the gender code."""
+        ...
+
+    def transaction_lock(self, session: Session, *, key: int) -> None:
+        """Serialize transactions that take ``key``, until the caller's transaction ends."""
+        ...
+
+    def spatial_version(self, connection: Connection) -> str:
+        """The version of the spatial extension."""
+        ...
+
+
+# SQLAlchemy's dialect name -> the module with that engine's SQL.
+_DIALECTS: dict[str, Dialect] = {"postgresql": postgis, "sqlite": spatialite}
+
+
+def dialect_named(name: str) -> Dialect:
+    """The dialect module for a SQLAlchemy dialect name ('sqlite' or 'postgresql')."""
+    try:
+        return _DIALECTS[name]
+    except KeyError:
+        raise ValueError(f"no spatial dialect for database engine {name!r}") from None
+
+
+def dialect_for(session: Session) -> Dialect:
+    """The dialect module for the engine a session talks to."""
+    return dialect_named(dialect_name(session))
 
 
 def dialect_name(session: Session) -> str:
@@ -48,54 +123,31 @@ def dialect_name(session: Session) -> str:
 
 def admin_area_codes_at(session: Session, *, latitude: float, longitude: float) -> list[str]:
     """Return the codes of the administrative areas (department and municipality) at a point."""
-    if _is_sqlite(session):
-        sql = text(
-            "SELECT code FROM admin_area WHERE rowid IN ("
-            " SELECT rowid FROM SpatialIndex WHERE f_table_name = 'admin_area'"
-            " AND f_geometry_column = 'geom' AND search_frame = MakePoint(:lon, :lat, 4326))"
-            " AND ST_Intersects(geom, MakePoint(:lon, :lat, 4326)) = 1"
-            " ORDER BY code"
-        )
-    else:
-        sql = text(
-            "SELECT code FROM admin_area"
-            " WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
-            " ORDER BY code"
-        )
-    rows = session.execute(sql, {"lat": latitude, "lon": longitude})
-    return [str(code) for (code,) in rows]
+    return dialect_for(session).admin_area_codes_at(session, latitude=latitude, longitude=longitude)
 
 
 def point(session: Session, *, latitude: float, longitude: float) -> ColumnElement[Any]:
     """A WGS 84 point literal."""
-    lon, lat = literal(longitude, Float), literal(latitude, Float)
-    if _is_sqlite(session):
-        return func.MakePoint(lon, lat, 4326)
-    return func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
+    return dialect_for(session).point(latitude=latitude, longitude=longitude)
 
 
 def distance_m(
     session: Session, geom: ColumnElement[Any], *, latitude: float, longitude: float
 ) -> ColumnElement[float]:
     """Geodesic distance in metres from a geometry column to a point."""
-    target = point(session, latitude=latitude, longitude=longitude)
-    if _is_sqlite(session):
-        return func.ST_Distance(geom, target, 1)
-    return func.ST_Distance(func.geography(geom), func.geography(target))
+    return dialect_for(session).distance_m(geom, latitude=latitude, longitude=longitude)
 
 
 def has_knn_index(session: Session) -> bool:
     """True where ``knn_order`` exists (PostGIS): nearest-first needs no growing window."""
-    return not _is_sqlite(session)
+    return dialect_for(session).has_knn_index()
 
 
 def knn_order(
     session: Session, geom: ColumnElement[Any], *, latitude: float, longitude: float
 ) -> ColumnElement[Any] | None:
     """An index-driven nearest-first ordering, where the engine has one (PostGIS ``<->``)."""
-    if _is_sqlite(session):
-        return None
-    return geom.op("<->")(point(session, latitude=latitude, longitude=longitude))
+    return dialect_for(session).knn_order(geom, latitude=latitude, longitude=longitude)
 
 
 def cheap_distance_order(
@@ -104,34 +156,9 @@ def cheap_distance_order(
     """A cheap nearest-first ordering, close to the geodesic one (not exact, never a bound).
 
     PostGIS: KNN ``<->`` on the GiST index. SpatiaLite: squared planar degrees with longitude
-    scaled by cos(latitude), two multiplications per row instead of an ellipsoidal distance
-    (which is what the engine spends its time on in a dense window).
+    scaled by cos(latitude).
     """
-    knn = knn_order(session, geom, latitude=latitude, longitude=longitude)
-    if knn is not None:
-        return knn
-    scale = math.cos(math.radians(latitude)) ** 2
-    dx = func.ST_X(geom) - literal(longitude, Float)
-    dy = func.ST_Y(geom) - literal(latitude, Float)
-    return dx * dx * literal(scale, Float) + dy * dy
-
-
-def _spatial_index_window(table: str, column: str, frame_sql: str) -> str:
-    # The names are ours (never user input); only the frame carries bind parameters.
-    return (
-        f"{table}.rowid IN (SELECT rowid FROM SpatialIndex"  # noqa: S608 - names are ours
-        f" WHERE f_table_name = '{table}' AND f_geometry_column = '{column}'"
-        f" AND search_frame = {frame_sql})"
-    )
-
-
-def _box_params(box: tuple[float, float, float, float]) -> list[BindParameter[Any]]:
-    # unique=True: SQLAlchemy renames each parameter per statement (two windows in one query
-    # do not clash) while the statement's cache key stays the same from one query to the next.
-    return [
-        bindparam(name, value, type_=Float, unique=True)
-        for name, value in zip(("minx", "miny", "maxx", "maxy"), box, strict=True)
-    ]
+    return dialect_for(session).cheap_distance_order(geom, latitude=latitude, longitude=longitude)
 
 
 def index_window(
@@ -150,11 +177,7 @@ def index_window(
     multiply the planner's row estimate down to 1 and it then picks nested loops that run for
     seconds over a dense window (measured at 1M rows: 40 s for a 10 km radius in a city).
     """
-    min_lon, min_lat, max_lon, max_lat = box
-    if _is_sqlite(session):
-        frame = "BuildMbr(:minx, :miny, :maxx, :maxy, 4326)"
-        return text(_spatial_index_window(table, column, frame)).bindparams(*_box_params(box))  # type: ignore[return-value]
-    return geom.op("&&")(func.ST_MakeEnvelope(min_lon, min_lat, max_lon, max_lat, 4326))
+    return dialect_for(session).index_window(table=table, column=column, geom=geom, box=box)
 
 
 def in_box(
@@ -177,78 +200,39 @@ def in_box(
 
 def code_point_order(session: Session, column: Any) -> ColumnElement[Any]:
     """Order text by code point on both engines (PostgreSQL would use the database collation)."""
-    expression: ColumnElement[Any] = column
-    if _is_sqlite(session):
-        return expression
-    return expression.collate("C")
+    return dialect_for(session).code_point_order(column)
 
 
 def in_admin_area(
     session: Session, *, table: str, column: str, geom: ColumnElement[Any], code: str
 ) -> ColumnElement[bool]:
     """Rows whose point lies inside a department or municipality polygon (boundary included)."""
-    area = select(AdminArea.geom).where(col(AdminArea.code) == code).scalar_subquery()
-    if _is_sqlite(session):
-        window = text(
-            _spatial_index_window(table, column, "(SELECT geom FROM admin_area WHERE code = :area)")
-        ).bindparams(bindparam("area", code, unique=True))
-        return and_(window, func.ST_Intersects(geom, area) == 1)
-    return func.ST_Intersects(geom, area)
+    return dialect_for(session).in_admin_area(table=table, column=column, geom=geom, code=code)
 
 
 def service_area_covers(
     session: Session, *, service_id: ColumnElement[Any], latitude: float, longitude: float
 ) -> ColumnElement[bool]:
     """Services with a service-area polygon that contains the point (boundary included)."""
-    target = point(session, latitude=latitude, longitude=longitude)
-    if _is_sqlite(session):
-        window = text(
-            _spatial_index_window("service_area", "geom", "MakePoint(:lon, :lat, 4326)")
-        ).bindparams(
-            bindparam("lon", longitude, type_=Float, unique=True),
-            bindparam("lat", latitude, type_=Float, unique=True),
-        )
-        predicate = and_(window, func.ST_Intersects(ServiceArea.geom, target) == 1)
-    else:
-        predicate = func.ST_Intersects(ServiceArea.geom, target)
-    return exists(
-        select(literal(1))
-        .select_from(ServiceArea)
-        .where(col(ServiceArea.service_id) == service_id, predicate)
+    return dialect_for(session).service_area_covers(
+        service_id=service_id, latitude=latitude, longitude=longitude
     )
 
 
 def genders_served_includes(session: Session, gender: str) -> ColumnElement[bool]:
     """Services whose ``genders_served`` JSON list contains the gender code."""
-    if _is_sqlite(session):
-        clause: ColumnElement[bool] = text(
-            "EXISTS (SELECT 1 FROM json_each(service.genders_served)"
-            " WHERE json_each.value = :gender)"
-        ).bindparams(bindparam("gender", gender, unique=True))  # type: ignore[assignment]
-        return clause
-    return cast(col(Service.genders_served), JSONB).op("?")(gender)
+    return dialect_for(session).genders_served_includes(gender)
 
 
-def gender_rule(session: Session, gender: str) -> ColumnElement[bool]:
-    """The hard gender rule shared with matching: who may use a service.
+def transaction_lock(session: Session, *, key: int) -> None:
+    """Serialize the transactions that take ``key``: held until the caller commits or rolls back.
 
-    Open to all (null) always; the person's own gender when listed; a trans woman (man) at a
-    women-only (men-only) service when it is trans-inclusive or LGBTIQ+-affirming; undisclosed
-    only at services open to all.
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: nothing to take (one writer at a
+    time is the engine's own rule).
     """
-    open_to_all = col(Service.genders_served).is_(None)
-    if gender == "undisclosed":
-        return open_to_all
-    rule = or_(open_to_all, genders_served_includes(session, gender))
-    binary = TRANS_TO_BINARY.get(gender)
-    if binary is not None:
-        rule = or_(
-            rule,
-            and_(
-                genders_served_includes(session, binary),
-                or_(
-                    col(Service.trans_inclusive).is_(True), col(Service.lgbtiq_affirming).is_(True)
-                ),
-            ),
-        )
-    return rule
+    dialect_for(session).transaction_lock(session, key=key)
+
+
+def spatial_version(connection: Connection) -> str:
+    """Return the version of the spatial extension the connection talks to."""
+    return dialect_named(connection.dialect.name).spatial_version(connection)
