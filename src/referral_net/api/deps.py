@@ -16,7 +16,6 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from referral_net.db.engine import read_before_write, write_session
-from referral_net.db.models import UserAccount
 from referral_net.domain import audit, keys, users
 from referral_net.errors import Forbidden, Unauthenticated
 from referral_net.security import tokens
@@ -123,8 +122,10 @@ def get_principal(
             "Invalid or expired access token.", headers={"WWW-Authenticate": "Bearer"}
         ) from exc
     with read_before_write(session):
-        user = session.get(UserAccount, claims.user_id)
-        if user is None or user.disabled or user.token_version != claims.token_version:
+        user = users.current_user(
+            session=session, user_id=claims.user_id, token_version=claims.token_version
+        )
+        if user is None:
             raise Unauthenticated(
                 "Invalid or expired access token.", headers={"WWW-Authenticate": "Bearer"}
             )

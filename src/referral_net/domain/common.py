@@ -1,12 +1,14 @@
-"""Helpers shared by the directory's domain modules: nested children, versions, snapshots."""
+"""Helpers shared by the directory's domain modules: nested children, lookups, new ids.
+
+(Stamping versions and recording history is :mod:`referral_net.domain.recorded_write`.)
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import delete
 from sqlmodel import Session, SQLModel, col, select
@@ -40,12 +42,6 @@ def replace_children(
     for row in rows:
         setattr(row, fk, parent_id)
         session.add(row)
-
-
-def touch(record: Any) -> None:
-    """Bump a record's version (its ETag) and last-modified time."""
-    record.version = (record.version or 0) + 1
-    record.last_modified = datetime.now(UTC)
 
 
 def get_or_404(session: Session, model: type[M], record_id: uuid.UUID, what: str) -> M:

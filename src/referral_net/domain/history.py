@@ -1,14 +1,21 @@
-"""HSDS ``metadata``: one row per changed field of every write, with who and when."""
+"""HSDS ``metadata``: one row per changed field of every write, with who and when.
+
+What a resource's history follows is its *snapshot*: a flat mapping of field name to JSON value,
+built by the resource's own domain module from the record's columns and nested rows
+(:func:`fields_of`), never from the API's output schema, so reshaping the API leaves the history
+as it is. Nested lists are compared as a whole: a changed phone list is one changed field.
+"""
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time
 from enum import Enum
 from typing import Any
 
+from pydantic_core import to_jsonable_python
 from sqlmodel import Session, col, select
 
 from referral_net.db.models import Metadata
@@ -17,6 +24,16 @@ from referral_net.domain import audit
 CREATE = "create"
 UPDATE = "update"
 DELETE = "delete"
+
+
+def fields_of(record: Any, names: Iterable[str]) -> dict[str, Any]:
+    """The named attributes of a record as JSON values (ids and dates as text, enums as values)."""
+    return {name: to_jsonable_python(getattr(record, name)) for name in names}
+
+
+def as_float(value: float | None) -> float | None:
+    """A float column's value as a float: ``3`` and ``3.0`` must not read as a change."""
+    return None if value is None else float(value)
 
 
 def _text(value: Any) -> str:

@@ -10,8 +10,9 @@ from sqlmodel import Session, col, select
 
 from referral_net.db.models import Organization, Phone
 from referral_net.domain import access, history
-from referral_net.domain.common import children_by, replace_children, touch
+from referral_net.domain.common import children_by, replace_children
 from referral_net.domain.record_ids import record_id
+from referral_net.domain.recorded_write import recorded_write
 from referral_net.errors import Forbidden, InvalidInput, NotFound
 from referral_net.schemas.directory import (
     OrganizationCreate,
@@ -24,6 +25,24 @@ from referral_net.security.roles import Principal, Role
 from referral_net.vocab import RecordStatus
 
 RESOURCE = "organization"
+# What the change history follows (see ``history``): the columns below and the phone list.
+HISTORY_COLUMNS = (
+    "id",
+    "name",
+    "alternate_name",
+    "description",
+    "email",
+    "website",
+    "tax_status",
+    "tax_id",
+    "year_incorporated",
+    "legal_status",
+    "logo",
+    "uri",
+    "parent_organization_id",
+    "status",
+)
+PHONE_HISTORY_COLUMNS = ("number", "extension", "type", "description")
 
 
 def _phones(rows: list[PhoneIn]) -> list[Phone]:
@@ -39,8 +58,11 @@ def to_read(organization: Organization, phones: list[Phone]) -> OrganizationRead
 
 
 def _snapshot(session: Session, organization: Organization) -> dict[str, Any]:
+    """The fields the change history follows (not the API shape: see ``history``)."""
     phones = children_by(session, Phone, "organization_id", [organization.id])[organization.id]
-    return to_read(organization, phones).model_dump(mode="json", exclude={"last_modified"})
+    return history.fields_of(organization, HISTORY_COLUMNS) | {
+        "phones": [history.fields_of(p, PHONE_HISTORY_COLUMNS) for p in phones]
+    }
 
 
 def get(*, session: Session, principal: Principal, organization_id: uuid.UUID) -> Organization:
@@ -136,22 +158,15 @@ def create(
     if data.parent_organization_id is not None:
         _check_parent(session, principal, new_id, data.parent_organization_id)
     organization = Organization(**data.model_dump(exclude={"id", "phones"}), id=new_id)
-    touch(organization)
-    organization.version = 1
-    session.add(organization)
-    session.flush()
-    replace_children(session, Phone, "organization_id", organization.id, _phones(data.phones))
-    session.flush()
-    history.record_changes(
-        session=session,
+    with recorded_write(
+        session,
+        principal,
+        organization,
         resource_type=RESOURCE,
-        resource_id=organization.id,
         action=history.CREATE,
-        before={},
-        after=_snapshot(session, organization),
-        actor=principal.audit_name,
-    )
-    session.commit()
+        snapshot=_snapshot,
+    ):
+        replace_children(session, Phone, "organization_id", organization.id, _phones(data.phones))
     return organization
 
 
@@ -167,45 +182,35 @@ def update(
     *, session: Session, principal: Principal, organization: Organization, data: OrganizationUpdate
 ) -> Organization:
     """Apply a partial update and record each changed field; only stewards change the parent."""
-    before = _snapshot(session, organization)
     changes = data.model_dump(exclude_unset=True, exclude={"phones"})
     parent = changes.get("parent_organization_id", organization.parent_organization_id)
     if parent != organization.parent_organization_id:
         _check_parent(session, principal, organization.id, parent)
-    for field, value in changes.items():
-        setattr(organization, field, value)
-    if data.phones is not None:
-        replace_children(session, Phone, "organization_id", organization.id, _phones(data.phones))
-    touch(organization)
-    session.add(organization)
-    session.flush()
-    history.record_changes(
-        session=session,
+    with recorded_write(
+        session,
+        principal,
+        organization,
         resource_type=RESOURCE,
-        resource_id=organization.id,
         action=history.UPDATE,
-        before=before,
-        after=_snapshot(session, organization),
-        actor=principal.audit_name,
-    )
-    session.commit()
+        snapshot=_snapshot,
+    ):
+        for field, value in changes.items():
+            setattr(organization, field, value)
+        if data.phones is not None:
+            replace_children(
+                session, Phone, "organization_id", organization.id, _phones(data.phones)
+            )
     return organization
 
 
 def soft_delete(*, session: Session, principal: Principal, organization: Organization) -> None:
     """Mark an organization defunct (HSDS status); it stays readable for stewards."""
-    before = _snapshot(session, organization)
-    organization.status = RecordStatus.DEFUNCT.value
-    touch(organization)
-    session.add(organization)
-    session.flush()
-    history.record_changes(
-        session=session,
+    with recorded_write(
+        session,
+        principal,
+        organization,
         resource_type=RESOURCE,
-        resource_id=organization.id,
         action=history.DELETE,
-        before=before,
-        after=_snapshot(session, organization),
-        actor=principal.audit_name,
-    )
-    session.commit()
+        snapshot=_snapshot,
+    ):
+        organization.status = RecordStatus.DEFUNCT.value

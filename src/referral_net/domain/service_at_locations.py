@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -11,6 +12,7 @@ from sqlmodel.sql.expression import Select
 from referral_net.db.models import Location, Service, ServiceAtLocation
 from referral_net.domain import access, history, locations, services
 from referral_net.domain.record_ids import record_id
+from referral_net.domain.recorded_write import recorded_write
 from referral_net.errors import Conflict, Forbidden, NotFound
 from referral_net.schemas.directory import (
     ServiceAtLocationCreate,
@@ -21,6 +23,13 @@ from referral_net.security.roles import Principal
 from referral_net.vocab import RecordStatus
 
 RESOURCE = "service_at_location"
+# What the change history follows (see ``history``).
+HISTORY_COLUMNS = ("service_id", "location_id", "description")
+
+
+def _snapshot(session: Session, link: ServiceAtLocation) -> dict[str, Any]:
+    """The fields the change history follows (not the API shape: see ``history``)."""
+    return history.fields_of(link, HISTORY_COLUMNS)
 
 
 def _read(link: ServiceAtLocation, service: Service, location: Location) -> ServiceAtLocationRead:
@@ -132,22 +141,10 @@ def create(
         location_id=location.id,
         description=data.description,
     )
-    session.add(link)
-    session.flush()
-    history.record_changes(
-        session=session,
-        resource_type=RESOURCE,
-        resource_id=link.id,
-        action=history.CREATE,
-        before={},
-        after={
-            "service_id": link.service_id,
-            "location_id": link.location_id,
-            "description": link.description,
-        },
-        actor=principal.audit_name,
-    )
-    session.commit()
+    with recorded_write(
+        session, principal, link, resource_type=RESOURCE, action=history.CREATE, snapshot=_snapshot
+    ):
+        pass  # adding the link is the whole write: it has no nested rows
     return link
 
 
@@ -168,37 +165,17 @@ def update(
     data: ServiceAtLocationUpdate,
 ) -> ServiceAtLocation:
     """Change a link's description."""
-    before = {"description": link.description}
-    if "description" in data.model_fields_set:
-        link.description = data.description
-    session.add(link)
-    history.record_changes(
-        session=session,
-        resource_type=RESOURCE,
-        resource_id=link.id,
-        action=history.UPDATE,
-        before=before,
-        after={"description": link.description},
-        actor=principal.audit_name,
-    )
-    session.commit()
+    with recorded_write(
+        session, principal, link, resource_type=RESOURCE, action=history.UPDATE, snapshot=_snapshot
+    ):
+        if "description" in data.model_fields_set:
+            link.description = data.description
     return link
 
 
 def delete(*, session: Session, principal: Principal, link: ServiceAtLocation) -> None:
     """Remove a link (links carry no status in HSDS; the history keeps what it was)."""
-    history.record_changes(
-        session=session,
-        resource_type=RESOURCE,
-        resource_id=link.id,
-        action=history.DELETE,
-        before={
-            "service_id": link.service_id,
-            "location_id": link.location_id,
-            "description": link.description,
-        },
-        after={},
-        actor=principal.audit_name,
-    )
-    session.delete(link)
-    session.commit()
+    with recorded_write(
+        session, principal, link, resource_type=RESOURCE, action=history.DELETE, snapshot=_snapshot
+    ):
+        session.delete(link)

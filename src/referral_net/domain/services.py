@@ -31,9 +31,10 @@ from referral_net.db.models import (
     Unit,
 )
 from referral_net.domain import access, history, organizations, taxonomy
-from referral_net.domain.common import children_by, replace_children, touch
+from referral_net.domain.common import children_by, replace_children
 from referral_net.domain.languages import language_name
 from referral_net.domain.record_ids import record_id
+from referral_net.domain.recorded_write import recorded_write
 from referral_net.errors import Forbidden, NotFound
 from referral_net.geo.convert import to_geojson
 from referral_net.schemas.directory import (
@@ -70,6 +71,61 @@ _ELIGIBILITY_COLUMNS = (
     "minors_only",
 )
 _UNIT_NAMES = {"bed": "Cama / Bed", "place": "Plaza / Place", "room": "Habitación / Room"}
+
+# What the change history follows (see ``history``): these columns, the eligibility as one
+# field, and each nested list as one field. Capacity has its own history (``set_capacity``).
+HISTORY_COLUMNS = (
+    "id",
+    "organization_id",
+    "program_id",
+    "name",
+    "alternate_name",
+    "description",
+    "url",
+    "email",
+    "status",
+    "interpretation_services",
+    "application_process",
+    "fees_description",
+    "wait_time",
+    "accreditations",
+    "licenses",
+    "alert",
+    "assured_date",
+    "assured_by",
+    "listed_despite_hidden_sites",
+)
+_ELIGIBILITY_FLAG_COLUMNS = (
+    "genders_served",
+    "trans_inclusive",
+    "lgbtiq_affirming",
+    "accepts_accompanying_children",
+    "minors_only",
+)
+_PHONE_HISTORY_COLUMNS = ("number", "extension", "type", "description")
+_SCHEDULE_HISTORY_COLUMNS = (
+    "freq",
+    "interval",
+    "byday",
+    "bymonthday",
+    "opens_at",
+    "closes_at",
+    "valid_from",
+    "valid_to",
+    "dtstart",
+    "until",
+    "description",
+    "notes",
+)
+_COST_OPTION_HISTORY_COLUMNS = (
+    "option",
+    "currency",
+    "amount_description",
+    "valid_from",
+    "valid_to",
+)
+_REQUIRED_DOCUMENT_HISTORY_COLUMNS = ("document", "uri")
+_SERVICE_AREA_HISTORY_COLUMNS = ("id", "name", "description", "extent_type", "uri")
 
 
 @dataclass(frozen=True)
@@ -191,13 +247,17 @@ def _capacity_out(
     ]
 
 
+def _area_extent(area: ServiceArea) -> dict[str, Any] | None:
+    """The area's polygon as GeoJSON (from the geometry column, the one the search uses)."""
+    return to_geojson(to_shape(area.geom)) if area.geom is not None else None
+
+
 def _area_out(area: ServiceArea) -> ServiceAreaOut:
-    extent = to_geojson(to_shape(area.geom)) if area.geom is not None else None
     return ServiceAreaOut(
         id=area.id,
         name=area.name,
         description=area.description,
-        extent=extent,
+        extent=_area_extent(area),
         extent_type=area.extent_type,
         uri=area.uri,
     )
@@ -254,12 +314,49 @@ def to_read(service: Service, children: _Children, context: ReadContext) -> Serv
     )
 
 
+def _eligibility_snapshot(service: Service) -> dict[str, Any]:
+    return {
+        "minimum_age": None if service.minimum_age is None else int(service.minimum_age),
+        "maximum_age": None if service.maximum_age is None else int(service.maximum_age),
+        **history.fields_of(service, _ELIGIBILITY_FLAG_COLUMNS),
+        "description": service.eligibility_description,
+    }
+
+
 def _snapshot(session: Session, service: Service) -> dict[str, Any]:
-    context = ReadContext(locale="es", at=datetime.now(UTC), capacity_stale_after=timedelta(0))
-    read = to_read(service, _load_children(session, [service.id]), context)
-    return read.model_dump(
-        mode="json", exclude={"last_modified", "open_now", "capacity", "categories"}
-    ) | {"categories": [c.code for c in read.categories]}
+    """The fields the change history follows (not the API shape: see ``history``)."""
+    sid = service.id
+    children = _load_children(session, [sid])
+    weekly = weekly_schedules(children.schedules[sid])
+    today = opening_hours.to_guatemala(datetime.now(UTC)).date()
+    return history.fields_of(service, HISTORY_COLUMNS) | {
+        "eligibility": _eligibility_snapshot(service),
+        "categories": sorted(term.code or "" for term in children.categories.get(sid, [])),
+        "languages": [
+            {"code": lang.code, "name": language_name(lang.code, "es", stored=lang.name)}
+            for lang in sorted(children.languages[sid], key=lambda lang: lang.code)
+        ],
+        "phones": [history.fields_of(p, _PHONE_HISTORY_COLUMNS) for p in children.phones[sid]],
+        "schedules": [
+            history.fields_of(s, _SCHEDULE_HISTORY_COLUMNS) for s in children.schedules[sid]
+        ],
+        "cost_options": [
+            history.fields_of(c, _COST_OPTION_HISTORY_COLUMNS)
+            | {"amount": history.as_float(c.amount)}
+            for c in children.cost_options[sid]
+        ],
+        "required_documents": [
+            history.fields_of(d, _REQUIRED_DOCUMENT_HISTORY_COLUMNS)
+            for d in children.required_documents[sid]
+        ],
+        "service_areas": [
+            history.fields_of(a, _SERVICE_AREA_HISTORY_COLUMNS) | {"extent": _area_extent(a)}
+            for a in children.service_areas[sid]
+        ],
+        # Derived from the schedules, but recorded since the first release: kept so that a
+        # service's history reads the same before and after this snapshot left the API schema.
+        "open_24h": bool(weekly) and opening_hours.is_open_24h(weekly, on=today),
+    }
 
 
 def get(*, session: Session, principal: Principal, service_id: uuid.UUID) -> Service:
@@ -498,25 +595,6 @@ _NESTED = {
 }
 
 
-def _record(
-    session: Session,
-    principal: Principal,
-    service: Service,
-    action: str,
-    before: dict[str, Any],
-) -> None:
-    session.flush()
-    history.record_changes(
-        session=session,
-        resource_type=RESOURCE,
-        resource_id=service.id,
-        action=action,
-        before=before,
-        after=_snapshot(session, service),
-        actor=principal.audit_name,
-    )
-
-
 def _check_listing_flag(principal: Principal, *, current: bool, requested: bool | None) -> None:
     """Only a steward sets or changes ``listed_despite_hidden_sites`` (restating it is fine)."""
     if (
@@ -546,21 +624,23 @@ def create(
     )
     _apply_eligibility(service, data)
     _refresh_search_text(service)
-    touch(service)
-    service.version = 1
-    session.add(service)
-    session.flush()
-    _apply_nested(session, service, data)
-    if data.capacity:
-        replace_children(
-            session,
-            ServiceCapacity,
-            "service_id",
-            service.id,
-            _capacity_rows(session, data.capacity, datetime.now(UTC)),
-        )
-    _record(session, principal, service, history.CREATE, {})
-    session.commit()
+    with recorded_write(
+        session,
+        principal,
+        service,
+        resource_type=RESOURCE,
+        action=history.CREATE,
+        snapshot=_snapshot,
+    ):
+        _apply_nested(session, service, data)
+        if data.capacity:
+            replace_children(
+                session,
+                ServiceCapacity,
+                "service_id",
+                service.id,
+                _capacity_rows(session, data.capacity, datetime.now(UTC)),
+            )
     return service
 
 
@@ -583,27 +663,33 @@ def update(
     )
     if data.categories:
         taxonomy.resolve_codes(session=session, codes=data.categories)
-    before = _snapshot(session, service)
-    for field, value in data.model_dump(exclude_unset=True, exclude=_NESTED).items():
-        setattr(service, field, value)
-    _apply_eligibility(service, data)
-    _refresh_search_text(service)
-    _apply_nested(session, service, data)
-    touch(service)
-    session.add(service)
-    _record(session, principal, service, history.UPDATE, before)
-    session.commit()
+    with recorded_write(
+        session,
+        principal,
+        service,
+        resource_type=RESOURCE,
+        action=history.UPDATE,
+        snapshot=_snapshot,
+    ):
+        for field, value in data.model_dump(exclude_unset=True, exclude=_NESTED).items():
+            setattr(service, field, value)
+        _apply_eligibility(service, data)
+        _refresh_search_text(service)
+        _apply_nested(session, service, data)
     return service
 
 
 def soft_delete(*, session: Session, principal: Principal, service: Service) -> None:
     """Mark a service defunct (HSDS status); it stays readable for stewards."""
-    before = _snapshot(session, service)
-    service.status = RecordStatus.DEFUNCT.value
-    touch(service)
-    session.add(service)
-    _record(session, principal, service, history.DELETE, before)
-    session.commit()
+    with recorded_write(
+        session,
+        principal,
+        service,
+        resource_type=RESOURCE,
+        action=history.DELETE,
+        snapshot=_snapshot,
+    ):
+        service.status = RecordStatus.DEFUNCT.value
 
 
 def set_capacity(
@@ -616,50 +702,49 @@ def set_capacity(
 ) -> Service:
     """Replace a service's capacity figures, stamped now; history records old and new."""
     when = when or datetime.now(UTC)
-    before = {"capacity": _capacity_json(session, service)}
-    replace_children(
-        session, ServiceCapacity, "service_id", service.id, _capacity_rows(session, rows, when)
-    )
-    touch(service)
-    session.add(service)
-    session.flush()
-    history.record_changes(
-        session=session,
+    with recorded_write(
+        session,
+        principal,
+        service,
         resource_type=RESOURCE,
-        resource_id=service.id,
         action=history.UPDATE,
-        before=before,
-        after={"capacity": _capacity_json(session, service)},
-        actor=principal.audit_name,
+        snapshot=_capacity_snapshot,
         when=when,
-    )
-    session.commit()
+    ):
+        replace_children(
+            session, ServiceCapacity, "service_id", service.id, _capacity_rows(session, rows, when)
+        )
     return service
 
 
-def _capacity_json(session: Session, service: Service) -> list[dict[str, Any]]:
+def _capacity_snapshot(session: Session, service: Service) -> dict[str, Any]:
+    """What the history follows of a capacity update: the figures per unit, not their stamps."""
     rows = children_by(session, ServiceCapacity, "service_id", [service.id])[service.id]
     units = {u.id: u for u in session.exec(select(Unit))}
-    return sorted(
+    figures = sorted(
         (
             {"unit": units[r.unit_id].identifier, "available": r.available, "maximum": r.maximum}
             for r in rows
         ),
         key=lambda item: str(item["unit"]),
     )
+    return {"capacity": figures}
 
 
 def verify(
     *, session: Session, principal: Principal, service: Service, assured: date | None = None
 ) -> Service:
     """Mark a listing verified: sets assured_date and who verified it."""
-    before = _snapshot(session, service)
-    service.assured_date = assured or datetime.now(UTC).date()
-    service.assured_by = principal.audit_name
-    touch(service)
-    session.add(service)
-    _record(session, principal, service, history.UPDATE, before)
-    session.commit()
+    with recorded_write(
+        session,
+        principal,
+        service,
+        resource_type=RESOURCE,
+        action=history.UPDATE,
+        snapshot=_snapshot,
+    ):
+        service.assured_date = assured or datetime.now(UTC).date()
+        service.assured_by = principal.audit_name
     return service
 
 

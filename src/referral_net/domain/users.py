@@ -90,6 +90,15 @@ def authenticate(*, session: Session, username: str, password: str) -> UserAccou
     return user
 
 
+def current_user(*, session: Session, user_id: uuid.UUID, token_version: int) -> UserAccount | None:
+    """The user an access token names, if it still counts: the account exists, is enabled, and
+    no token invalidation (``disable_user``) happened after the token was issued."""
+    user = session.get(UserAccount, user_id)
+    if user is None or user.disabled or user.token_version != token_version:
+        return None
+    return user
+
+
 def principal_for(user: UserAccount) -> Principal:
     """The principal a logged-in user acts as."""
     return Principal(

@@ -1,0 +1,101 @@
+"""The one ending of every directory write: stamp, flush, record the change history, commit.
+
+Organizations, services, locations and their links all end a write the same way::
+
+    with recorded_write(session, principal, organization, resource_type=RESOURCE,
+                        action=history.UPDATE, snapshot=_snapshot):
+        organization.name = "..."
+
+On entry the record's history snapshot is taken (none for a create, which also stamps the new
+record as version 1 and flushes it, so nested rows can point at it). When the block ends without
+an exception the record's version (its ETag) and last-modified time move on, the session is
+flushed, one HSDS ``metadata`` row is added per changed field (with the audit entry, see
+:func:`history.record_changes`) and the transaction commits. If the block raises, nothing is
+recorded or committed: the write and its history land together or not at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from sqlalchemy import inspect
+from sqlmodel import Session
+
+from referral_net.domain import history
+from referral_net.security.roles import Principal
+
+Snapshot = Mapping[str, Any]
+
+
+class Record(Protocol):
+    """A directory record: anything with a uuid primary key named ``id``."""
+
+    id: uuid.UUID
+
+
+R = TypeVar("R", bound=Record)
+
+
+@runtime_checkable
+class Versioned(Protocol):
+    """A record with an ETag version and a last-modified time (links between records have none)."""
+
+    version: int
+    last_modified: datetime | None
+
+
+@contextmanager
+def recorded_write(
+    session: Session,
+    principal: Principal,
+    record: R,
+    *,
+    resource_type: str,
+    action: str,
+    snapshot: Callable[[Session, R], Snapshot],
+    when: datetime | None = None,
+) -> Iterator[None]:
+    """Run the block as one recorded write of ``record`` by ``principal`` (see the module doc).
+
+    ``snapshot`` gives the fields the history follows; it is taken before and after the block.
+    A record the block deletes has no "after": every field is recorded as cleared. ``when``
+    stamps the history rows (default now).
+    """
+    if action == history.CREATE:
+        before: Snapshot = {}
+        if isinstance(record, Versioned):
+            _stamp(record, new=True)
+        session.add(record)
+        session.flush()
+    else:
+        before = snapshot(session, record)
+    yield
+    # Deleted in the block: still pending in the session, or already flushed by a query.
+    deleted = record in session.deleted or bool(inspect(record, raiseerr=True).deleted)
+    if not deleted:
+        if action != history.CREATE and isinstance(record, Versioned):
+            _stamp(record, new=False)
+        session.add(record)
+    session.flush()
+    after = {} if deleted else snapshot(session, record)
+    history.record_changes(
+        session=session,
+        resource_type=resource_type,
+        resource_id=record.id,
+        action=action,
+        before=before,
+        after=after,
+        actor=principal.audit_name,
+        when=when,
+    )
+    session.commit()
+
+
+def _stamp(record: Versioned, *, new: bool) -> None:
+    """Start a new record's version (its ETag) at 1 or move it on, and set its last-modified."""
+    record.version = 1 if new else (record.version or 0) + 1
+    record.last_modified = datetime.now(UTC)
