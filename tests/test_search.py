@@ -671,10 +671,10 @@ def test_counts_stop_at_their_caps_and_say_so(
     client: TestClient, dense_cluster: list[Site], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Small caps stand in for 200 / 1,000 so that a 20-site cluster crosses them.
-    from referral_net.domain import search as search_domain
+    from referral_net.domain.search import count as search_count
 
-    monkeypatch.setattr(search_domain, "NEAREST_COUNT_CAP", 7)
-    monkeypatch.setattr(search_domain, "COUNT_CAP", 12)
+    monkeypatch.setattr(search_count, "NEAREST_COUNT_CAP", 7)
+    monkeypatch.setattr(search_count, "COUNT_CAP", 12)
     lat, lon = 14.8041, -91.4843  # inside the cluster
     shelters = "protection.shelter"
     truth = _truth_near(dense_cluster, lat, lon, trusted=False)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from referral_net.domain.search import _growth
+from referral_net.domain.search.bound import _growth
 
 
 def test_an_empty_window_widens_the_most() -> None:

@@ -1,10 +1,13 @@
-"""Response language: Spanish by default, English on request through ``Accept-Language``."""
+"""Response language: Spanish by default, English on request through ``Accept-Language``.
+
+``LocaleDep`` is the negotiated locale; ``ContentLocaleDep`` also sets ``Content-Language``.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Response
 
 from referral_net.vocab import DEFAULT_LOCALE, LOCALES, Locale
 
@@ -67,3 +70,16 @@ async def locale_dep(
 
 
 LocaleDep = Annotated[Locale, Depends(locale_dep)]
+
+
+async def content_locale(response: Response, locale: LocaleDep) -> Locale:
+    """The negotiated locale, also announced as the response's ``Content-Language``.
+
+    For endpoints whose answer is labelled in that language; an error response carries no
+    ``Content-Language`` (FastAPI copies a dependency's headers to successful responses only).
+    """
+    response.headers["Content-Language"] = locale
+    return locale
+
+
+ContentLocaleDep = Annotated[Locale, Depends(content_locale)]

@@ -14,9 +14,10 @@ from sqlmodel import Session, col, select
 from referral_net.db.models import Accessibility, Address, AdminArea, Language, Location, Phone
 from referral_net.domain import access, areas, audit, history, organizations
 from referral_net.domain.access import LocationView
-from referral_net.domain.common import children_by, replace_children, touch
+from referral_net.domain.common import children_by, replace_children
 from referral_net.domain.languages import language_name
 from referral_net.domain.record_ids import record_id
+from referral_net.domain.recorded_write import recorded_write
 from referral_net.errors import Forbidden, NotFound
 from referral_net.schemas.directory import (
     AccessibilityOut,
@@ -32,6 +33,42 @@ from referral_net.vocab import Locale, RecordStatus, Visibility
 
 RESOURCE = "location"
 _NESTED = ("addresses", "phones", "languages", "accessibility")
+# What the change history follows (see ``history``): these columns of the exact site (never
+# the geometry, which latitude and longitude stand for) and each nested list as one field.
+HISTORY_COLUMNS = (
+    "id",
+    "organization_id",
+    "name",
+    "alternate_name",
+    "description",
+    "transportation",
+    "location_type",
+    "url",
+    "visibility",
+    "department_code",
+    "municipality_code",
+    "outside_country",
+    "intake_phone",
+    "intake_description",
+    "external_identifier",
+    "external_identifier_type",
+    "status",
+)
+_NESTED_HISTORY_COLUMNS = {
+    "addresses": (
+        "attention",
+        "address_1",
+        "address_2",
+        "city",
+        "region",
+        "state_province",
+        "postal_code",
+        "country",
+        "address_type",
+    ),
+    "phones": ("number", "extension", "type", "description"),
+    "accessibility": ("description", "details", "url"),
+}
 
 
 def point_element(latitude: float, longitude: float) -> WKTElement:
@@ -142,8 +179,25 @@ def to_read(
 
 
 def _snapshot(session: Session, location: Location) -> dict[str, Any]:
-    read = to_read(session, location, _children(session, [location.id]), LocationView.EXACT)
-    return read.model_dump(mode="json", exclude={"last_modified", "precision"})
+    """The fields the change history follows (not the API shape: see ``history``)."""
+    children = _children(session, [location.id])
+    nested = {
+        key: [history.fields_of(row, columns) for row in children[key][location.id]]
+        for key, columns in _NESTED_HISTORY_COLUMNS.items()
+    }
+    languages = sorted(children["languages"][location.id], key=lambda lang: lang.code)
+    return (
+        history.fields_of(location, HISTORY_COLUMNS)
+        | {
+            "latitude": history.as_float(location.latitude),
+            "longitude": history.as_float(location.longitude),
+            "languages": [
+                {"code": lang.code, "name": language_name(lang.code, "es", stored=lang.name)}
+                for lang in languages
+            ],
+        }
+        | nested
+    )
 
 
 def view_for(principal: Principal, location: Location) -> LocationView:
@@ -171,14 +225,19 @@ def read(
     """Read one location as the caller may see it (an exact hidden site is audited)."""
     location = get(session=session, principal=principal, location_id=location_id)
     view = view_for(principal, location)
-    _audit_exact(session, principal, [(location, view)])
-    return to_read(session, location, _children(session, [location.id]), view, locale)
+    shaped = to_read(session, location, _children(session, [location.id]), view, locale)
+    _audit_exact(session, principal, [(location, view)])  # after shaping: see _audit_exact
+    return shaped
 
 
 def _audit_exact(
     session: Session, principal: Principal, shown: list[tuple[Location, LocationView]]
 ) -> None:
-    """Audit every non-public location shown exactly (commits: see ``audit.record_exact_reads``)."""
+    """Audit every non-public location shown exactly (commits: see ``audit.record_exact_reads``).
+
+    Called once the answer is shaped, after its last read: a failure while shaping records
+    nothing, and a failed entry fails the request, so the read and its entries go together.
+    """
     audit.record_exact_reads(
         session=session,
         principal=principal,
@@ -220,8 +279,9 @@ def list_page(
     )
     children = _children(session, [r.id for r in rows])
     shown = [(r, view_for(principal, r)) for r in rows]
+    shaped = [to_read(session, r, children, view, locale) for r, view in shown]
     _audit_exact(session, principal, shown)
-    return [to_read(session, r, children, view, locale) for r, view in shown], int(total)
+    return shaped, int(total)
 
 
 def _nested_rows(data: LocationCreate | LocationUpdate) -> dict[str, list[Any]]:
@@ -268,22 +328,15 @@ def create(
     )
     _set_point(session, location, data.latitude, data.longitude)
     refresh_public_point(session, location)
-    touch(location)
-    location.version = 1
-    session.add(location)
-    session.flush()
-    _replace_nested(session, location.id, _nested_rows(data))
-    session.flush()
-    history.record_changes(
-        session=session,
+    with recorded_write(
+        session,
+        principal,
+        location,
         resource_type=RESOURCE,
-        resource_id=location.id,
         action=history.CREATE,
-        before={},
-        after=_snapshot(session, location),
-        actor=principal.audit_name,
-    )
-    session.commit()
+        snapshot=_snapshot,
+    ):
+        _replace_nested(session, location.id, _nested_rows(data))
     return location
 
 
@@ -299,49 +352,37 @@ def update(
     *, session: Session, principal: Principal, location: Location, data: LocationUpdate
 ) -> Location:
     """Apply a partial update; visibility may rise only for stewards."""
-    before = _snapshot(session, location)
     changes = data.model_dump(exclude_unset=True, exclude={"latitude", "longitude", *_NESTED})
     requested = changes.get("visibility")
     if requested is not None and not access.may_change_visibility(
         principal, current=location.visibility, requested=str(requested)
     ):
         raise Forbidden("Making a location more visible needs a steward.")
-    for field, value in changes.items():
-        setattr(location, field, value.value if field == "visibility" else value)
-    if data.latitude is not None and data.longitude is not None:
-        _set_point(session, location, data.latitude, data.longitude)
-    refresh_public_point(session, location)
-    _replace_nested(session, location.id, _nested_rows(data))
-    touch(location)
-    session.add(location)
-    session.flush()
-    history.record_changes(
-        session=session,
+    with recorded_write(
+        session,
+        principal,
+        location,
         resource_type=RESOURCE,
-        resource_id=location.id,
         action=history.UPDATE,
-        before=before,
-        after=_snapshot(session, location),
-        actor=principal.audit_name,
-    )
-    session.commit()
+        snapshot=_snapshot,
+    ):
+        for field, value in changes.items():
+            setattr(location, field, value.value if field == "visibility" else value)
+        if data.latitude is not None and data.longitude is not None:
+            _set_point(session, location, data.latitude, data.longitude)
+        refresh_public_point(session, location)
+        _replace_nested(session, location.id, _nested_rows(data))
     return location
 
 
 def soft_delete(*, session: Session, principal: Principal, location: Location) -> None:
     """Mark a location defunct; it disappears from search but stewards can still read it."""
-    before = _snapshot(session, location)
-    location.status = RecordStatus.DEFUNCT.value
-    touch(location)
-    session.add(location)
-    session.flush()
-    history.record_changes(
-        session=session,
+    with recorded_write(
+        session,
+        principal,
+        location,
         resource_type=RESOURCE,
-        resource_id=location.id,
         action=history.DELETE,
-        before=before,
-        after=_snapshot(session, location),
-        actor=principal.audit_name,
-    )
-    session.commit()
+        snapshot=_snapshot,
+    ):
+        location.status = RecordStatus.DEFUNCT.value

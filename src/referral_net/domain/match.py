@@ -30,7 +30,7 @@ from referral_net.db.models import (
     Service,
     ServiceCapacity,
 )
-from referral_net.domain import search, services, taxonomy
+from referral_net.domain import places, search, services, taxonomy
 from referral_net.domain.common import children_by
 from referral_net.errors import InvalidInput
 from referral_net.geo.country import point_in_guatemala
@@ -45,7 +45,7 @@ from referral_net.schemas.match import (
     PlanStep,
     Proposal,
 )
-from referral_net.schemas.search import SearchMode
+from referral_net.schemas.search import SearchLocation, SearchMode
 from referral_net.security.roles import Principal
 from referral_net.vocab import Locale
 
@@ -300,26 +300,38 @@ def _shape(
 ) -> MatchResponse:
     link_of = {(c.service_id, c.location_id): hit.link_id for hit, c in built.values()}
     location_ids = {uuid.UUID(r.candidate.location_id) for n in result.needs for r in n.ranked}
-    places = search.place_sites(
-        session,
-        principal,
-        [
-            search.Site(
-                id=loc.id,
-                name=loc.name,
-                latitude=loc.latitude,
-                longitude=loc.longitude,
-                visibility=loc.visibility,
-                organization_id=loc.organization_id,
-                department_code=loc.department_code,
-                municipality_code=loc.municipality_code,
-                intake_phone=loc.intake_phone,
-                intake_description=loc.intake_description,
-            )
-            for loc in session.exec(select(Location).where(col(Location.id).in_(location_ids)))
-        ],
-    )
+    sites = [
+        places.Site(
+            id=loc.id,
+            name=loc.name,
+            latitude=loc.latitude,
+            longitude=loc.longitude,
+            visibility=loc.visibility,
+            organization_id=loc.organization_id,
+            department_code=loc.department_code,
+            municipality_code=loc.municipality_code,
+            intake_phone=loc.intake_phone,
+            intake_description=loc.intake_description,
+        )
+        for loc in session.exec(select(Location).where(col(Location.id).in_(location_ids)))
+    ]
+    # Exact views of hidden sites are audited once the whole answer is shaped (places.audience).
+    with places.audience(session, principal) as audience:
+        shaped = _response(
+            result, link_of, audience.place(sites), now, abroad=abroad, locale=locale
+        )
+    return shaped
 
+
+def _response(
+    result: matching.MatchResult,
+    link_of: Mapping[tuple[str, str], uuid.UUID],
+    placed: Mapping[uuid.UUID, SearchLocation],
+    now: datetime,
+    *,
+    abroad: bool,
+    locale: Locale,
+) -> MatchResponse:
     needs = []
     for need_result in result.needs:
         needs.append(
@@ -355,7 +367,7 @@ def _shape(
                         organization_id=uuid.UUID(r.candidate.organization_id),
                         organization_name=r.candidate.organization_name,
                         distance_m=round(r.candidate.distance_m, 1),
-                        location=places[uuid.UUID(r.candidate.location_id)],
+                        location=placed[uuid.UUID(r.candidate.location_id)],
                     )
                     for r in need_result.ranked
                 ],

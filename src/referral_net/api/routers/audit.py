@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from referral_net.api.deps import SessionDep, SettingsDep, require_roles
 from referral_net.api.pagination import PageDep
+from referral_net.api.params import KnownQueryOnly
 from referral_net.domain import audit
 from referral_net.schemas.common import Page
 from referral_net.security.roles import Principal, Role
@@ -80,6 +81,7 @@ class VerifyRead(BaseModel):
     "",
     summary="Query the audit trail by record and by user (stewards)",
     response_model=Page[AuditEntryRead],
+    dependencies=[KnownQueryOnly],
 )
 def list_audit_entries(
     session: SessionDep,

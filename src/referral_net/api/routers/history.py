@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from referral_net.api.deps import SessionDep, require_roles
+from referral_net.api.params import KnownQueryOnly
 from referral_net.domain import history
 from referral_net.security.roles import Principal, Role
 
@@ -31,7 +32,12 @@ class MetadataRead(BaseModel):
     updated_by: str = Field(examples=["user:steward1"])
 
 
-@router.get("", summary="Change history of a record (stewards)", response_model=list[MetadataRead])
+@router.get(
+    "",
+    summary="Change history of a record (stewards)",
+    response_model=list[MetadataRead],
+    dependencies=[KnownQueryOnly],
+)
 def record_history(
     session: SessionDep,
     principal: Steward,

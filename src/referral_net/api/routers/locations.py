@@ -11,6 +11,7 @@ from referral_net.api.deps import PrincipalDep, SessionDep, require_roles
 from referral_net.api.etag import check_if_match, set_etag
 from referral_net.api.i18n import LocaleDep
 from referral_net.api.pagination import PageDep
+from referral_net.api.params import KnownQueryOnly
 from referral_net.domain import locations
 from referral_net.schemas.common import Page
 from referral_net.schemas.directory import LocationCreate, LocationRead, LocationUpdate
@@ -22,7 +23,9 @@ AreaCode = Annotated[str | None, Query(pattern=r"^\d{4}$", description="Municipa
 DepartmentCode = Annotated[str | None, Query(pattern=r"^\d{2}$", description="Department code.")]
 
 
-@router.get("", summary="List locations", response_model=Page[LocationRead])
+@router.get(
+    "", summary="List locations", response_model=Page[LocationRead], dependencies=[KnownQueryOnly]
+)
 def list_locations(
     session: SessionDep,
     principal: PrincipalDep,

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 
 from referral_net.api.deps import SessionDep, reads_only, require_roles
-from referral_net.api.i18n import LocaleDep
+from referral_net.api.i18n import ContentLocaleDep
 from referral_net.domain import match as match_domain
 from referral_net.schemas.match import MatchRequest, MatchResponse
 from referral_net.security.roles import Principal, Role
@@ -27,19 +27,18 @@ def match(
     body: MatchRequest,
     session: SessionDep,
     principal: Matcher,
-    locale: LocaleDep,
+    locale: ContentLocaleDep,
     response: Response,
 ) -> MatchResponse:
     """Hard rules exclude; soft scores rank; every proposal says why (docs/matching.md).
 
     The profile identifies nobody and is not stored.
     """
-    response.headers["Content-Language"] = locale
     response.headers["Cache-Control"] = "no-store"
     return match_domain.match(
         session=session,
         principal=principal,
         request=body,
         now=datetime.now(UTC),
-        locale="en" if locale == "en" else "es",
+        locale=locale,
     )

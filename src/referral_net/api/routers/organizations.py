@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from referral_net.api.deps import PrincipalDep, SessionDep, require_roles
 from referral_net.api.etag import check_if_match, set_etag
 from referral_net.api.pagination import PageDep
+from referral_net.api.params import KnownQueryOnly
 from referral_net.domain import organizations
 from referral_net.schemas.common import Page
 from referral_net.schemas.directory import (
@@ -24,7 +25,12 @@ Editor = Annotated[Principal, Depends(require_roles(Role.STEWARD, Role.PROVIDER)
 Steward = Annotated[Principal, Depends(require_roles(Role.STEWARD))]
 
 
-@router.get("", summary="List organizations", response_model=Page[OrganizationRead])
+@router.get(
+    "",
+    summary="List organizations",
+    response_model=Page[OrganizationRead],
+    dependencies=[KnownQueryOnly],
+)
 def list_organizations(
     session: SessionDep,
     principal: PrincipalDep,

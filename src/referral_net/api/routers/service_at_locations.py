@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from referral_net.api.deps import PrincipalDep, SessionDep, require_roles
 from referral_net.api.etag import check_if_match_tag, content_etag
 from referral_net.api.pagination import PageDep
+from referral_net.api.params import KnownQueryOnly
 from referral_net.db.models import ServiceAtLocation
 from referral_net.domain import service_at_locations as links
 from referral_net.schemas.common import Page
@@ -28,7 +29,12 @@ def _etag(link: ServiceAtLocation) -> str:
     return content_etag(link.id, link.service_id, link.location_id, link.description)
 
 
-@router.get("", summary="List services at locations", response_model=Page[ServiceAtLocationRead])
+@router.get(
+    "",
+    summary="List services at locations",
+    response_model=Page[ServiceAtLocationRead],
+    dependencies=[KnownQueryOnly],
+)
 def list_links(
     session: SessionDep,
     principal: PrincipalDep,

@@ -12,8 +12,9 @@ from sqlmodel import Session
 from referral_net import validation
 from referral_net.api.deps import PrincipalDep, SessionDep, SettingsDep, require_roles
 from referral_net.api.etag import check_if_match, set_etag
-from referral_net.api.i18n import LocaleDep
+from referral_net.api.i18n import ContentLocaleDep, LocaleDep
 from referral_net.api.pagination import PageDep
+from referral_net.api.params import KnownQueryOnly, evaluation_instant
 from referral_net.domain import services
 from referral_net.errors import BadRequest, InvalidInput
 from referral_net.schemas.common import Page
@@ -28,7 +29,7 @@ from referral_net.schemas.directory import (
 from referral_net.schemas.instants import GuatemalaInstant, UtcInstant
 from referral_net.security.roles import Principal, Role
 from referral_net.settings import Settings
-from referral_net.vocab import GUATEMALA_TZ
+from referral_net.vocab import Locale
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"])
 verification_router = APIRouter(prefix="/api/v1/verification", tags=["verification"])
@@ -36,27 +37,20 @@ Editor = Annotated[Principal, Depends(require_roles(Role.STEWARD, Role.PROVIDER)
 Steward = Annotated[Principal, Depends(require_roles(Role.STEWARD))]
 
 
-def evaluation_instant(open_now: bool, open_at: datetime | None) -> datetime:
-    """The instant opening hours are evaluated at; a naive open_at is Guatemala local time."""
-    if open_now and open_at is not None:
-        raise BadRequest("Give open_now or open_at, not both.")
-    if open_at is None:
-        return datetime.now(UTC)
-    if open_at.tzinfo is None:
-        open_at = open_at.replace(tzinfo=GUATEMALA_TZ)
-    return open_at.astimezone(UTC)
-
-
-def _context(settings: Settings, locale: str, at: datetime) -> services.ReadContext:
+def _context(settings: Settings, locale: Locale, at: datetime) -> services.ReadContext:
     return services.ReadContext(
-        locale="en" if locale == "en" else "es",
+        locale=locale,
         at=at,
         capacity_stale_after=timedelta(hours=settings.capacity_stale_hours),
     )
 
 
 def _read_now(
-    session: Session, principal: Principal, settings: Settings, locale: str, service_id: uuid.UUID
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    locale: Locale,
+    service_id: uuid.UUID,
 ) -> ServiceRead:
     """The service as it reads right after a write (open-now evaluated at this instant)."""
     return services.read(
@@ -67,14 +61,15 @@ def _read_now(
     )
 
 
-@router.get("", summary="List services", response_model=Page[ServiceRead])
+@router.get(
+    "", summary="List services", response_model=Page[ServiceRead], dependencies=[KnownQueryOnly]
+)
 def list_services(
     session: SessionDep,
     principal: PrincipalDep,
     settings: SettingsDep,
-    locale: LocaleDep,
+    locale: ContentLocaleDep,
     page: PageDep,
-    response: Response,
     organization_id: uuid.UUID | None = None,
     category: Annotated[
         list[str] | None,
@@ -110,7 +105,6 @@ def list_services(
         include_defunct=include_defunct,
         modified_after=modified_after,
     )
-    response.headers["Content-Language"] = locale
     return Page[ServiceRead].build(items, total=total, page=page.page, per_page=page.per_page)
 
 
@@ -138,7 +132,7 @@ def read_service(
     session: SessionDep,
     principal: PrincipalDep,
     settings: SettingsDep,
-    locale: LocaleDep,
+    locale: ContentLocaleDep,
     response: Response,
     open_at: Annotated[
         GuatemalaInstant | None,
@@ -148,7 +142,6 @@ def read_service(
     """One service with everything nested; the ETag header gives its version."""
     record = services.get(session=session, principal=principal, service_id=service_id)
     set_etag(response, record.id, record.version)
-    response.headers["Content-Language"] = locale
     return services.read(
         session=session,
         principal=principal,
@@ -245,7 +238,10 @@ def verify_service(
 
 
 @verification_router.get(
-    "/due", summary="Listings due for verification (stewards)", response_model=Page[VerificationDue]
+    "/due",
+    summary="Listings due for verification (stewards)",
+    response_model=Page[VerificationDue],
+    dependencies=[KnownQueryOnly],
 )
 def verification_due(
     session: SessionDep,

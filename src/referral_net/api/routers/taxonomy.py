@@ -6,11 +6,12 @@ import uuid
 from collections.abc import Mapping
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query
 
 from referral_net.api.deps import SessionDep
-from referral_net.api.i18n import LocaleDep
+from referral_net.api.i18n import ContentLocaleDep
 from referral_net.api.pagination import PageDep
+from referral_net.api.params import KnownQueryOnly
 from referral_net.db.models import TaxonomyTerm
 from referral_net.domain import taxonomy
 from referral_net.errors import BadRequest
@@ -40,7 +41,12 @@ def _term_read(
     )
 
 
-@router.get("/taxonomies", summary="List taxonomies", response_model=Page[TaxonomyRead])
+@router.get(
+    "/taxonomies",
+    summary="List taxonomies",
+    response_model=Page[TaxonomyRead],
+    dependencies=[KnownQueryOnly],
+)
 def list_taxonomies(session: SessionDep, page: PageDep) -> Page[TaxonomyRead]:
     """Taxonomies ordered by name, paginated (HSDS envelope)."""
     rows, total = taxonomy.list_taxonomies(session=session, offset=page.offset, limit=page.per_page)
@@ -55,12 +61,16 @@ def read_taxonomy(taxonomy_id: uuid.UUID, session: SessionDep) -> TaxonomyRead:
     return TaxonomyRead.model_validate(row, from_attributes=True)
 
 
-@router.get("/taxonomy_terms", summary="List taxonomy terms", response_model=Page[TaxonomyTermRead])
+@router.get(
+    "/taxonomy_terms",
+    summary="List taxonomy terms",
+    response_model=Page[TaxonomyTermRead],
+    dependencies=[KnownQueryOnly],
+)
 def list_taxonomy_terms(
     session: SessionDep,
-    locale: LocaleDep,
+    locale: ContentLocaleDep,
     page: PageDep,
-    response: Response,
     taxonomy_id: uuid.UUID | None = None,
     parent_id: Annotated[
         uuid.UUID | None, Query(description="Only the direct children of this term.")
@@ -100,7 +110,6 @@ def list_taxonomy_terms(
         search=search,
     )
     parents = taxonomy.parent_codes(session=session, terms=rows)
-    response.headers["Content-Language"] = locale
     items = [_term_read(row, parents, locale) for row in rows]
     return Page[TaxonomyTermRead].build(items, total=total, page=page.page, per_page=page.per_page)
 
@@ -109,10 +118,9 @@ def list_taxonomy_terms(
     "/taxonomy_terms/{term_id}", summary="Read a taxonomy term", response_model=TaxonomyTermRead
 )
 def read_taxonomy_term(
-    term_id: uuid.UUID, session: SessionDep, locale: LocaleDep, response: Response
+    term_id: uuid.UUID, session: SessionDep, locale: ContentLocaleDep
 ) -> TaxonomyTermRead:
     """One taxonomy term, labelled in the negotiated language."""
     term = taxonomy.get_term(session=session, term_id=term_id)
     parents = taxonomy.parent_codes(session=session, terms=[term])
-    response.headers["Content-Language"] = locale
     return _term_read(term, parents, locale)

@@ -1,0 +1,135 @@
+"""Where a response places a site for its audience: the exact point, the municipality's
+representative point, or nowhere; and the audit of exact views of hidden sites.
+
+``access.location_view`` decides how much of a site a caller may see; this module turns that into
+the point a search result or a match proposal shows:
+
+    exact          the site's own latitude and longitude
+    municipality   its municipality's (else its department's) representative point
+    hidden         never placed: callers pass only sites the caller may know exist
+
+An exact view of a non-public site is a sensitive read and is audited. The entries are written
+once the response is fully shaped (:func:`audience` is a context manager), in one commit:
+if shaping fails, nothing is recorded and nothing is shown; if recording fails, the error
+propagates and the response is never sent. Either the read and its audit entries both happen or
+neither does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlmodel import Session, col
+
+from referral_net.db.models import AdminArea
+from referral_net.domain import access, audit
+from referral_net.schemas.search import SearchLocation
+from referral_net.security.roles import Principal
+from referral_net.vocab import Visibility
+
+
+@dataclass(frozen=True)
+class Site:
+    """A location's fields that a result shows, before the audience rule decides how."""
+
+    id: uuid.UUID
+    name: str | None
+    latitude: float | None
+    longitude: float | None
+    visibility: str
+    organization_id: uuid.UUID | None
+    department_code: str | None
+    municipality_code: str | None
+    intake_phone: str | None
+    intake_description: str | None
+
+    @property
+    def area_code(self) -> str | None:
+        """The code of the area whose representative point stands in for the site."""
+        return self.municipality_code or self.department_code
+
+
+class Audience:
+    """One caller's view of sites, remembering the exact views of hidden sites it gave."""
+
+    def __init__(self, session: Session, principal: Principal) -> None:
+        """Place sites for ``principal``, reading area points through ``session``."""
+        self._session = session
+        self._principal = principal
+        self._shown_exact: list[uuid.UUID] = []
+
+    @property
+    def shown_exact(self) -> tuple[uuid.UUID, ...]:
+        """Non-public sites placed exactly so far, in order (repeats included)."""
+        return tuple(self._shown_exact)
+
+    def place(self, sites: Sequence[Site]) -> dict[uuid.UUID, SearchLocation]:
+        """Each site as precisely as the caller may see it, by location id.
+
+        Sites the caller may not see exactly sit at their municipality's representative point.
+        """
+        views = {
+            site.id: access.location_view(
+                self._principal, visibility=site.visibility, organization_id=site.organization_id
+            )
+            for site in sites
+        }
+        coarse = representative_points(
+            self._session,
+            [site.area_code for site in sites if views[site.id] is not access.LocationView.EXACT],
+        )
+        placed: dict[uuid.UUID, SearchLocation] = {}
+        for site in sites:
+            exact = views[site.id] is access.LocationView.EXACT
+            if exact and site.visibility != Visibility.PUBLIC:
+                self._shown_exact.append(site.id)
+            if exact:
+                lat, lon = site.latitude, site.longitude
+            else:
+                lat, lon = coarse.get(site.area_code or "", (None, None))
+            placed[site.id] = SearchLocation(
+                id=site.id,
+                name=site.name,
+                latitude=lat,
+                longitude=lon,
+                precision="exact" if exact else "municipality",
+                department_code=site.department_code,
+                municipality_code=site.municipality_code,
+                intake_phone=site.intake_phone,
+                intake_description=site.intake_description,
+            )
+        return placed
+
+
+@contextmanager
+def audience(session: Session, principal: Principal) -> Iterator[Audience]:
+    """Place sites for one response; audit its exact views of hidden sites once it is shaped.
+
+    Shape the whole response inside the ``with`` block and return it after the block: the audit
+    entries are written (one commit, see ``audit.record_exact_reads``) only when the block ends
+    without an error, after every read of the response.
+    """
+    placing = Audience(session, principal)
+    yield placing
+    audit.record_exact_reads(session=session, principal=principal, location_ids=placing.shown_exact)
+
+
+def representative_points(
+    session: Session, codes: Sequence[str | None]
+) -> dict[str, tuple[float, float]]:
+    """The representative (lat, lon) of administrative areas, by code (no polygons loaded)."""
+    wanted = {code for code in codes if code}
+    if not wanted:
+        return {}
+    statement: Select[Any] = select(
+        col(AdminArea.code).label("code"),
+        col(AdminArea.representative_latitude).label("latitude"),
+        col(AdminArea.representative_longitude).label("longitude"),
+    ).where(col(AdminArea.code).in_(wanted))
+    rows = session.connection().execute(statement)
+    return {row.code: (row.latitude, row.longitude) for row in rows}

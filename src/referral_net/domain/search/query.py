@@ -1,0 +1,59 @@
+"""What a search asks for (``SearchQuery``) and what its cheapest answer is (``Hit``)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from referral_net.schemas.search import SearchMode
+from referral_net.vocab import Locale
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A validated search: one mode, a reference point where there is one, and filters."""
+
+    mode: SearchMode
+    latitude: float | None = None
+    longitude: float | None = None
+    radius_m: float | None = None
+    box: tuple[float, float, float, float] | None = None
+    area_code: str | None = None
+    categories: tuple[str, ...] = ()
+    language: str | None = None
+    age: int | None = None
+    gender: str | None = None
+    lgbtiq_affirming: bool | None = None
+    accepts_children: bool | None = None
+    open_at: datetime | None = None
+    has_capacity: bool | None = None
+    text: str | None = None
+    verified_within_days: int | None = None
+    limit: int = 10
+    page: int = 1
+    locale: Locale = "es"
+    evaluated_at: datetime = field(default_factory=lambda: datetime.now().astimezone())
+    today: date = field(default_factory=date.today)
+    capacity_stale_after: timedelta = timedelta(hours=72)
+    max_radius_m: float = 500_000.0
+
+    @property
+    def has_point(self) -> bool:
+        """True when results can carry a distance."""
+        return self.latitude is not None and self.longitude is not None
+
+    @property
+    def offset(self) -> int:
+        """Rows before this page."""
+        return (self.page - 1) * self.limit
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One service at one location found by a search, before any shaping (used by matching)."""
+
+    link_id: uuid.UUID
+    service_id: uuid.UUID
+    location_id: uuid.UUID
+    distance_m: float | None
