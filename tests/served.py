@@ -29,9 +29,19 @@ def free_port() -> int:
 
 @contextmanager
 def served(
-    database_url: str, *, workers: int, env: Mapping[str, str] | None = None, log: Path
+    database_url: str,
+    *,
+    workers: int,
+    env: Mapping[str, str] | None = None,
+    log: Path,
+    cli: Path = CLI,
+    cwd: Path = REPO,
 ) -> Iterator[str]:
-    """Run ``referral-net serve`` on a free loopback port until the block ends; yield its URL."""
+    """Run ``referral-net serve`` on a free loopback port until the block ends; yield its URL.
+
+    ``cli`` and ``cwd`` default to the checkout's command run from the checkout; the wheel test
+    passes an installed copy and a directory outside the checkout.
+    """
     port = free_port()
     environment = {
         **os.environ,
@@ -43,9 +53,9 @@ def served(
     base = f"http://127.0.0.1:{port}"
     with log.open("wb") as log_file:
         process = subprocess.Popen(
-            [str(CLI), "serve", "--port", str(port), "--workers", str(workers)],
+            [str(cli), "serve", "--port", str(port), "--workers", str(workers)],
             env=environment,
-            cwd=REPO,
+            cwd=cwd,
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )

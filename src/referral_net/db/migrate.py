@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from sqlalchemy import Connection, Engine
 from sqlmodel import SQLModel
 
 import referral_net.db.models  # noqa: F401 - registers the tables on SQLModel.metadata
+from referral_net.resources import resource_path
 from referral_net.settings import Settings
 
 # Tables and virtual tables SpatiaLite creates for itself; they are not ours to migrate.
@@ -59,10 +59,14 @@ def include_object(
 
 
 def alembic_config(settings: Settings, connection: Connection | None = None) -> Config:
-    """Build an Alembic config pointing at this project's migrations."""
-    root = project_root()
-    config = Config(str(root / "alembic.ini"))
-    config.set_main_option("script_location", str(root / "migrations"))
+    """Build an Alembic config pointing at this project's migrations (packaged or checkout).
+
+    Upgrading, downgrading and reading the head need only the script location, so no
+    ``alembic.ini`` is read: that file serves developers' ``alembic revision`` in the checkout,
+    and the wheel does not carry it.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
     config.attributes["settings"] = settings
     if connection is not None:
         config.attributes["connection"] = connection
@@ -95,10 +99,7 @@ def schema_differences(engine: Engine) -> list[Any]:
         return list(compare_metadata(context, SQLModel.metadata))
 
 
-def project_root() -> Path:
-    """The directory holding alembic.ini: the source checkout (editable install)."""
-    package_dir = Path(str(files("referral_net")))
-    for candidate in (package_dir.parent.parent, Path.cwd()):
-        if (candidate / "alembic.ini").is_file():
-            return candidate
-    raise FileNotFoundError("alembic.ini not found: run referral-net from the project checkout")
+def migrations_dir() -> Path:
+    """The Alembic script folder (``env.py`` and ``versions/``): the copy shipped in the wheel,
+    else ``migrations/`` of the source checkout."""
+    return resource_path("migrations")

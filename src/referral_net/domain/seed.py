@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from referral_net.db.migrate import project_root
 from referral_net.db.models import Organization, Service
 from referral_net.domain import areas, locations, organizations, service_at_locations, services
 from referral_net.domain import taxonomy as taxonomy_domain
 from referral_net.geo.convert import to_geojson
+from referral_net.resources import resource_path
 from referral_net.schemas.directory import (
     CapacityIn,
     LocationCreate,
@@ -44,8 +44,8 @@ class SeedReport:
 
 
 def default_path() -> Path:
-    """The sample network file in the checkout."""
-    return project_root() / "seed" / "sample_network.json"
+    """The sample network file: the copy shipped in the wheel, else the source checkout's."""
+    return resource_path("seed/sample_network.json")
 
 
 def is_loaded(*, session: Session) -> bool:

@@ -15,7 +15,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +25,11 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from referral_net.db.models import Attribute, Taxonomy, TaxonomyTerm
 from referral_net.errors import InvalidInput, NotFound, validation_errors
+from referral_net.resources import resource_path
 from referral_net.vocab import Locale
 
 CATEGORY_LINK_TYPE = "category"
-SEED_RELATIVE_PATH = Path("seed") / "taxonomy.json"
+SEED_RELATIVE_PATH = "seed/taxonomy.json"
 
 
 # --- the seed file ---------------------------------------------------------------------------
@@ -71,12 +71,8 @@ class _TaxonomyFile(BaseModel):
 
 
 def default_taxonomy_path() -> Path:
-    """The seed taxonomy of the source checkout (found the way the migrations are found)."""
-    package_dir = Path(str(files("referral_net")))
-    for candidate in (package_dir.parent.parent, Path.cwd()):
-        if (candidate / SEED_RELATIVE_PATH).is_file():
-            return candidate / SEED_RELATIVE_PATH
-    raise FileNotFoundError(f"{SEED_RELATIVE_PATH} not found: run from the project checkout")
+    """The seed taxonomy: the copy shipped in the wheel, else the source checkout's."""
+    return resource_path(SEED_RELATIVE_PATH)
 
 
 def _read_file(path: Path) -> _TaxonomyFile:
