@@ -236,7 +236,7 @@ def gender_allows(site: Site, gender: str) -> bool:
     )
 
 
-def passes_filters(site: Site, query: TruthQuery) -> bool:
+def passes_filters(site: Site, query: TruthQuery) -> bool:  # noqa: C901, PLR0911, PLR0912 - a flat oracle
     """The typed filters, restated."""
     if not site.service_active or site.location_defunct or site.organization_defunct:
         return False

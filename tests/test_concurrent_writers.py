@@ -58,7 +58,9 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[s
     engine.dispose()
 
 
-def test_concurrent_writers_and_readers(database: tuple[str, Engine], tmp_path: Path) -> None:
+def test_concurrent_writers_and_readers(  # noqa: PLR0915 - one end-to-end scenario, in order
+    database: tuple[str, Engine], tmp_path: Path
+) -> None:
     url, engine = database
     env = {"REFERRAL_NET_SQLITE_BUSY_TIMEOUT_MS": str(BUSY_TIMEOUT_MS)}
     with served(url, workers=2, env=env, log=tmp_path / "server.log") as base:

@@ -66,8 +66,7 @@ def test_a_connection_whose_commit_failed_does_not_poison_the_pool(
     engine.dispose()
     # One pooled connection begins a write and its COMMIT fails, as a COMMIT that timed out on
     # a busy lock does: SQLAlchemy considers the transaction over, the database does not.
-    with engine.connect() as conn:
-        conn = conn.execution_options(**{WRITE_TRANSACTION: True})
+    with engine.connect().execution_options(**{WRITE_TRANSACTION: True}) as conn:
         conn.begin()
         conn.execute(text("INSERT INTO hygiene_probe VALUES (1)"))
 

@@ -54,7 +54,7 @@ class ReportingGroup(TyperGroup):
             raise typer.Exit(code=2) from None
 
 
-def describe_error(exc: BaseException) -> str | None:
+def describe_error(exc: BaseException) -> str | None:  # noqa: C901, PLR0911 - a dispatch on the error type
     """One line for an error the operator can act on, or None for a bug (left to propagate)."""
     if isinstance(exc, NoArgsIsHelpError):
         return None  # a group called bare: Typer prints its help, as it should

@@ -48,6 +48,7 @@ class ReferralNetError(Exception):
         errors: Sequence[Mapping[str, Any]] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        """Keep the problem's ``detail``, its per-field ``errors`` and extra response headers."""
         super().__init__(detail)
         self.detail = detail
         self.errors = list(errors) if errors else None
@@ -138,6 +139,7 @@ class DatabaseBusy(ServiceUnavailable):
     title = "Database busy"
 
     def __init__(self, detail: str = "The database is busy with other writes; try again.") -> None:
+        """Ask the client, through ``Retry-After``, to try again in one second."""
         super().__init__(detail, headers={"Retry-After": "1"})
 
 

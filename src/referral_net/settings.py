@@ -29,6 +29,7 @@ class WeakKeyError(ValueError):
     """A key setting is shorter than :data:`MIN_KEY_BYTES`; the message never holds the key."""
 
     def __init__(self, minimum: int) -> None:
+        """Name the ``minimum`` length in bytes and a command that generates a key that long."""
         super().__init__(
             f"must be at least {minimum} bytes; generate one with: "
             "python -c 'import secrets; print(secrets.token_urlsafe(48))'"

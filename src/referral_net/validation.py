@@ -200,27 +200,7 @@ def check_area_geometry(
     obj: Mapping[str, Any], *, max_vertices: int = 20000, max_area_km2: float = 250000.0
 ) -> BaseGeometry:
     """Validate a GeoJSON Polygon/MultiPolygon service area; return it as a 2D shapely geometry."""
-    if not isinstance(obj, Mapping):
-        raise ValueError("area must be a GeoJSON Polygon or MultiPolygon object")
-    geom_type = obj.get("type")
-    if geom_type not in _AREA_TYPES:
-        shown = _show(geom_type) if isinstance(geom_type, str) else "none"
-        raise ValueError(f"area must be a GeoJSON Polygon or MultiPolygon, got type {shown}")
-    coordinates = obj.get("coordinates")
-    if not isinstance(coordinates, Sequence) or isinstance(coordinates, str):
-        raise ValueError(f"{geom_type} needs a 'coordinates' array")
-    if not coordinates:
-        raise ValueError("area must not be empty")
-
-    vertices = 0
-    if geom_type == "Polygon":
-        vertices = _check_polygon_coordinates(coordinates, "polygon", vertices, max_vertices)
-    else:
-        for index, polygon in enumerate(coordinates):
-            vertices = _check_polygon_coordinates(
-                polygon, f"polygon {index}", vertices, max_vertices
-            )
-
+    geom_type = _check_area_coordinates(obj, max_vertices)
     try:
         # force_2d: altitudes are allowed by GeoJSON but the database columns are 2D.
         geom: BaseGeometry = shapely.force_2d(shape(obj))
@@ -239,6 +219,30 @@ def check_area_geometry(
             f"area is too large: {area_km2:,.0f} km² exceeds the limit of {max_area_km2:,.0f} km²"
         )
     return geom
+
+
+def _check_area_coordinates(obj: Mapping[str, Any], max_vertices: int) -> str:
+    """Check the raw GeoJSON of an area before shapely reads it; return its type."""
+    if not isinstance(obj, Mapping):
+        raise ValueError("area must be a GeoJSON Polygon or MultiPolygon object")
+    geom_type = obj.get("type")
+    if geom_type not in _AREA_TYPES:
+        shown = _show(geom_type) if isinstance(geom_type, str) else "none"
+        raise ValueError(f"area must be a GeoJSON Polygon or MultiPolygon, got type {shown}")
+    coordinates = obj.get("coordinates")
+    if not isinstance(coordinates, Sequence) or isinstance(coordinates, str):
+        raise ValueError(f"{geom_type} needs a 'coordinates' array")
+    if not coordinates:
+        raise ValueError("area must not be empty")
+    if geom_type == "Polygon":
+        _check_polygon_coordinates(coordinates, "polygon", 0, max_vertices)
+    else:
+        vertices = 0
+        for index, polygon in enumerate(coordinates):
+            vertices = _check_polygon_coordinates(
+                polygon, f"polygon {index}", vertices, max_vertices
+            )
+    return str(geom_type)
 
 
 # --- instants and dates ------------------------------------------------------------------------

@@ -23,7 +23,9 @@ LANGUAGES = ("spa", "mam", "quc", "kek")
 EDGE_AGES = (0, 12, 16, 17, 18, 19, 25, 130)
 
 
-def violates_hard_rule(profile: NeedProfile, need: Need, c: Candidate, minor: bool | None) -> str:
+def violates_hard_rule(  # noqa: C901, PLR0911, PLR0912 - a flat oracle, one return per rule
+    profile: NeedProfile, need: Need, c: Candidate, minor: bool | None
+) -> str:
     """The rule the candidate breaks for this person and need ("" if none); independent code."""
     if need.code not in c.categories:
         return "category"

@@ -44,6 +44,45 @@ def _detail(limit: int) -> str:
     return f"The request body is larger than the {limit} bytes this endpoint accepts."
 
 
+def _declares_more_than(scope: Scope, limit: int) -> bool:
+    """True if the request's ``Content-Length`` announces a body larger than ``limit``."""
+    declared = Headers(scope=scope).get("content-length")
+    return declared is not None and declared.strip().isdigit() and int(declared) > limit
+
+
+class _CountedBody:
+    """The ``receive`` and ``send`` of one request whose body may hold at most ``limit`` bytes."""
+
+    def __init__(self, receive: Receive, send: Send, limit: int) -> None:
+        """Count what arrives through ``receive``; hold back what goes to ``send`` once over."""
+        self._receive = receive
+        self._send = send
+        self.limit = limit
+        self.received = 0
+        self.exceeded = False
+        self.started = False
+
+    async def receive(self) -> Message:
+        """The next message; BodyTooLarge once the body has passed the cap, and after."""
+        if self.exceeded:  # never read past the cap
+            raise BodyTooLarge(self.limit)
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                self.exceeded = True
+                raise BodyTooLarge(self.limit)
+        return message
+
+    async def send(self, message: Message) -> None:
+        """Pass a message on, unless the body passed the cap before the response started."""
+        if self.exceeded and not self.started:
+            return  # the application's own answer is replaced by the 413 of the middleware
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+
 class BodyLimitMiddleware:
     """Refuse request bodies over the cap with a 413 problem (see the module docstring)."""
 
@@ -69,41 +108,16 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope.get("path", ""))
-        declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        if _declares_more_than(scope, limit):
             await self._refuse(scope, receive, send, limit)
             return
-
-        received = 0
-        exceeded = False
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal received, exceeded
-            if exceeded:  # never read past the cap
-                raise BodyTooLarge(limit)
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    exceeded = True
-                    raise BodyTooLarge(limit)
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if exceeded and not started:
-                return  # the application's own answer is replaced by the 413 below
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        body = _CountedBody(receive, send, limit)
         try:
-            await self.app(scope, counting_receive, guarded_send)
+            await self.app(scope, body.receive, body.send)
         except BodyTooLarge:
-            if started:
+            if body.started:
                 return  # the response was under way before the body ran over; nothing to add
-        if exceeded and not started:
+        if body.exceeded and not body.started:
             await self._refuse(scope, receive, send, limit)
 
     @staticmethod

@@ -33,11 +33,13 @@ untagged.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from referral_net.api.etag import representation_etag
-from referral_net.api.security_headers import AUTH_PATH_PREFIX
+from referral_net.api.security_headers import AUTH_PATH_PREFIX, app_path
 
 API_PREFIX = "/api/v1"
 CREDENTIAL_HEADERS = ("authorization", "x-api-key")
@@ -54,6 +56,109 @@ def _weak_equal(offered: str, tag: str) -> bool:
     return "*" in candidates or tag.removeprefix("W/") in candidates
 
 
+@dataclass(frozen=True)
+class _Request:
+    """What of a request decides how its response may be cached."""
+
+    credentialed: bool
+    method: str
+    api: bool
+    auth: bool
+    if_none_match: str | None
+
+    @classmethod
+    def of(cls, scope: Scope) -> _Request:
+        """Read the request's credentials, method, path and ``If-None-Match`` from its scope."""
+        headers = Headers(scope=scope)
+        path = app_path(scope)
+        return cls(
+            credentialed=any(name in headers for name in CREDENTIAL_HEADERS),
+            method=scope.get("method", "GET"),
+            api=path == API_PREFIX or path.startswith(API_PREFIX + "/"),
+            auth=path.startswith(AUTH_PATH_PREFIX),
+            if_none_match=headers.get("if-none-match"),
+        )
+
+    @property
+    def read(self) -> bool:
+        """A GET or HEAD."""
+        return self.method in ("GET", "HEAD")
+
+
+def _set_cache_headers(
+    headers: MutableHeaders, request: _Request, status: int, public_cache_control: str
+) -> None:
+    """``Cache-Control`` and ``Vary`` by the table of the module docstring."""
+    if request.credentialed:
+        headers["Cache-Control"] = PRIVATE
+    elif not request.read or status >= 400 or request.auth:
+        headers["Cache-Control"] = NO_STORE
+    elif request.api:
+        headers.setdefault("Cache-Control", public_cache_control)
+    if request.api and request.read:
+        for name in VARY_HEADERS:
+            headers.add_vary_header(name)
+
+
+class _DecoratingSend:
+    """The ``send`` of one request: sets the caching headers, and holds a body to tag it."""
+
+    def __init__(self, send: Send, request: _Request, public_cache_control: str) -> None:
+        """Decorate what the application sends through ``send`` in answer to ``request``."""
+        self.send = send
+        self.request = request
+        self.public_cache_control = public_cache_control
+        self.held: Message | None = None
+
+    async def __call__(self, message: Message) -> None:
+        """Pass one message on, decorated, or hold a response start until its body arrives."""
+        if message["type"] == "http.response.start":
+            await self._start(message)
+        elif self.held is not None and message["type"] == "http.response.body":
+            start, self.held = self.held, None
+            await self._tagged(start, message)
+        else:
+            await self.send(message)
+
+    async def _start(self, message: Message) -> None:
+        request = self.request
+        status = int(message["status"])
+        headers = MutableHeaders(scope=message)
+        _set_cache_headers(headers, request, status, self.public_cache_control)
+        if request.api and request.method == "GET" and status == 200:
+            self.held = message  # the ETag depends on the body: wait for it
+            return
+        if request.api and request.read and "etag" in headers:
+            # Not tagged from its body (HEAD, or a status without one): a record tag alone would
+            # be shared by every audience's view.
+            del headers["etag"]
+        await self.send(message)
+
+    async def _tagged(self, start: Message, message: Message) -> None:
+        headers = MutableHeaders(scope=start)
+        if message.get("more_body", False):
+            # Streamed: it cannot be hashed without holding all of it.
+            if "etag" in headers:
+                del headers["etag"]
+            await self.send(start)
+            await self.send(message)
+            return
+        body: bytes = message.get("body", b"")
+        tag = representation_etag(body, headers.get("etag"))
+        headers["ETag"] = tag
+        offered = self.request.if_none_match
+        if offered is not None and _weak_equal(offered, tag):
+            start["status"] = 304
+            for name in _BODY_HEADERS:
+                if name in headers:
+                    del headers[name]
+            await self.send(start)
+            await self.send({"type": "http.response.body", "body": b""})
+            return
+        await self.send(start)
+        await self.send(message)
+
+
 class CachingMiddleware:
     """Set ``Cache-Control``, ``Vary`` and per-representation ETags (see the module docstring)."""
 
@@ -67,70 +172,5 @@ class CachingMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_headers = Headers(scope=scope)
-        credentialed = any(name in request_headers for name in CREDENTIAL_HEADERS)
-        method = scope.get("method", "GET")
-        read = method in ("GET", "HEAD")
-        path: str = scope.get("path", "")
-        root_path: str = scope.get("root_path", "")
-        if root_path and path.startswith(root_path):
-            path = path.removeprefix(root_path) or "/"
-        api = path == API_PREFIX or path.startswith(API_PREFIX + "/")
-        auth = path.startswith(AUTH_PATH_PREFIX)
-        if_none_match = request_headers.get("if-none-match")
-        held: Message | None = None
-
-        def decorate(message: Message) -> MutableHeaders:
-            status = int(message["status"])
-            headers = MutableHeaders(scope=message)
-            if credentialed:
-                headers["Cache-Control"] = PRIVATE
-            elif not read or status >= 400 or auth:
-                headers["Cache-Control"] = NO_STORE
-            elif api:
-                headers.setdefault("Cache-Control", self.public_cache_control)
-            if api and read:
-                for name in VARY_HEADERS:
-                    headers.add_vary_header(name)
-            return headers
-
-        async def send_decorated(message: Message) -> None:
-            nonlocal held
-            if message["type"] == "http.response.start":
-                headers = decorate(message)
-                if api and method == "GET" and int(message["status"]) == 200:
-                    held = message  # the ETag depends on the body: wait for it
-                    return
-                if api and read and "etag" in headers:
-                    # Not tagged from its body (HEAD, or a status without one): a record tag
-                    # alone would be shared by every audience's view.
-                    del headers["etag"]
-                await send(message)
-                return
-            if held is None or message["type"] != "http.response.body":
-                await send(message)
-                return
-            start, held = held, None
-            headers = MutableHeaders(scope=start)
-            if message.get("more_body", False):
-                # Streamed: it cannot be hashed without holding all of it.
-                if "etag" in headers:
-                    del headers["etag"]
-                await send(start)
-                await send(message)
-                return
-            body: bytes = message.get("body", b"")
-            tag = representation_etag(body, headers.get("etag"))
-            headers["ETag"] = tag
-            if if_none_match is not None and _weak_equal(if_none_match, tag):
-                start["status"] = 304
-                for name in _BODY_HEADERS:
-                    if name in headers:
-                        del headers[name]
-                await send(start)
-                await send({"type": "http.response.body", "body": b""})
-                return
-            await send(start)
-            await send(message)
-
-        await self.app(scope, receive, send_decorated)
+        decorating_send = _DecoratingSend(send, _Request.of(scope), self.public_cache_control)
+        await self.app(scope, receive, decorating_send)

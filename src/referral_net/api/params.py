@@ -199,7 +199,7 @@ def _language_code(language: str | None) -> str | None:
         raise invalid("language", str(exc)) from None
 
 
-async def search_params(
+async def search_params(  # noqa: PLR0913, PLR0917 - one parameter per query parameter of search
     settings: SettingsDep,
     locale: ContentLocaleDep,
     near: Annotated[

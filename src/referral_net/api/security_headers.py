@@ -82,6 +82,38 @@ def html_csp(frame_ancestors: str = "'none'") -> str:
     )
 
 
+def app_path(scope: Scope) -> str:
+    """The request's path as the routes see it: without the ``root_path`` it is mounted under."""
+    path: str = scope.get("path", "")
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        path = path.removeprefix(root_path) or "/"
+    return path
+
+
+def _add_security_headers(
+    headers: MutableHeaders, *, path: str, https: bool, docs_page: bool
+) -> None:
+    """Add to a response's headers those of the module docstring the route has not set itself."""
+    embed = path == EMBED_PATH_PREFIX or path.startswith(EMBED_PATH_PREFIX + "/")
+    frame_ancestors = "*" if embed else "'none'"
+    for name, value in BASE_HEADERS.items():
+        headers.setdefault(name, value)
+    if not embed:
+        headers.setdefault("X-Frame-Options", "DENY")
+    if https:
+        headers.setdefault("Strict-Transport-Security", HSTS_VALUE)
+    if path.startswith(AUTH_PATH_PREFIX):
+        headers.setdefault("Cache-Control", "no-store")
+    if not headers.get("content-type", "").startswith("text/html"):
+        csp = api_csp(frame_ancestors)
+    elif docs_page:
+        csp = docs_csp(frame_ancestors)
+    else:
+        csp = html_csp(frame_ancestors)
+    headers.setdefault("Content-Security-Policy", csp)
+
+
 class SecurityHeadersMiddleware:
     """ASGI middleware adding the headers described in the module docstring."""
 
@@ -95,33 +127,15 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope.get("path", "")
-        root_path: str = scope.get("root_path", "")
-        if root_path and path.startswith(root_path):
-            path = path.removeprefix(root_path) or "/"
+        path = app_path(scope)
         https = scope.get("scheme") == "https"
-        embed = path == EMBED_PATH_PREFIX or path.startswith(EMBED_PATH_PREFIX + "/")
-        frame_ancestors = "*" if embed else "'none'"
         docs_page = path in self.docs_paths
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in BASE_HEADERS.items():
-                    headers.setdefault(name, value)
-                if not embed:
-                    headers.setdefault("X-Frame-Options", "DENY")
-                if https:
-                    headers.setdefault("Strict-Transport-Security", HSTS_VALUE)
-                if path.startswith(AUTH_PATH_PREFIX):
-                    headers.setdefault("Cache-Control", "no-store")
-                if not headers.get("content-type", "").startswith("text/html"):
-                    csp = api_csp(frame_ancestors)
-                elif docs_page:
-                    csp = docs_csp(frame_ancestors)
-                else:
-                    csp = html_csp(frame_ancestors)
-                headers.setdefault("Content-Security-Policy", csp)
+                _add_security_headers(
+                    MutableHeaders(scope=message), path=path, https=https, docs_page=docs_page
+                )
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

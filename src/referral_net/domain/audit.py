@@ -478,6 +478,22 @@ def _check_entry(
 ) -> tuple[int, str] | None:
     """Check one entry against the walk so far; advance the walk, or return (seq, why)."""
     seq = entry.seq or 0
+    problem = (
+        _chain_problem(walk, entry, seq)
+        or _mac_problem(walk, entry, key, seq)
+        or _checkpoint_problem(walk, entry, marks.get(seq, []), seq)
+    )
+    if problem is not None:
+        return problem
+    walk.checked += 1
+    walk.head_seq = seq
+    walk.head_hash = entry.entry_hash
+    walk.head_mac = entry.entry_mac
+    return None
+
+
+def _chain_problem(walk: _Walk, entry: AuditEntry, seq: int) -> tuple[int, str] | None:
+    """(seq, why) if the entry does not follow the walk's head or its hash is wrong, else None."""
     expected_seq = walk.head_seq + 1
     if seq != expected_seq:
         return expected_seq, f"entry {expected_seq} is missing (the next entry is {seq}): deleted"
@@ -485,6 +501,13 @@ def _check_entry(
         return seq, "prev_hash does not match the previous entry's hash"
     if _entry_hash(entry) != entry.entry_hash:
         return seq, "entry_hash does not match its contents"
+    return None
+
+
+def _mac_problem(
+    walk: _Walk, entry: AuditEntry, key: bytes | None, seq: int
+) -> tuple[int, str] | None:
+    """(seq, why) if the entry's MAC is missing or wrong, else None; notes where anchors begin."""
     if entry.entry_mac is None:
         if walk.anchored_since is not None:
             return seq, (
@@ -492,24 +515,27 @@ def _check_entry(
                 f"{walk.anchored_since} on: removed"
             )
         walk.unanchored += 1
-    else:
-        if walk.anchored_since is None:
-            walk.anchored_since = seq
-        if key is not None:
-            expected = compute_mac(key=key, prev_mac=walk.head_mac, entry_hash=entry.entry_hash)
-            if not hmac.compare_digest(expected, entry.entry_mac):
-                return seq, "entry_mac does not match: rewritten, or written under another key"
-    for checkpoint in marks.get(seq, ()):
+        return None
+    if walk.anchored_since is None:
+        walk.anchored_since = seq
+    if key is not None:
+        expected = compute_mac(key=key, prev_mac=walk.head_mac, entry_hash=entry.entry_hash)
+        if not hmac.compare_digest(expected, entry.entry_mac):
+            return seq, "entry_mac does not match: rewritten, or written under another key"
+    return None
+
+
+def _checkpoint_problem(
+    walk: _Walk, entry: AuditEntry, checkpoints: list[Checkpoint], seq: int
+) -> tuple[int, str] | None:
+    """(seq, why) if a checkpoint recorded this entry differently, else None; counts the checks."""
+    for checkpoint in checkpoints:
         if checkpoint.entry_hash != entry.entry_hash or (
             checkpoint.entry_mac is not None and checkpoint.entry_mac != entry.entry_mac
         ):
             when = _iso(checkpoint.taken_at)
             return seq, f"entry {seq} differs from the checkpoint of {when}: rewritten"
         walk.checkpoints_checked += 1
-    walk.checked += 1
-    walk.head_seq = seq
-    walk.head_hash = entry.entry_hash
-    walk.head_mac = entry.entry_mac
     return None
 
 

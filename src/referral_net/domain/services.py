@@ -408,7 +408,7 @@ def read_many(
     return [_for_caller(principal, to_read(s, children, context)) for s in services]
 
 
-def list_page(
+def list_page(  # noqa: PLR0913 - one keyword per filter of GET /services
     *,
     session: Session,
     principal: Principal,

@@ -63,7 +63,20 @@ def gender_served(profile: NeedProfile, candidate: Candidate) -> bool:
     )
 
 
-def first_exclusion(
+def _age_exclusion(profile: NeedProfile, candidate: Candidate) -> ExclusionReason | None:
+    """The age rule the candidate fails, if no age the person may have is in its range."""
+    bounds = age_bounds(profile)
+    if bounds is None:
+        return None
+    youngest, oldest = bounds
+    if candidate.minimum_age is not None and oldest < candidate.minimum_age:
+        return ExclusionReason.BELOW_MINIMUM_AGE
+    if candidate.maximum_age is not None and youngest > candidate.maximum_age:
+        return ExclusionReason.ABOVE_MAXIMUM_AGE
+    return None
+
+
+def first_exclusion(  # noqa: PLR0911 - one return per hard rule, in the order they are checked
     profile: NeedProfile, need: Need, candidate: Candidate
 ) -> ExclusionReason | None:
     """The first hard rule the candidate fails for this person and need, or None if eligible."""
@@ -71,14 +84,9 @@ def first_exclusion(
         return ExclusionReason.NEED_NOT_SERVED
     if candidate.status != "active":
         return ExclusionReason.INACTIVE
-    bounds = age_bounds(profile)
-    if bounds is not None:
-        youngest, oldest = bounds
-        # Excluded only if no age the person may have falls inside the service's range.
-        if candidate.minimum_age is not None and oldest < candidate.minimum_age:
-            return ExclusionReason.BELOW_MINIMUM_AGE
-        if candidate.maximum_age is not None and youngest > candidate.maximum_age:
-            return ExclusionReason.ABOVE_MAXIMUM_AGE
+    age_exclusion = _age_exclusion(profile, candidate)
+    if age_exclusion is not None:
+        return age_exclusion
     if candidate.minors_only and profile.is_minor is not True:
         return ExclusionReason.MINORS_ONLY
     if not gender_served(profile, candidate):

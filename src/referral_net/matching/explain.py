@@ -160,20 +160,19 @@ def age_range_text(candidate: Candidate, locale: Locale) -> str | None:
     low, high = candidate.minimum_age, candidate.maximum_age
     if low is None and high is None:
         return None
-    if locale == "es":
-        if low is not None and high is not None:
-            return f"atiende de {low} a {high} años"
-        if low is not None:
-            return f"atiende desde los {low} años"
-        return f"atiende hasta los {high} años"
+    es = locale == "es"
     if low is not None and high is not None:
-        return f"serves ages {low}-{high}"
+        return f"atiende de {low} a {high} años" if es else f"serves ages {low}-{high}"
     if low is not None:
-        return f"serves ages {low} and over"
-    return f"serves ages up to {high}"
+        return f"atiende desde los {low} años" if es else f"serves ages {low} and over"
+    return f"atiende hasta los {high} años" if es else f"serves ages up to {high}"
 
 
-def _language_reason(profile: NeedProfile, candidate: Candidate) -> tuple[str | None, str | None]:
+_Remark = tuple[str | None, str | None]
+"""What one aspect of a proposal adds to its explanation: (reason, caution), either may be None."""
+
+
+def _language_reason(profile: NeedProfile, candidate: Candidate) -> _Remark:
     """(reason, caution) about language."""
     locale = profile.locale
     kind, code = language_match(profile, candidate)
@@ -195,7 +194,7 @@ def _language_reason(profile: NeedProfile, candidate: Candidate) -> tuple[str | 
 
 def _capacity_reason(
     profile: NeedProfile, need: Need, candidate: Candidate, now: datetime
-) -> tuple[str | None, str | None]:
+) -> _Remark:
     """(reason, caution) about free capacity and how fresh the report is."""
     if candidate.capacity_available is None:
         return (None, None)
@@ -230,14 +229,101 @@ def _capacity_reason(
     return (full, None)
 
 
-def _verification_reason(candidate: Candidate, now: datetime, locale: Locale) -> tuple[str, bool]:
-    """(text, is_caution) about when the record was last verified."""
+def _verification_remark(candidate: Candidate, now: datetime, locale: Locale) -> _Remark:
+    """When the record was last verified: a reason if recently, a caution if long ago or never."""
     days = verification_age_days(candidate, now)
     if days is None:
-        return ("sin verificación registrada" if locale == "es" else "never verified", True)
+        return (None, "sin verificación registrada" if locale == "es" else "never verified")
     ago = format_days_ago(days, locale)
     text = f"verificado {ago}" if locale == "es" else f"verified {ago}"
-    return (text, days > VERIFICATION_FRESH_DAYS)
+    return (None, text) if days > VERIFICATION_FRESH_DAYS else (text, None)
+
+
+def _limit_caution(profile: NeedProfile, *, beyond_limit: bool) -> str | None:
+    """A caution that the service lies beyond the distance limit the person set."""
+    if not beyond_limit or profile.max_distance_km is None:
+        return None
+    limit = format_km(profile.max_distance_km)
+    return (
+        f"fuera del límite de {limit} km"
+        if profile.locale == "es"
+        else f"beyond the {limit} km limit"
+    )
+
+
+def _interpretation_reason(
+    candidate: Candidate, language_reason: str | None, locale: Locale
+) -> str | None:
+    """Interpretation on offer, as a reason of its own when the language reason is another."""
+    if not candidate.interpretation_offered or language_reason in {
+        None,
+        "ofrece interpretación",
+        "offers interpretation",
+    }:
+        return None
+    return "ofrece interpretación" if locale == "es" else "offers interpretation"
+
+
+def _opening_remark(candidate: Candidate, locale: Locale) -> _Remark:
+    """Open around the clock or now (a reason), or closed now (a caution)."""
+    es = locale == "es"
+    if candidate.open_24h:
+        return ("abierto 24 h" if es else "open 24 h", None)
+    if candidate.open_now:
+        return ("abierto ahora" if es else "open now", None)
+    return (None, "cerrado ahora" if es else "closed now")
+
+
+def _affirming_reason(profile: NeedProfile, candidate: Candidate) -> str | None:
+    """If the person asked for it, whether the service is LGBTIQ+ affirming or trans-inclusive."""
+    if not profile.wants_affirming:
+        return None
+    es = profile.locale == "es"
+    if candidate.lgbtiq_affirming:
+        return "afirmativo LGBTIQ+" if es else "LGBTIQ+ affirming"
+    if candidate.trans_inclusive:
+        return "incluye a personas trans" if es else "trans-inclusive"
+    return None
+
+
+def _children_reason(profile: NeedProfile) -> str | None:
+    """That the service takes the person's children too (eligibility has checked it does)."""
+    if profile.accompanying_children <= 0:
+        return None
+    return (
+        "recibe a hijas e hijos acompañantes"
+        if profile.locale == "es"
+        else "accepts accompanying children"
+    )
+
+
+def _accessibility_remark(profile: NeedProfile, candidate: Candidate) -> _Remark:
+    """Every accessibility need met (a reason), or the ones not recorded (a caution)."""
+    wanted = profile.accessibility_needs
+    if not wanted:
+        return (None, None)
+    es = profile.locale == "es"
+    missing = [item for item in wanted if item not in candidate.accessibility]
+    if not missing:
+        return (
+            "cumple las necesidades de accesibilidad" if es else "meets accessibility needs",
+            None,
+        )
+    listed = ", ".join(missing)
+    return (None, f"no consta: {listed}" if es else f"not recorded: {listed}")
+
+
+def _age_caution(profile: NeedProfile, candidate: Candidate) -> str | None:
+    """The service's age range to confirm, when the person's exact age was not given."""
+    age_text = age_range_text(candidate, profile.locale)
+    if age_text is None or profile.age is not None:
+        return None
+    # Without the exact age the range could not be fully checked: show it.
+    return (
+        f"{age_text}: confirme la edad"
+        if profile.locale == "es"
+        else f"{age_text}: confirm the age"
+    )
 
 
 def candidate_explanation(
@@ -250,62 +336,25 @@ def candidate_explanation(
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The reasons and cautions shown with one proposal, in the profile's locale."""
     locale = profile.locale
-    es = locale == "es"
-    reasons: list[str] = [format_distance(candidate.distance_m, locale)]
-    cautions: list[str] = []
-    if candidate.covers_area:
-        reasons.append(COVERS_AREA[locale])
-    if beyond_limit and profile.max_distance_km is not None:
-        limit = format_km(profile.max_distance_km)
-        cautions.append(f"fuera del límite de {limit} km" if es else f"beyond the {limit} km limit")
     language_reason, language_caution = _language_reason(profile, candidate)
-    if language_reason:
-        reasons.append(language_reason)
-    if language_caution:
-        cautions.append(language_caution)
-    if candidate.interpretation_offered and language_reason not in {
-        None,
-        "ofrece interpretación",
-        "offers interpretation",
-    }:
-        reasons.append("ofrece interpretación" if es else "offers interpretation")
-    if candidate.open_24h:
-        reasons.append("abierto 24 h" if es else "open 24 h")
-    elif candidate.open_now:
-        reasons.append("abierto ahora" if es else "open now")
-    else:
-        cautions.append("cerrado ahora" if es else "closed now")
-    capacity_reason, capacity_caution = _capacity_reason(profile, need, candidate, now)
-    if capacity_reason:
-        reasons.append(capacity_reason)
-    if capacity_caution:
-        cautions.append(capacity_caution)
-    if profile.wants_affirming:
-        if candidate.lgbtiq_affirming:
-            reasons.append("afirmativo LGBTIQ+" if es else "LGBTIQ+ affirming")
-        elif candidate.trans_inclusive:
-            reasons.append("incluye a personas trans" if es else "trans-inclusive")
-    if profile.accompanying_children > 0:
-        reasons.append(
-            "recibe a hijas e hijos acompañantes" if es else "accepts accompanying children"
-        )
-    wanted = profile.accessibility_needs
-    if wanted:
-        missing = [item for item in wanted if item not in candidate.accessibility]
-        if not missing:
-            reasons.append(
-                "cumple las necesidades de accesibilidad" if es else "meets accessibility needs"
-            )
-        else:
-            listed = ", ".join(missing)
-            cautions.append(f"no consta: {listed}" if es else f"not recorded: {listed}")
-    age_text = age_range_text(candidate, locale)
-    if age_text is not None and profile.age is None:
-        # The exact age was not given, so the range could not be fully checked: show it.
-        cautions.append(f"{age_text}: confirme la edad" if es else f"{age_text}: confirm the age")
-    verification, is_caution = _verification_reason(candidate, now, locale)
-    (cautions if is_caution else reasons).append(verification)
-    return (tuple(reasons), tuple(cautions))
+    # In the order they are shown: each aspect gives a reason, a caution, or neither.
+    remarks: list[_Remark] = [
+        (format_distance(candidate.distance_m, locale), None),
+        (COVERS_AREA[locale] if candidate.covers_area else None, None),
+        (None, _limit_caution(profile, beyond_limit=beyond_limit)),
+        (language_reason, language_caution),
+        (_interpretation_reason(candidate, language_reason, locale), None),
+        _opening_remark(candidate, locale),
+        _capacity_reason(profile, need, candidate, now),
+        (_affirming_reason(profile, candidate), None),
+        (_children_reason(profile), None),
+        _accessibility_remark(profile, candidate),
+        (None, _age_caution(profile, candidate)),
+        _verification_remark(candidate, now, locale),
+    ]
+    reasons = tuple(reason for reason, _ in remarks if reason)
+    cautions = tuple(caution for _, caution in remarks if caution)
+    return (reasons, cautions)
 
 
 def beyond_limit_message(max_distance_km: float, nearest_m: float, locale: Locale) -> str:

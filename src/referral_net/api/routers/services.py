@@ -64,7 +64,7 @@ def _read_now(
 @router.get(
     "", summary="List services", response_model=Page[ServiceRead], dependencies=[KnownQueryOnly]
 )
-def list_services(
+def list_services(  # noqa: PLR0913 - one parameter per query parameter of GET /services
     session: SessionDep,
     principal: PrincipalDep,
     settings: SettingsDep,
