@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 
 from referral_net.db import models
 from referral_net.db.engine import make_engine
-from referral_net.db.migrate import include_object
+from referral_net.db.migrate import include_object_on
 from referral_net.settings import Settings
 
 config = context.config
@@ -49,7 +49,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
-        include_object=include_object,
+        include_object=include_object_on(connection.dialect.name),
         process_revision_directives=alembic_helpers.writer,
         render_item=alembic_helpers.render_item,
         compare_type=True,

@@ -40,6 +40,8 @@ keys_app = CliTyper(help="Partner API keys (hashed; shown once).", no_args_is_he
 app.add_typer(keys_app, name="keys")
 audit_app = CliTyper(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+search_app = CliTyper(help="The search read model.", no_args_is_help=True)
+app.add_typer(search_app, name="search")
 
 
 def _settings(*, may_create_database: bool = False) -> Settings:
@@ -328,6 +330,17 @@ def taxonomy_load(
         count = taxonomy.load_taxonomy(session=session, path=path)
         session.commit()
     typer.echo(f"loaded {count} taxonomy terms")
+
+
+@search_app.command("rebuild")
+def search_rebuild() -> None:
+    """Recreate the search read model from the directory's tables (one transaction)."""
+    from referral_net.domain import search_model
+
+    with _session() as session:
+        count = search_model.rebuild(session)
+        session.commit()
+    typer.echo(f"rebuilt {count} search entries")
 
 
 def _checkpoint_path(path: Path | None, settings: Settings) -> Path | None:

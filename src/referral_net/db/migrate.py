@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,19 @@ def include_object(
     return bool(alembic_helpers.include_object(obj, name, type_, reflected, compare_to))  # type: ignore[no-untyped-call]
 
 
+def include_object_on(dialect_name: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
+    """``include_object`` for one engine: the models' objects made on other engines only (their
+    ``info["engines"]``, such as PostGIS's GIN indexes of the search read model) are left out."""
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        engines = None if reflected else getattr(obj, "info", {}).get("engines")
+        if engines is not None and dialect_name not in engines:
+            return False
+        return include_object(obj, name, type_, reflected, compare_to)
+
+    return include
+
+
 def alembic_config(settings: Settings, connection: Connection | None = None) -> Config:
     """Build an Alembic config pointing at this project's migrations (packaged or checkout).
 
@@ -94,7 +108,10 @@ def schema_differences(engine: Engine) -> list[Any]:
     with engine.connect() as connection:
         context = MigrationContext.configure(
             connection,
-            opts={"include_object": include_object, "compare_type": True},
+            opts={
+                "include_object": include_object_on(connection.dialect.name),
+                "compare_type": True,
+            },
         )
         return list(compare_metadata(context, SQLModel.metadata))
 

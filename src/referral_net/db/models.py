@@ -14,7 +14,8 @@ import uuid
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Index, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Index, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
 from referral_net.db.types import UTCDateTime, multipolygon_column_type, point_column_type
@@ -555,6 +556,104 @@ class AuditEntry(SQLModel, table=True):
     entry_mac: str | None = Field(default=None, max_length=64)
 
 
+# --- the search read model (issue 13) ---------------------------------------------------------
+# Derived data: ``domain/search_model.py`` writes it in the same transaction as every write of
+# the tables it is built from, and ``referral-net search rebuild`` recreates it. Never edit it.
+
+
+def _text_list() -> Any:
+    """A list of codes: ``text[]`` on PostGIS (GIN-indexed), a JSON array on SpatiaLite."""
+    return ARRAY(Text()).with_variant(JSON(), "sqlite")
+
+
+def _postgis_gin(name: str, column: str) -> Index:
+    # Made on PostGIS only (``info["engines"]``: the migration and the drift check agree);
+    # SpatiaLite filters codes through the side tables below instead.
+    return Index(name, column, postgresql_using="gin", info={"engines": ("postgresql",)})
+
+
+class SearchEntry(SQLModel, table=True):
+    """One service at one location, flattened for search and matching (the read model).
+
+    Every column is audience-independent: the read path picks the point column (``exact_geom``
+    for callers who see exact points, ``public_geom`` for everyone else: NULL for a confidential
+    site) and applies ``domain/access`` to what ``doc`` shows.
+    """
+
+    __tablename__ = "search_entry"
+    __table_args__ = (
+        _postgis_gin("ix_search_entry_category_codes", "category_codes"),
+        _postgis_gin("ix_search_entry_language_codes", "language_codes"),
+        _postgis_gin("ix_search_entry_served_genders", "served_genders"),
+    )
+
+    service_at_location_id: uuid.UUID = Field(
+        primary_key=True, foreign_key="service_at_location.id", ondelete="CASCADE"
+    )
+    service_id: uuid.UUID = Field(index=True)
+    location_id: uuid.UUID = Field(index=True)
+    # The service's organization (the one whose status lists the row).
+    organization_id: uuid.UUID = Field(index=True)
+    location_organization_id: uuid.UUID | None = None
+    # Service active, its organization and the location not defunct.
+    listed: bool
+    visibility: str = Field(max_length=20)
+    exact_geom: Any = Field(default=None, sa_type=point_column_type(), nullable=True)
+    public_geom: Any = Field(default=None, sa_type=point_column_type(), nullable=True)
+    department_code: str | None = Field(default=None, max_length=2)
+    municipality_code: str | None = Field(default=None, max_length=4)
+    # The area's representative point: where a site is shown to an audience that may not see it.
+    public_latitude: float | None = None
+    public_longitude: float | None = None
+    # The codes of the service's categories and of all their ancestors.
+    category_codes: list[str] = Field(default_factory=list, sa_type=_text_list())
+    language_codes: list[str] = Field(default_factory=list, sa_type=_text_list())
+    # The person genders (vocab.GENDERS) the service admits, by matching.eligibility's rule.
+    served_genders: list[str] = Field(default_factory=list, sa_type=_text_list())
+    # Whole-year bounds an integer age must meet: ceil of the stored minimum, floor of the maximum
+    # (equal to them for the whole numbers the API writes).
+    minimum_age: int | None = None
+    maximum_age: int | None = None
+    minors_only: bool = False
+    lgbtiq_affirming: bool = False
+    accepts_accompanying_children: bool = False
+    has_capacity: bool = False
+    capacity_updated: datetime | None = _timestamp()
+    search_text: str = Field(default="")
+    assured_date: date | None = None
+    service_name: str = Field(max_length=500)
+    # The pre-rendered, audience-independent fields of a result (domain/search_model.py).
+    doc: dict[str, Any] = Field(sa_type=JSON().with_variant(JSONB(), "postgresql"))
+
+
+class SearchEntryCategory(SQLModel, table=True):
+    """SpatiaLite: one row per code of ``SearchEntry.category_codes`` (empty on PostGIS)."""
+
+    __tablename__ = "search_entry_category"
+
+    code: str = Field(primary_key=True, max_length=200)
+    service_at_location_id: uuid.UUID = Field(
+        primary_key=True,
+        foreign_key="search_entry.service_at_location_id",
+        ondelete="CASCADE",
+        index=True,
+    )
+
+
+class SearchEntryLanguage(SQLModel, table=True):
+    """SpatiaLite: one row per code of ``SearchEntry.language_codes`` (empty on PostGIS)."""
+
+    __tablename__ = "search_entry_language"
+
+    code: str = Field(primary_key=True, max_length=3)
+    service_at_location_id: uuid.UUID = Field(
+        primary_key=True,
+        foreign_key="search_entry.service_at_location_id",
+        ondelete="CASCADE",
+        index=True,
+    )
+
+
 # Tables whose column sets Alembic must keep in step with these models.
 ALL_TABLES: tuple[type[SQLModel], ...] = (
     Organization,
@@ -584,4 +683,7 @@ ALL_TABLES: tuple[type[SQLModel], ...] = (
     RefreshToken,
     ApiKey,
     AuditEntry,
+    SearchEntry,
+    SearchEntryCategory,
+    SearchEntryLanguage,
 )

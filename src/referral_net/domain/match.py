@@ -1,11 +1,13 @@
-"""Needs matching: gather candidates through search and the audience rules, then call the pure
-core in ``referral_net.matching`` and shape its result.
+"""Needs matching: gather candidates from the search read model and the audience rules, then
+call the pure core in ``referral_net.matching`` and shape its result.
 
-Candidates are gathered in one nearest-first query over all needed categories (the exact
-k-nearest search) and one query for services whose service area covers the person's place
-(wherever their office is), plus, for a need left with no eligible candidate, one more query
-with the hard rules SQL can express (age, gender, accompanying children), so an eligible service
-further away is still found. Everything the core needs is loaded in a handful of batch queries.
+Candidates are gathered with search's own statement over the read model (``search_entry``): one
+nearest-first page over all needed categories (the exact k-nearest search), one page of services
+whose service area covers the person's place (wherever their office is), plus, for a need left
+with no eligible candidate, one more page with the hard rules SQL can express (age, gender,
+accompanying children), so an eligible service further away is still found. Each row carries
+everything the core reads (its pre-rendered ``doc``, its category codes with their ancestors,
+whether its service area covers the place), so nothing else is queried.
 """
 
 from __future__ import annotations
@@ -15,23 +17,15 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from referral_net import matching
-from referral_net.db import dialect
-from referral_net.db.models import (
-    Accessibility,
-    AdminArea,
-    Language,
-    Location,
-    Organization,
-    Service,
-    ServiceCapacity,
-)
-from referral_net.domain import places, search, services, taxonomy
-from referral_net.domain.common import children_by
+from referral_net.db.models import AdminArea
+from referral_net.domain import places, search, taxonomy
+from referral_net.domain.search import shape as search_shape
 from referral_net.errors import InvalidInput
 from referral_net.geo.country import point_in_guatemala
 from referral_net.matching.explain import outside_country_warning
@@ -47,7 +41,7 @@ from referral_net.schemas.match import (
 )
 from referral_net.schemas.search import SearchLocation, SearchMode
 from referral_net.security.roles import Principal
-from referral_net.vocab import Locale
+from referral_net.vocab import Locale, RecordStatus
 
 # How many nearest services at locations are gathered, over all needs, then per fallback need.
 GATHER_LIMIT = 60
@@ -125,100 +119,70 @@ def _query(
     )
 
 
-def _accessibility_tags(rows: Sequence[Accessibility]) -> frozenset[str]:
-    text = " ".join(f"{r.description or ''} {r.details or ''}" for r in rows).lower()
+def _accessibility_tags(text: str) -> frozenset[str]:
+    """The tags a site's accessibility text names (the read model holds it lowercased)."""
     return frozenset(
         tag for tag, pattern in _ACCESSIBILITY_PATTERNS.items() if re.search(pattern, text)
     )
 
 
-def _covering(session: Session, service_ids: Sequence[uuid.UUID], place: _Place) -> set[uuid.UUID]:
-    """The services among ``service_ids`` with a service area that contains the place."""
-    if not service_ids:
-        return set()
-    statement = select(col(Service.id)).where(
-        col(Service.id).in_(service_ids),
-        dialect.service_area_covers(
-            session,
-            service_id=Service.__table__.c["id"],  # type: ignore[attr-defined]
-            latitude=place.latitude,
-            longitude=place.longitude,
-        ),
+def _capacity_totals(
+    rows: Sequence[Mapping[str, Any]],
+) -> tuple[int | None, int | None, datetime | None]:
+    """Free and total places over all units, and the oldest figure's time (None: untracked)."""
+    if not rows:
+        return None, None, None
+    maxima = [row["maximum"] for row in rows if row["maximum"] is not None]
+    return (
+        int(sum(row["available"] for row in rows)),
+        int(sum(maxima)) if maxima else None,
+        min(datetime.fromisoformat(row["updated"]) for row in rows),
     )
-    return set(session.exec(statement))
+
+
+def _candidate(entry: search.Entry, now: datetime, today: date) -> matching.Candidate:
+    """The core's candidate for one read-model entry."""
+    doc = entry.doc
+    service, extra = doc["service"], doc["matching"]
+    weekly = search_shape.weekly(entry)
+    available, maximum, updated = _capacity_totals(doc["capacity"])
+    genders = service["genders_served"]
+    verified = doc["last_verified"]
+    return matching.Candidate(
+        service_id=str(entry.service_id),
+        location_id=str(entry.location_id),
+        organization_id=service["organization_id"],
+        service_name=service["name"],
+        organization_name=service["organization_name"],
+        categories=entry.category_codes,
+        distance_m=entry.distance_m or 0.0,
+        languages=frozenset(language["code"] for language in doc["languages"]["es"]),
+        interpretation_offered=extra["interpretation_offered"],
+        minimum_age=service["minimum_age"],
+        maximum_age=service["maximum_age"],
+        genders_served=None if genders is None else frozenset(genders),
+        trans_inclusive=extra["trans_inclusive"],
+        lgbtiq_affirming=service["lgbtiq_affirming"],
+        minors_only=entry.minors_only,
+        accepts_accompanying_children=service["accepts_accompanying_children"],
+        status=RecordStatus.ACTIVE.value,  # the read model lists active services only
+        open_now=bool(weekly) and is_open(weekly, now),
+        open_24h=bool(weekly) and is_open_24h(weekly, on=today),
+        capacity_available=available,
+        capacity_maximum=maximum,
+        capacity_updated=updated,
+        assured_date=None if verified is None else date.fromisoformat(verified),
+        accessibility=_accessibility_tags(extra["accessibility_text"]),
+        covers_area=entry.covers_area,
+    )
 
 
 def _candidates(
-    session: Session, hits: Sequence[search.Hit], now: datetime, place: _Place
-) -> dict[uuid.UUID, tuple[search.Hit, matching.Candidate]]:
-    """Build the core's candidates for hits, keyed by service-at-location id, in batch queries."""
-    service_ids = list({h.service_id for h in hits})
-    covering = _covering(session, service_ids, place)
-    location_ids = list({h.location_id for h in hits})
-    service_rows = {
-        s.id: s for s in session.exec(select(Service).where(col(Service.id).in_(service_ids)))
-    }
-    org_ids = {s.organization_id for s in service_rows.values()}
-    org_names = {
-        o.id: o.name
-        for o in session.exec(select(Organization).where(col(Organization.id).in_(org_ids)))
-    }
-    languages = children_by(session, Language, "service_id", service_ids)
-    capacity = children_by(session, ServiceCapacity, "service_id", service_ids)
-    accessibility = children_by(session, Accessibility, "location_id", location_ids)
-    schedules = services.schedules_by_service(session=session, service_ids=service_ids)
-    terms = taxonomy.categories_for(
-        session=session, link_entity=services.LINK_ENTITY, link_ids=service_ids
-    )
-    parents = taxonomy.parent_map(session=session)
+    entries: Sequence[search.Entry], now: datetime
+) -> dict[uuid.UUID, tuple[search.Entry, matching.Candidate]]:
+    """The core's candidates for entries, keyed by service-at-location id (no query)."""
     today = to_guatemala(now).date()
-    out: dict[uuid.UUID, tuple[search.Hit, matching.Candidate]] = {}
-    for hit in hits:
-        service = service_rows[hit.service_id]
-        codes: set[str] = set()
-        for term in terms.get(service.id, []):
-            if term.code:
-                codes.add(term.code)
-                codes.update(taxonomy.ancestor_codes(term.code, parents))
-        rows = capacity[service.id]
-        weekly = schedules.get(service.id, [])
-        out[hit.link_id] = (
-            hit,
-            matching.Candidate(
-                service_id=str(service.id),
-                location_id=str(hit.location_id),
-                organization_id=str(service.organization_id),
-                service_name=service.name,
-                organization_name=org_names.get(service.organization_id, ""),
-                categories=frozenset(codes),
-                distance_m=hit.distance_m or 0.0,
-                languages=frozenset(lang.code for lang in languages[service.id]),
-                interpretation_offered=bool((service.interpretation_services or "").strip()),
-                minimum_age=None if service.minimum_age is None else int(service.minimum_age),
-                maximum_age=None if service.maximum_age is None else int(service.maximum_age),
-                genders_served=None
-                if service.genders_served is None
-                else frozenset(service.genders_served),
-                trans_inclusive=service.trans_inclusive,
-                lgbtiq_affirming=service.lgbtiq_affirming,
-                minors_only=service.minors_only,
-                accepts_accompanying_children=service.accepts_accompanying_children,
-                status=service.status,
-                open_now=bool(weekly) and is_open(weekly, now),
-                open_24h=bool(weekly) and is_open_24h(weekly, on=today),
-                capacity_available=int(sum(r.available for r in rows)) if rows else None,
-                capacity_maximum=(
-                    int(sum(r.maximum for r in rows if r.maximum is not None))
-                    if rows and any(r.maximum is not None for r in rows)
-                    else None
-                ),
-                capacity_updated=min(r.updated for r in rows) if rows else None,
-                assured_date=service.assured_date,
-                accessibility=_accessibility_tags(accessibility[hit.location_id]),
-                covers_area=service.id in covering,
-            ),
-        )
-    return out
+    return {entry.link_id: (entry, _candidate(entry, now, today)) for entry in entries}
 
 
 def match(
@@ -229,22 +193,22 @@ def match(
     taxonomy.resolve_codes(session=session, codes=codes, field="needs")
     place = _person_point(session, request)
     profile = _profile(request, locale)
-    hits = search.find_hits(
+    found = search.find_entries(
         session=session, principal=principal, query=_query(place, codes, GATHER_LIMIT)
     )
     # Services whose area covers the place count whatever their office's distance (a national
     # service far away), so they are gathered on their own, not only among the nearest.
-    seen = {hit.link_id for hit in hits}
-    hits += [
-        hit
-        for hit in search.find_hits(
+    seen = {entry.link_id for entry in found}
+    found += [
+        entry
+        for entry in search.find_entries(
             session=session,
             principal=principal,
             query=_query(place, codes, GATHER_LIMIT, mode="covers"),
         )
-        if hit.link_id not in seen
+        if entry.link_id not in seen
     ]
-    built = _candidates(session, hits, now, place)
+    built = _candidates(found, now)
     by_need = _group(profile, built)
     missing = [
         need
@@ -259,13 +223,12 @@ def match(
             filters["gender"] = request.gender
         if request.accompanying_children > 0:
             filters["accepts_children"] = True
-        more = search.find_hits(
+        more = search.find_entries(
             session=session,
             principal=principal,
             query=_query(place, [need.code], FALLBACK_LIMIT, filters=filters),
         )
-        extra = _candidates(session, [h for h in more if h.link_id not in built], now, place)
-        built.update(extra)
+        built.update(_candidates([e for e in more if e.link_id not in built], now))
         by_need = _group(profile, built)
     result = matching.match(
         profile,
@@ -278,13 +241,13 @@ def match(
 
 def _group(
     profile: matching.NeedProfile,
-    built: dict[uuid.UUID, tuple[search.Hit, matching.Candidate]],
-) -> dict[str, list[tuple[search.Hit, matching.Candidate]]]:
-    grouped: dict[str, list[tuple[search.Hit, matching.Candidate]]] = defaultdict(list)
-    for hit, candidate in built.values():
+    built: dict[uuid.UUID, tuple[search.Entry, matching.Candidate]],
+) -> dict[str, list[tuple[search.Entry, matching.Candidate]]]:
+    grouped: dict[str, list[tuple[search.Entry, matching.Candidate]]] = defaultdict(list)
+    for entry, candidate in built.values():
         for need in profile.needs:
             if need.code in candidate.categories:
-                grouped[need.code].append((hit, candidate))
+                grouped[need.code].append((entry, candidate))
     return grouped
 
 
@@ -292,29 +255,18 @@ def _shape(
     session: Session,
     principal: Principal,
     result: matching.MatchResult,
-    built: dict[uuid.UUID, tuple[search.Hit, matching.Candidate]],
+    built: dict[uuid.UUID, tuple[search.Entry, matching.Candidate]],
     now: datetime,
     *,
     abroad: bool,
     locale: Locale,
 ) -> MatchResponse:
-    link_of = {(c.service_id, c.location_id): hit.link_id for hit, c in built.values()}
-    location_ids = {uuid.UUID(r.candidate.location_id) for n in result.needs for r in n.ranked}
-    sites = [
-        places.Site(
-            id=loc.id,
-            name=loc.name,
-            latitude=loc.latitude,
-            longitude=loc.longitude,
-            visibility=loc.visibility,
-            organization_id=loc.organization_id,
-            department_code=loc.department_code,
-            municipality_code=loc.municipality_code,
-            intake_phone=loc.intake_phone,
-            intake_description=loc.intake_description,
-        )
-        for loc in session.exec(select(Location).where(col(Location.id).in_(location_ids)))
-    ]
+    link_of = {(c.service_id, c.location_id): entry.link_id for entry, c in built.values()}
+    site_of = {entry.location_id: entry.site() for entry, _ in built.values()}
+    shown = dict.fromkeys(
+        uuid.UUID(r.candidate.location_id) for n in result.needs for r in n.ranked
+    )
+    sites = [site_of[location_id] for location_id in shown]
     # Exact views of hidden sites are audited once the whole answer is shaped (places.audience).
     with places.audience(session, principal) as audience:
         shaped = _response(

@@ -47,6 +47,10 @@ class Site:
     municipality_code: str | None
     intake_phone: str | None
     intake_description: str | None
+    # The representative point of its municipality (else department): where an audience that
+    # may not see the site exactly is shown it (the read model holds it with the entry).
+    coarse_latitude: float | None = None
+    coarse_longitude: float | None = None
 
     @property
     def area_code(self) -> str | None:
@@ -57,9 +61,8 @@ class Site:
 class Audience:
     """One caller's view of sites, remembering the exact views of hidden sites it gave."""
 
-    def __init__(self, session: Session, principal: Principal) -> None:
-        """Place sites for ``principal``, reading area points through ``session``."""
-        self._session = session
+    def __init__(self, principal: Principal) -> None:
+        """Place sites for ``principal``."""
         self._principal = principal
         self._shown_exact: list[uuid.UUID] = []
 
@@ -71,27 +74,21 @@ class Audience:
     def place(self, sites: Sequence[Site]) -> dict[uuid.UUID, SearchLocation]:
         """Each site as precisely as the caller may see it, by location id.
 
-        Sites the caller may not see exactly sit at their municipality's representative point.
+        Sites the caller may not see exactly sit at their municipality's representative point
+        (``Site.coarse_latitude``/``coarse_longitude``: no query).
         """
-        views = {
-            site.id: access.location_view(
-                self._principal, visibility=site.visibility, organization_id=site.organization_id
-            )
-            for site in sites
-        }
-        coarse = representative_points(
-            self._session,
-            [site.area_code for site in sites if views[site.id] is not access.LocationView.EXACT],
-        )
         placed: dict[uuid.UUID, SearchLocation] = {}
         for site in sites:
-            exact = views[site.id] is access.LocationView.EXACT
+            view = access.location_view(
+                self._principal, visibility=site.visibility, organization_id=site.organization_id
+            )
+            exact = view is access.LocationView.EXACT
             if exact and site.visibility != Visibility.PUBLIC:
                 self._shown_exact.append(site.id)
             if exact:
                 lat, lon = site.latitude, site.longitude
             else:
-                lat, lon = coarse.get(site.area_code or "", (None, None))
+                lat, lon = site.coarse_latitude, site.coarse_longitude
             placed[site.id] = SearchLocation(
                 id=site.id,
                 name=site.name,
@@ -114,7 +111,7 @@ def audience(session: Session, principal: Principal) -> Iterator[Audience]:
     entries are written (one commit, see ``audit.record_exact_reads``) only when the block ends
     without an error, after every read of the response.
     """
-    placing = Audience(session, principal)
+    placing = Audience(principal)
     yield placing
     audit.record_exact_reads(session=session, principal=principal, location_ids=placing.shown_exact)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import ColumnElement, delete, exists, func
+from sqlalchemy import ColumnElement, delete, func
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -396,26 +396,6 @@ def link_ids_with_categories(
 ) -> SelectOfScalar[uuid.UUID]:
     """A subquery of the ids of records in any of the categories or their descendants."""
     return _linked_to(link_entity, _descendant_ids(_hierarchy(session), codes))
-
-
-def in_categories_clause(
-    *, session: Session, link_entity: str, link_id: Any, codes: Sequence[str]
-) -> ColumnElement[bool]:
-    """A correlated EXISTS: the record is in a category or a descendant.
-
-    Preferred over ``id IN (subquery)`` inside spatial queries: the engines then probe the
-    attribute index per candidate row instead of joining every record of the category (SQLite
-    otherwise drives the join from the category list, which is slow in a small window).
-    """
-    term_ids = _descendant_ids(_hierarchy(session), codes)
-    return exists(
-        select(col(Attribute.id)).where(
-            col(Attribute.link_entity) == link_entity,
-            col(Attribute.link_id) == link_id,
-            col(Attribute.link_type) == CATEGORY_LINK_TYPE,
-            col(Attribute.taxonomy_term_id).in_(term_ids),
-        )
-    )
 
 
 def link_ids_with_term_id(

@@ -8,17 +8,21 @@ the engine. Everything returns SQLAlchemy expressions or runs small queries; the
 them.
 
 - Metres are geodesic on WGS 84 on both engines (checked against pyproj).
-- Index use is explicit: ``index_window`` pre-selects through the spatial index, a superset
+- Index use is explicit: ``entry_window`` pre-selects through the spatial index, a superset
   that the caller follows with an exact test.
-- JSON membership (``genders_served``) differs too. The gender rule built on it is not a dialect
-  matter: it lives in ``domain/eligibility_sql.py``.
+- Search's statements are built once per query shape (``domain/search/plan.py``), so the
+  ``entry_*`` expressions take bind parameters, never values, and search asks
+  :func:`dialect_named` for the engine module once per shape.
+- List membership differs too (PostgreSQL arrays with GIN; SQLite side tables or ``json_each``).
+  The gender rule itself is matching's: the read model stores the genders each service admits.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Connection, and_, func
+from sqlalchemy import BindParameter, ColumnElement, Connection, FromClause
 from sqlalchemy.orm import Session
 
 from referral_net.db.dialect import postgis, spatialite
@@ -27,67 +31,18 @@ from referral_net.db.dialect import postgis, spatialite
 class Dialect(Protocol):
     """What each engine module provides: same names, same meaning, the engine's own SQL."""
 
-    def point(self, *, latitude: float, longitude: float) -> ColumnElement[Any]:
-        """A WGS 84 point literal."""
-        ...
-
     def admin_area_codes_at(
         self, session: Session, *, latitude: float, longitude: float
     ) -> list[str]:
         """The codes of the administrative areas at a point."""
         ...
 
-    def distance_m(
-        self, geom: ColumnElement[Any], *, latitude: float, longitude: float
-    ) -> ColumnElement[float]:
-        """Geodesic distance in metres from a geometry column to a point."""
-        ...
-
     def has_knn_index(self) -> bool:
-        """True where ``knn_order`` exists."""
-        ...
-
-    def knn_order(
-        self, geom: ColumnElement[Any], *, latitude: float, longitude: float
-    ) -> ColumnElement[Any] | None:
-        """An index-driven nearest-first ordering, or None."""
-        ...
-
-    def cheap_distance_order(
-        self, geom: ColumnElement[Any], *, latitude: float, longitude: float
-    ) -> ColumnElement[Any]:
-        """A cheap nearest-first ordering (not exact, never a bound)."""
-        ...
-
-    def index_window(
-        self,
-        *,
-        table: str,
-        column: str,
-        geom: ColumnElement[Any],
-        box: tuple[float, float, float, float],
-    ) -> ColumnElement[bool]:
-        """Rows whose point may lie in a lon/lat box, through the spatial index (a superset)."""
+        """True where the GiST index orders nearest-first by itself (KNN ``<->``)."""
         ...
 
     def code_point_order(self, column: Any) -> ColumnElement[Any]:
         """Text ordered by code point."""
-        ...
-
-    def in_admin_area(
-        self, *, table: str, column: str, geom: ColumnElement[Any], code: str
-    ) -> ColumnElement[bool]:
-        """Rows whose point lies inside an administrative area."""
-        ...
-
-    def service_area_covers(
-        self, *, service_id: ColumnElement[Any], latitude: float, longitude: float
-    ) -> ColumnElement[bool]:
-        """Services with a service-area polygon that contains the point."""
-        ...
-
-    def genders_served_includes(self, gender: str) -> ColumnElement[bool]:
-        """Services whose ``genders_served`` JSON list contains the gender code."""
         ...
 
     def transaction_lock(self, session: Session, *, key: int) -> None:
@@ -96,6 +51,101 @@ class Dialect(Protocol):
 
     def spatial_version(self, connection: Connection) -> str:
         """The version of the spatial extension."""
+        ...
+
+    # --- search read model: reading entries (issue 13; domain/search/) ---
+    # Expressions for statements built once per query shape: values are bind parameters.
+
+    def entry_point(
+        self, *, latitude: ColumnElement[float], longitude: ColumnElement[float]
+    ) -> ColumnElement[Any]:
+        """A WGS 84 point from bound coordinates."""
+        ...
+
+    def entry_distance_m(
+        self, geom: ColumnElement[Any], target: ColumnElement[Any]
+    ) -> ColumnElement[float]:
+        """Geodesic metres between two points."""
+        ...
+
+    def entry_reach(
+        self,
+        geom: ColumnElement[Any],
+        target: ColumnElement[Any],
+        *,
+        latitude: ColumnElement[float],
+        longitude: ColumnElement[float],
+        scale: ColumnElement[float],
+    ) -> ColumnElement[float]:
+        """A cheap nearest-first order (PostGIS: KNN ``<->``; SpatiaLite: scaled degrees²)."""
+        ...
+
+    def entry_window(
+        self, geom: ColumnElement[Any], *, column_name: str, box: Sequence[ColumnElement[float]]
+    ) -> ColumnElement[bool]:
+        """Entries whose point may lie in a lon/lat box, through the spatial index."""
+        ...
+
+    def entry_in_area(
+        self, geom: ColumnElement[Any], *, column_name: str, code: ColumnElement[str]
+    ) -> ColumnElement[bool]:
+        """Entries whose point lies inside an administrative area (boundary included)."""
+        ...
+
+    def entry_covered(
+        self,
+        service_id: ColumnElement[Any],
+        target: ColumnElement[Any],
+        *,
+        latitude: ColumnElement[float],
+        longitude: ColumnElement[float],
+    ) -> ColumnElement[bool]:
+        """Entries whose service has a service-area polygon containing the point."""
+        ...
+
+    def code_list(self, name: str) -> BindParameter[Any]:
+        """A bound list of codes."""
+        ...
+
+    def entry_in_categories(self, codes: BindParameter[Any]) -> ColumnElement[bool]:
+        """Entries with any of the codes among their categories and ancestors."""
+        ...
+
+    def categories_leading(self, codes: BindParameter[Any]) -> FromClause | None:
+        """The entries of the codes, led by the category index (for a count without an index
+        window; select them ``DISTINCT``), or None where the planner chooses by itself."""
+        ...
+
+    def entry_speaks(self, language: ColumnElement[str]) -> ColumnElement[bool]:
+        """Entries whose service offers the language."""
+        ...
+
+    def entry_serves(self, gender: ColumnElement[str]) -> ColumnElement[bool]:
+        """Entries whose service admits a person of the gender."""
+        ...
+
+    def entry_text_matches(self, patterns: BindParameter[Any]) -> ColumnElement[bool]:
+        """Entries whose search text is ``LIKE`` every pattern."""
+        ...
+
+    def in_code_list(
+        self, column: ColumnElement[Any], codes: BindParameter[Any]
+    ) -> ColumnElement[bool]:
+        """A column's value is one of the bound codes."""
+        ...
+
+    def entry_category_codes(self) -> ColumnElement[Any]:
+        """The entry's category codes with their ancestors, as a list."""
+        ...
+
+    # --- search read model: writing entries (issue 13) ---
+
+    def insert_search_entries(self, session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Insert read-model entries (see :func:`insert_search_entries`)."""
+        ...
+
+    def lock_search_entries(self, session: Session) -> None:
+        """Hold off other writers of the read model until the transaction ends."""
         ...
 
 
@@ -126,104 +176,6 @@ def admin_area_codes_at(session: Session, *, latitude: float, longitude: float) 
     return dialect_for(session).admin_area_codes_at(session, latitude=latitude, longitude=longitude)
 
 
-def point(session: Session, *, latitude: float, longitude: float) -> ColumnElement[Any]:
-    """A WGS 84 point literal."""
-    return dialect_for(session).point(latitude=latitude, longitude=longitude)
-
-
-def distance_m(
-    session: Session, geom: ColumnElement[Any], *, latitude: float, longitude: float
-) -> ColumnElement[float]:
-    """Geodesic distance in metres from a geometry column to a point."""
-    return dialect_for(session).distance_m(geom, latitude=latitude, longitude=longitude)
-
-
-def has_knn_index(session: Session) -> bool:
-    """True where ``knn_order`` exists (PostGIS): nearest-first needs no growing window."""
-    return dialect_for(session).has_knn_index()
-
-
-def knn_order(
-    session: Session, geom: ColumnElement[Any], *, latitude: float, longitude: float
-) -> ColumnElement[Any] | None:
-    """An index-driven nearest-first ordering, where the engine has one (PostGIS ``<->``)."""
-    return dialect_for(session).knn_order(geom, latitude=latitude, longitude=longitude)
-
-
-def cheap_distance_order(
-    session: Session, geom: ColumnElement[Any], *, latitude: float, longitude: float
-) -> ColumnElement[Any]:
-    """A cheap nearest-first ordering, close to the geodesic one (not exact, never a bound).
-
-    PostGIS: KNN ``<->`` on the GiST index. SpatiaLite: squared planar degrees with longitude
-    scaled by cos(latitude).
-    """
-    return dialect_for(session).cheap_distance_order(geom, latitude=latitude, longitude=longitude)
-
-
-def index_window(
-    session: Session,
-    *,
-    table: str,
-    column: str,
-    geom: ColumnElement[Any],
-    box: tuple[float, float, float, float],
-) -> ColumnElement[bool]:
-    """Rows whose point may lie in a lon/lat box: the spatial index alone, a superset.
-
-    Both engines keep index boxes in float32 rounded outwards, so this can admit points just
-    outside the box, never drop one inside. Callers follow it with an exact test (a distance, or
-    ``in_box``). Kept apart from that test because, on PostgreSQL, extra per-row predicates
-    multiply the planner's row estimate down to 1 and it then picks nested loops that run for
-    seconds over a dense window (measured at 1M rows: 40 s for a 10 km radius in a city).
-    """
-    return dialect_for(session).index_window(table=table, column=column, geom=geom, box=box)
-
-
-def in_box(
-    session: Session,
-    *,
-    table: str,
-    column: str,
-    geom: ColumnElement[Any],
-    box: tuple[float, float, float, float],
-) -> ColumnElement[bool]:
-    """Rows whose point lies in a lon/lat box (edges included), through the spatial index."""
-    min_lon, min_lat, max_lon, max_lat = box
-    # The exact test compares coordinates, not ST_Intersects: a box shrunk to one point is a
-    # degenerate polygon that intersects nothing in GEOS (found by the parity property test).
-    exact = and_(
-        func.ST_X(geom).between(min_lon, max_lon), func.ST_Y(geom).between(min_lat, max_lat)
-    )
-    return and_(index_window(session, table=table, column=column, geom=geom, box=box), exact)
-
-
-def code_point_order(session: Session, column: Any) -> ColumnElement[Any]:
-    """Order text by code point on both engines (PostgreSQL would use the database collation)."""
-    return dialect_for(session).code_point_order(column)
-
-
-def in_admin_area(
-    session: Session, *, table: str, column: str, geom: ColumnElement[Any], code: str
-) -> ColumnElement[bool]:
-    """Rows whose point lies inside a department or municipality polygon (boundary included)."""
-    return dialect_for(session).in_admin_area(table=table, column=column, geom=geom, code=code)
-
-
-def service_area_covers(
-    session: Session, *, service_id: ColumnElement[Any], latitude: float, longitude: float
-) -> ColumnElement[bool]:
-    """Services with a service-area polygon that contains the point (boundary included)."""
-    return dialect_for(session).service_area_covers(
-        service_id=service_id, latitude=latitude, longitude=longitude
-    )
-
-
-def genders_served_includes(session: Session, gender: str) -> ColumnElement[bool]:
-    """Services whose ``genders_served`` JSON list contains the gender code."""
-    return dialect_for(session).genders_served_includes(gender)
-
-
 def transaction_lock(session: Session, *, key: int) -> None:
     """Serialize the transactions that take ``key``: held until the caller commits or rolls back.
 
@@ -236,3 +188,25 @@ def transaction_lock(session: Session, *, key: int) -> None:
 def spatial_version(connection: Connection) -> str:
     """Return the version of the spatial extension the connection talks to."""
     return dialect_named(connection.dialect.name).spatial_version(connection)
+
+
+# --- search read model: writing entries (issue 13; domain/search_model.py) ---------------------
+
+
+def insert_search_entries(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Insert search read-model entries in one executemany (plus SpatiaLite's side tables).
+
+    Each entry maps every ``search_entry`` column name to its value, except the two points,
+    which come as coordinates: ``exact_geom_x``/``exact_geom_y`` and ``public_geom_x``/
+    ``public_geom_y`` (longitude/latitude; None for no point). Code lists are Python lists:
+    ``text[]`` on PostGIS, JSON arrays plus ``search_entry_category``/``search_entry_language``
+    rows on SpatiaLite.
+    """
+    dialect_for(session).insert_search_entries(session, entries)
+
+
+def lock_search_entries(session: Session) -> None:
+    """Hold off every other writer of the read model until the caller's transaction ends (a
+    rebuild). PostgreSQL: ``LOCK TABLE ... IN EXCLUSIVE MODE`` (readers go on); SQLite: nothing
+    to take, one writer at a time is the engine's own rule."""
+    dialect_for(session).lock_search_entries(session)

@@ -11,24 +11,32 @@ Nothing here knows which engine a session talks to: ``db.dialect.dialect_for`` c
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Float,
+    FromClause,
+    Text,
+    all_,
+    any_,
+    bindparam,
     cast,
     exists,
     func,
+    insert,
     literal,
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from referral_net.db.models import AdminArea, Service, ServiceArea
+from referral_net.db.models import AdminArea, SearchEntry, ServiceArea
 
 
 def point(*, latitude: float, longitude: float) -> ColumnElement[Any]:
@@ -48,77 +56,15 @@ def admin_area_codes_at(session: Session, *, latitude: float, longitude: float) 
     return [str(code) for code in session.scalars(statement)]
 
 
-def distance_m(
-    geom: ColumnElement[Any], *, latitude: float, longitude: float
-) -> ColumnElement[float]:
-    """Geodesic distance in metres from a geometry column to a point (``geography``)."""
-    target = point(latitude=latitude, longitude=longitude)
-    return func.ST_Distance(func.geography(geom), func.geography(target))
-
-
 def has_knn_index() -> bool:
     """True: the GiST index orders nearest-first by itself (``<->``)."""
     return True
-
-
-def knn_order(
-    geom: ColumnElement[Any], *, latitude: float, longitude: float
-) -> ColumnElement[Any] | None:
-    """The index-driven nearest-first ordering: KNN ``<->`` on the GiST index."""
-    return geom.op("<->")(point(latitude=latitude, longitude=longitude))
-
-
-def cheap_distance_order(
-    geom: ColumnElement[Any], *, latitude: float, longitude: float
-) -> ColumnElement[Any]:
-    """A cheap nearest-first ordering: the KNN order itself."""
-    return geom.op("<->")(point(latitude=latitude, longitude=longitude))
-
-
-def index_window(
-    *, table: str, column: str, geom: ColumnElement[Any], box: tuple[float, float, float, float]
-) -> ColumnElement[bool]:
-    """Rows whose point may lie in a lon/lat box: ``&&`` on the GiST index (a superset).
-
-    ``table`` and ``column`` name the geometry for engines that query their index by name; the
-    GiST index needs only the column expression.
-    """
-    min_lon, min_lat, max_lon, max_lat = box
-    return geom.op("&&")(func.ST_MakeEnvelope(min_lon, min_lat, max_lon, max_lat, 4326))
 
 
 def code_point_order(column: Any) -> ColumnElement[Any]:
     """Order text by code point (``COLLATE "C"``), not by the database collation."""
     expression: ColumnElement[Any] = column
     return expression.collate("C")
-
-
-def in_admin_area(
-    *, table: str, column: str, geom: ColumnElement[Any], code: str
-) -> ColumnElement[bool]:
-    """Rows whose point lies inside a department or municipality polygon (boundary included)."""
-    area = select(AdminArea.geom).where(col(AdminArea.code) == code).scalar_subquery()
-    return func.ST_Intersects(geom, area)
-
-
-def service_area_covers(
-    *, service_id: ColumnElement[Any], latitude: float, longitude: float
-) -> ColumnElement[bool]:
-    """Services with a service-area polygon that contains the point (boundary included)."""
-    target = point(latitude=latitude, longitude=longitude)
-    return exists(
-        select(literal(1))
-        .select_from(ServiceArea)
-        .where(
-            col(ServiceArea.service_id) == service_id,
-            func.ST_Intersects(ServiceArea.geom, target),
-        )
-    )
-
-
-def genders_served_includes(gender: str) -> ColumnElement[bool]:
-    """Services whose ``genders_served`` JSON list contains the gender code (``jsonb ?``)."""
-    return cast(col(Service.genders_served), JSONB).op("?")(gender)
 
 
 def transaction_lock(session: Session, *, key: int) -> None:
@@ -129,3 +75,137 @@ def transaction_lock(session: Session, *, key: int) -> None:
 def spatial_version(connection: Connection) -> str:
     """The PostGIS library version."""
     return str(connection.execute(text("SELECT postgis_lib_version()")).scalar_one())
+
+
+# --- search read model: reading entries (issue 13; domain/search/) --------------------------
+# Expressions over ``search_entry`` for statements built once per query shape: every value is a
+# bind parameter the caller passes, never a literal baked into the statement.
+
+_ENTRY = SearchEntry.__table__  # type: ignore[attr-defined]
+_CODES = ARRAY(Text())
+
+
+def entry_point(
+    *, latitude: ColumnElement[float], longitude: ColumnElement[float]
+) -> ColumnElement[Any]:
+    """A WGS 84 point from bound coordinates."""
+    return func.ST_SetSRID(func.ST_MakePoint(longitude, latitude), 4326)
+
+
+def entry_distance_m(geom: ColumnElement[Any], target: ColumnElement[Any]) -> ColumnElement[float]:
+    """Geodesic metres between two points (``geography``)."""
+    return func.ST_Distance(func.geography(geom), func.geography(target), type_=Float)
+
+
+def entry_reach(
+    geom: ColumnElement[Any],
+    target: ColumnElement[Any],
+    *,
+    latitude: ColumnElement[float],
+    longitude: ColumnElement[float],
+    scale: ColumnElement[float],
+) -> ColumnElement[float]:
+    """The cheap nearest-first order: planar degrees, KNN ``<->`` on the GiST index."""
+    return geom.op("<->", return_type=Float)(target)
+
+
+def entry_window(
+    geom: ColumnElement[Any], *, column_name: str, box: Sequence[ColumnElement[float]]
+) -> ColumnElement[bool]:
+    """Entries whose point may lie in a lon/lat box: ``&&`` on the GiST index (a superset)."""
+    min_lon, min_lat, max_lon, max_lat = box
+    return geom.op("&&")(func.ST_MakeEnvelope(min_lon, min_lat, max_lon, max_lat, 4326))
+
+
+def entry_in_area(
+    geom: ColumnElement[Any], *, column_name: str, code: ColumnElement[str]
+) -> ColumnElement[bool]:
+    """Entries whose point lies inside a department or municipality (boundary included)."""
+    area = select(AdminArea.geom).where(col(AdminArea.code) == code).scalar_subquery()
+    return func.ST_Intersects(geom, area)
+
+
+def entry_covered(
+    service_id: ColumnElement[Any],
+    target: ColumnElement[Any],
+    *,
+    latitude: ColumnElement[float],
+    longitude: ColumnElement[float],
+) -> ColumnElement[bool]:
+    """Entries whose service has a service-area polygon containing the point."""
+    return exists(
+        select(literal(1))
+        .select_from(ServiceArea)
+        .where(
+            col(ServiceArea.service_id) == service_id,
+            func.ST_Intersects(ServiceArea.geom, target),
+        )
+    )
+
+
+def code_list(name: str) -> BindParameter[Any]:
+    """A bound list of codes (``text[]``)."""
+    return bindparam(name, type_=_CODES)
+
+
+def entry_in_categories(codes: BindParameter[Any]) -> ColumnElement[bool]:
+    """Entries with any of the codes among their categories and ancestors (GIN ``&&``)."""
+    return _ENTRY.c.category_codes.op("&&")(cast(codes, _CODES))  # type: ignore[no-any-return]
+
+
+def categories_leading(codes: BindParameter[Any]) -> FromClause | None:
+    """None: the planner chooses by itself whether the GIN index leads a count."""
+    return None
+
+
+def entry_speaks(language: ColumnElement[str]) -> ColumnElement[bool]:
+    """Entries whose service offers the language (GIN ``@>``)."""
+    return _ENTRY.c.language_codes.op("@>")(cast(array([language]), _CODES))  # type: ignore[no-any-return]
+
+
+def entry_serves(gender: ColumnElement[str]) -> ColumnElement[bool]:
+    """Entries whose service admits a person of the gender (GIN ``@>``)."""
+    return _ENTRY.c.served_genders.op("@>")(cast(array([gender]), _CODES))  # type: ignore[no-any-return]
+
+
+def entry_text_matches(patterns: BindParameter[Any]) -> ColumnElement[bool]:
+    """Entries whose search text is ``LIKE`` every pattern (backslash escapes, the default)."""
+    return _ENTRY.c.search_text.like(all_(cast(patterns, _CODES)))  # type: ignore[no-any-return]
+
+
+def in_code_list(column: ColumnElement[Any], codes: BindParameter[Any]) -> ColumnElement[bool]:
+    """A column's value is one of the bound codes."""
+    return column == any_(cast(codes, _CODES))
+
+
+def entry_category_codes() -> ColumnElement[Any]:
+    """The entry's category codes with their ancestors, as a list."""
+    return _ENTRY.c.category_codes  # type: ignore[no-any-return]
+
+
+# --- search read model: writing entries (issue 13; domain/search_model.py) ---------------------
+
+
+def _entry_point(x: str, y: str) -> ColumnElement[Any]:
+    return func.ST_SetSRID(
+        func.ST_MakePoint(bindparam(x, type_=Float), bindparam(y, type_=Float)), 4326
+    )
+
+
+# Built once: executemany binds each entry's values (points from their coordinates).
+_INSERT_ENTRY = insert(SearchEntry.__table__).values(  # type: ignore[attr-defined]
+    exact_geom=_entry_point("exact_geom_x", "exact_geom_y"),
+    public_geom=_entry_point("public_geom_x", "public_geom_y"),
+)
+
+
+def insert_search_entries(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Insert read-model entries: code lists as ``text[]`` columns (GIN), no side tables."""
+    if entries:
+        session.connection().execute(_INSERT_ENTRY, list(entries))
+
+
+def lock_search_entries(session: Session) -> None:
+    """Hold off other writers of ``search_entry`` until the transaction ends; readers go on."""
+    table = SearchEntry.__tablename__
+    session.execute(text(f"LOCK TABLE {table} IN EXCLUSIVE MODE"))

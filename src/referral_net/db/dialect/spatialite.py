@@ -15,29 +15,43 @@ Table and column names come from the models or from the caller, never spelled he
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pyproj  # noqa: F401 - loaded before mod_spatialite: see prepare_connection
 from geoalchemy2.admin.dialects.sqlite import init_spatialite
 from sqlalchemy import (
+    JSON,
     BindParameter,
     Column,
     ColumnElement,
     Connection,
     Float,
+    FromClause,
+    Select,
     and_,
     bindparam,
+    column,
     exists,
     func,
+    insert,
     inspect,
     literal,
+    literal_column,
     select,
+    table,
     text,
 )
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from referral_net.db.models import AdminArea, Service, ServiceArea
+from referral_net.db.models import (
+    AdminArea,
+    SearchEntry,
+    SearchEntryCategory,
+    SearchEntryLanguage,
+    ServiceArea,
+)
 
 _ADMIN_AREA_GEOM: Column[Any] = inspect(AdminArea).c.geom
 _ADMIN_AREA_CODE: Column[Any] = inspect(AdminArea).c.code
@@ -86,99 +100,15 @@ def admin_area_codes_at(session: Session, *, latitude: float, longitude: float) 
     return [str(code) for code in session.scalars(statement)]
 
 
-def distance_m(
-    geom: ColumnElement[Any], *, latitude: float, longitude: float
-) -> ColumnElement[float]:
-    """Geodesic distance in metres from a geometry column to a point (``ST_Distance(.., 1)``)."""
-    return func.ST_Distance(geom, point(latitude=latitude, longitude=longitude), 1)
-
-
 def has_knn_index() -> bool:
     """False: no index orders nearest-first (SpatiaLite 5.0.1's ``VirtualKNN`` crashed here)."""
     return False
-
-
-def knn_order(
-    geom: ColumnElement[Any], *, latitude: float, longitude: float
-) -> ColumnElement[Any] | None:
-    """None: there is no index-driven nearest-first ordering."""
-    return None
-
-
-def cheap_distance_order(
-    geom: ColumnElement[Any], *, latitude: float, longitude: float
-) -> ColumnElement[Any]:
-    """A cheap nearest-first ordering, close to the geodesic one (not exact, never a bound).
-
-    Squared planar degrees with longitude scaled by cos(latitude): two multiplications per row
-    instead of an ellipsoidal distance (which is what the engine spends its time on in a dense
-    window).
-    """
-    scale = math.cos(math.radians(latitude)) ** 2
-    dx = func.ST_X(geom) - literal(longitude, Float)
-    dy = func.ST_Y(geom) - literal(latitude, Float)
-    return dx * dx * literal(scale, Float) + dy * dy
-
-
-def _box_params(box: tuple[float, float, float, float]) -> list[BindParameter[Any]]:
-    # unique=True: SQLAlchemy renames each parameter per statement (two windows in one query
-    # do not clash) while the statement's cache key stays the same from one query to the next.
-    return [
-        bindparam(name, value, type_=Float, unique=True)
-        for name, value in zip(("minx", "miny", "maxx", "maxy"), box, strict=True)
-    ]
-
-
-def index_window(
-    *, table: str, column: str, geom: ColumnElement[Any], box: tuple[float, float, float, float]
-) -> ColumnElement[bool]:
-    """Rows whose point may lie in a lon/lat box: the ``SpatialIndex`` of ``table.column``."""
-    frame = "BuildMbr(:minx, :miny, :maxx, :maxy, 4326)"
-    return text(_spatial_index_window(table, column, frame)).bindparams(*_box_params(box))  # type: ignore[return-value]
 
 
 def code_point_order(column: Any) -> ColumnElement[Any]:
     """Order text by code point: SQLite's default ``BINARY`` collation already does."""
     expression: ColumnElement[Any] = column
     return expression
-
-
-def in_admin_area(
-    *, table: str, column: str, geom: ColumnElement[Any], code: str
-) -> ColumnElement[bool]:
-    """Rows whose point lies inside a department or municipality polygon (boundary included)."""
-    area = select(AdminArea.geom).where(col(AdminArea.code) == code).scalar_subquery()
-    # The index's search frame is the area's polygon (names from the model; the code is bound).
-    area_sql = (
-        f"(SELECT {_ADMIN_AREA_GEOM.name} FROM {_ADMIN_AREA_GEOM.table.name}"  # noqa: S608
-        f" WHERE {_ADMIN_AREA_CODE.name} = :area)"
-    )
-    window = text(_spatial_index_window(table, column, area_sql)).bindparams(
-        bindparam("area", code, unique=True)
-    )
-    return and_(window, func.ST_Intersects(geom, area) == 1)
-
-
-def service_area_covers(
-    *, service_id: ColumnElement[Any], latitude: float, longitude: float
-) -> ColumnElement[bool]:
-    """Services with a service-area polygon that contains the point (boundary included)."""
-    target = point(latitude=latitude, longitude=longitude)
-    predicate = and_(
-        _window_at_point(_SERVICE_AREA_GEOM, latitude=latitude, longitude=longitude),
-        func.ST_Intersects(ServiceArea.geom, target) == 1,
-    )
-    return exists(
-        select(literal(1))
-        .select_from(ServiceArea)
-        .where(col(ServiceArea.service_id) == service_id, predicate)
-    )
-
-
-def genders_served_includes(gender: str) -> ColumnElement[bool]:
-    """Services whose ``genders_served`` JSON list contains the gender code (``json_each``)."""
-    members = func.json_each(col(Service.genders_served)).table_valued("value")
-    return exists(select(literal(1)).select_from(members).where(members.c.value == gender))
 
 
 def transaction_lock(session: Session, *, key: int) -> None:
@@ -194,6 +124,183 @@ def spatial_version(connection: Connection) -> str:
     return str(connection.execute(text("SELECT spatialite_version()")).scalar_one())
 
 
+# --- search read model: reading entries (issue 13; domain/search/) --------------------------
+# Expressions over ``search_entry`` for statements built once per query shape: every value is a
+# bind parameter the caller passes, never a literal baked into the statement. Code lists bind as
+# JSON text and are read with ``json_each``; category and language tests go through the side
+# tables (primary key ``(code, service_at_location_id)``).
+
+_ENTRY = SearchEntry.__table__  # type: ignore[attr-defined]
+_ENTRY_CATEGORY = SearchEntryCategory.__table__  # type: ignore[attr-defined]
+_ENTRY_LANGUAGE = SearchEntryLanguage.__table__  # type: ignore[attr-defined]
+_SPATIAL_INDEX = table(
+    "SpatialIndex",
+    column("rowid"),
+    column("f_table_name"),
+    column("f_geometry_column"),
+    column("search_frame"),
+)
+
+
+def _index_rowids(
+    table_name: str, column_name: str, frame: ColumnElement[Any]
+) -> ColumnElement[bool]:
+    """``table.rowid`` among the rows whose index box meets ``frame`` (names are ours)."""
+    rowids = select(_SPATIAL_INDEX.c.rowid).where(
+        _SPATIAL_INDEX.c.f_table_name == literal_column(f"'{table_name}'"),
+        _SPATIAL_INDEX.c.f_geometry_column == literal_column(f"'{column_name}'"),
+        _SPATIAL_INDEX.c.search_frame == frame,
+    )
+    return literal_column(f"{table_name}.rowid").in_(rowids)
+
+
+def entry_point(
+    *, latitude: ColumnElement[float], longitude: ColumnElement[float]
+) -> ColumnElement[Any]:
+    """A WGS 84 point from bound coordinates."""
+    return func.MakePoint(longitude, latitude, 4326)
+
+
+def entry_distance_m(geom: ColumnElement[Any], target: ColumnElement[Any]) -> ColumnElement[float]:
+    """Geodesic metres between two points (``ST_Distance(a, b, 1)``, the ellipsoid)."""
+    return func.ST_Distance(geom, target, 1, type_=Float)
+
+
+def entry_reach(
+    geom: ColumnElement[Any],
+    target: ColumnElement[Any],
+    *,
+    latitude: ColumnElement[float],
+    longitude: ColumnElement[float],
+    scale: ColumnElement[float],
+) -> ColumnElement[float]:
+    """The cheap nearest-first order: squared degrees, longitude scaled by ``scale``
+    (cos² of the reference latitude); two multiplications instead of an ellipsoidal distance."""
+    dx = func.ST_X(geom, type_=Float) - longitude
+    dy = func.ST_Y(geom, type_=Float) - latitude
+    return dx * dx * scale + dy * dy
+
+
+def entry_window(
+    geom: ColumnElement[Any], *, column_name: str, box: Sequence[ColumnElement[float]]
+) -> ColumnElement[bool]:
+    """Entries whose point may lie in a lon/lat box: the R*Tree of ``search_entry.column``."""
+    min_lon, min_lat, max_lon, max_lat = box
+    frame = func.BuildMbr(min_lon, min_lat, max_lon, max_lat, 4326)
+    return _index_rowids(_ENTRY.name, column_name, frame)
+
+
+def entry_in_area(
+    geom: ColumnElement[Any], *, column_name: str, code: ColumnElement[str]
+) -> ColumnElement[bool]:
+    """Entries whose point lies inside a department or municipality (boundary included)."""
+    area = select(_ADMIN_AREA_GEOM).where(col(AdminArea.code) == code).scalar_subquery()
+    return and_(_index_rowids(_ENTRY.name, column_name, area), func.ST_Intersects(geom, area) == 1)
+
+
+def entry_covered(
+    service_id: ColumnElement[Any],
+    target: ColumnElement[Any],
+    *,
+    latitude: ColumnElement[float],
+    longitude: ColumnElement[float],
+) -> ColumnElement[bool]:
+    """Entries whose service has a service-area polygon containing the point."""
+    window = _index_rowids(
+        _SERVICE_AREA_GEOM.table.name,
+        _SERVICE_AREA_GEOM.name,
+        func.MakePoint(longitude, latitude, 4326),
+    )
+    return exists(
+        select(literal(1))
+        .select_from(ServiceArea)
+        .where(
+            col(ServiceArea.service_id) == service_id,
+            window,
+            func.ST_Intersects(ServiceArea.geom, target) == 1,
+        )
+    )
+
+
+def code_list(name: str) -> BindParameter[Any]:
+    """A bound list of codes (JSON text, read with ``json_each``)."""
+    return bindparam(name, type_=JSON())
+
+
+def _values(codes: BindParameter[Any]) -> Select[Any]:
+    each = func.json_each(codes).table_valued("value")
+    return select(each.c.value)
+
+
+def entry_in_categories(codes: BindParameter[Any]) -> ColumnElement[bool]:
+    """Entries with any of the codes among their categories and ancestors: each entry (of an
+    index window) probes the side table."""
+    side = _ENTRY_CATEGORY
+    return exists(
+        select(literal(1))
+        .select_from(side)
+        .where(
+            side.c.service_at_location_id == _ENTRY.c.service_at_location_id,
+            side.c.code.in_(_values(codes)),
+        )
+    )
+
+
+def categories_leading(codes: BindParameter[Any]) -> FromClause | None:
+    """The entries linked to any of the codes, led by the side table's index: the codes, their
+    side-table rows, then the entries (one row per link: select them ``DISTINCT``). A count
+    without an index window reads from here and stops at its cap; with ``EXISTS`` probes it
+    would scan entries until the cap (a list subquery would read every link of the codes)."""
+    side = _ENTRY_CATEGORY
+    each = func.json_each(codes).table_valued("value").alias("wanted")
+    # Unary plus: SQLite may not use the side table's index on this column, so the planner
+    # cannot start from the entries (which scans them); the codes lead, then each link's entry.
+    link: ColumnElement[Any] = literal_column(f"+{side.name}.{side.c.service_at_location_id.name}")
+    return each.join(side, side.c.code == each.c.value).join(
+        _ENTRY, _ENTRY.c.service_at_location_id == link
+    )
+
+
+def entry_speaks(language: ColumnElement[str]) -> ColumnElement[bool]:
+    """Entries whose service offers the language (side table)."""
+    side = _ENTRY_LANGUAGE
+    return exists(
+        select(literal(1))
+        .select_from(side)
+        .where(
+            side.c.service_at_location_id == _ENTRY.c.service_at_location_id,
+            side.c.code == language,
+        )
+    )
+
+
+def entry_serves(gender: ColumnElement[str]) -> ColumnElement[bool]:
+    """Entries whose service admits a person of the gender (``json_each`` of the list)."""
+    members = func.json_each(_ENTRY.c.served_genders).table_valued("value")
+    return exists(select(literal(1)).select_from(members).where(members.c.value == gender))
+
+
+def entry_text_matches(patterns: BindParameter[Any]) -> ColumnElement[bool]:
+    """Entries whose search text is ``LIKE`` every pattern (backslash escapes)."""
+    each = func.json_each(patterns).table_valued("value")
+    missed = (
+        select(literal(1))
+        .select_from(each)
+        .where(_ENTRY.c.search_text.not_like(each.c.value, escape="\\"))
+    )
+    return ~exists(missed)
+
+
+def in_code_list(column: ColumnElement[Any], codes: BindParameter[Any]) -> ColumnElement[bool]:
+    """A column's value is one of the bound codes."""
+    return column.in_(_values(codes))
+
+
+def entry_category_codes() -> ColumnElement[Any]:
+    """The entry's category codes with their ancestors, as a list (the JSON column)."""
+    return _ENTRY.c.category_codes  # type: ignore[no-any-return]
+
+
 # Connection set-up, used by db/engine.py when it builds a SpatiaLite engine.
 
 
@@ -201,6 +308,9 @@ def prepare_connection(
     dbapi_connection: Any, *, library: str, busy_timeout_ms: int, synchronous: str
 ) -> None:
     """Make a new driver connection ready: pysqlite fix, extension, PRAGMAs, spatial metadata."""
+    # pyproj bundles its own PROJ library and mod_spatialite links the system's; loaded after
+    # mod_spatialite, pyproj's copy crashes the process at exit (a migration that imports the
+    # domain did). This module imports pyproj first, so every process loads them in that order.
     # pysqlite's own transaction handling emits no BEGIN before DDL and breaks SAVEPOINT;
     # disable it and let SQLAlchemy emit BEGIN (SQLAlchemy docs, "Serializable isolation /
     # Savepoints / Transactional DDL").
@@ -230,3 +340,43 @@ def begin_deferred(connection: Connection) -> None:
 def begin_immediate(dbapi_connection: Any) -> None:
     """Begin a write transaction holding the write lock now (raises if another writer has it)."""
     dbapi_connection.execute("BEGIN IMMEDIATE")
+
+
+# --- search read model: writing entries (issue 13; domain/search_model.py) ---------------------
+
+
+def _entry_point(x: str, y: str) -> ColumnElement[Any]:
+    return func.MakePoint(bindparam(x, type_=Float), bindparam(y, type_=Float), 4326)
+
+
+# Built once: executemany binds each entry's values (points from their coordinates).
+_INSERT_ENTRY = insert(SearchEntry.__table__).values(  # type: ignore[attr-defined]
+    exact_geom=_entry_point("exact_geom_x", "exact_geom_y"),
+    public_geom=_entry_point("public_geom_x", "public_geom_y"),
+)
+_INSERT_CATEGORY = insert(SearchEntryCategory.__table__)  # type: ignore[attr-defined]
+_INSERT_LANGUAGE = insert(SearchEntryLanguage.__table__)  # type: ignore[attr-defined]
+
+
+def insert_search_entries(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Insert read-model entries: code lists as JSON arrays, and one side-table row per
+    category and language code (the index path of the category and language filters)."""
+    if not entries:
+        return
+    connection = session.connection()
+    connection.execute(_INSERT_ENTRY, list(entries))
+    for statement, codes_column in (
+        (_INSERT_CATEGORY, "category_codes"),
+        (_INSERT_LANGUAGE, "language_codes"),
+    ):
+        rows = [
+            {"code": code, "service_at_location_id": entry["service_at_location_id"]}
+            for entry in entries
+            for code in entry[codes_column]
+        ]
+        if rows:
+            connection.execute(statement, rows)
+
+
+def lock_search_entries(session: Session) -> None:
+    """Nothing to take: one writer at a time is SQLite's own rule."""

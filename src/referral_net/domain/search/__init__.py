@@ -1,108 +1,153 @@
-"""Geospatial search over services at locations: one geometric mode plus typed filters.
+"""Geospatial search over the read model (``search_entry``): one geometric mode plus filters.
 
-A search runs in five steps, one module each:
+A search page is one statement over the read model, plus one that counts (and refuses unknown
+codes); on PostGIS, near mode counts in its page statement: one in all. One module per step:
 
-    plan    the SQL: the caller's point column (``access``), the filters, the mode
-    bound   nearest-first without a scan: a bound on the k-th nearest distance, then a window
-    count   the total, up to a cap (``total_is_lower_bound`` when it stopped there)
+    plan    the statements, built once per query shape; the audience rule (``access``) picks
+            the point column; every value is bound
+    bound   nearest-first proven exact from the statement's own answer (SpatiaLite may widen
+            its index window and run again where rows are sparse)
+    count   the total up to a cap (``total_is_lower_bound`` when it stopped there), with the
+            checks of the query's category and area codes
     hours   the ``open_at`` filter, evaluated in Python before paging
-    shape   rows -> results: child tables, opening hours now, sites placed for the audience
+    shape   entries -> results, straight from each entry's pre-rendered ``doc``
 
-``query`` holds the input (``SearchQuery``) and the raw answer matching uses (``Hit``). Where a
-result shows a site, and the audit of exact views of hidden sites, are ``domain.places``.
+``entry`` is one row as read (``Entry``, what matching gets); ``query`` holds the input
+(``SearchQuery``). Where a result shows a site, and the audit of exact views of hidden sites, are
+``domain.places``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row
 from sqlmodel import Session
 
-from referral_net.domain import places
-from referral_net.domain.search import bound, count, hours, shape
-from referral_net.domain.search.plan import (
-    Plan,
-    build,
-    connection,
-    hit,
-    only_links,
-    ordered,
-    validate_area,
-    with_display,
-)
-from referral_net.domain.search.query import Hit, SearchQuery
+from referral_net.db import dialect
+from referral_net.domain import places, search_model
+from referral_net.domain.search import bound, count, hours, plan
+from referral_net.domain.search import shape as shaping
+from referral_net.domain.search.entry import Entry, entry
+from referral_net.domain.search.query import SearchQuery
 from referral_net.schemas.search import SearchPage
 from referral_net.security.roles import Principal
 
-__all__ = ["Hit", "SearchQuery", "find_hits", "search", "validate_area"]
+__all__ = ["Entry", "SearchQuery", "find_entries", "search"]
 
 
-@dataclass(frozen=True)
-class _PageRows:
-    """One page of rows (ids and distance, plus display columns when asked) and the total."""
-
-    rows: list[Row[Any]]
-    total: count.Total
+def _up_to_date(session: Session) -> None:
+    """Refresh the entries this transaction's flushed writes reach, so a search in the same
+    transaction sees them (the model is otherwise refreshed just before a commit)."""
+    search_model.refresh_pending(session)
 
 
-def _page_rows(
-    session: Session, plan: Plan, query: SearchQuery, *, with_total: bool, display: bool
-) -> _PageRows:
-    if query.open_at is not None:
-        return _open_page_rows(session, plan, query, display=display)
-    total = count.total(session, plan, query) if with_total else count.NOT_COUNTED
-    page = ordered(plan, bound.bounded(session, plan, query))
-    page = page.offset(query.offset).limit(query.limit)
-    if display:
-        page = with_display(page)
-    return _PageRows(rows=list(connection(session).execute(page)), total=total)
+@dataclass
+class _Nearest:
+    """Near mode's page and, when its statement counted, the summary row of its first run."""
+
+    entries: list[Entry]
+    summary: Row[Any] | None
 
 
-def _open_page_rows(
-    session: Session, plan: Plan, query: SearchQuery, *, display: bool
-) -> _PageRows:
-    """The page among the rows open at ``query.open_at``; their count is exact."""
-    open_rows = hours.open_rows(session, plan, query)
-    page = open_rows[query.offset : query.offset + query.limit]
-    if display and page:
-        wanted = [row.link_id for row in page]
-        shown = {
-            row.link_id: row
-            for row in connection(session).execute(only_links(with_display(plan.statement), wanted))
-        }
-        page = [shown[link_id] for link_id in wanted]
-    return _PageRows(rows=page, total=count.Total(items=len(open_rows), is_lower_bound=False))
+def _nearest(
+    session: Session,
+    base: plan.Shape,
+    query: SearchQuery,
+    values: dict[str, Any],
+    total: count.Total | None = None,
+) -> _Nearest:
+    """Near mode's page, exact (``bound``). A ``counted`` shape counts in its first run only;
+    an exact total spares SpatiaLite windows."""
+    matches = None if total is None or total.is_lower_bound else total.items
+    knn = dialect.dialect_named(base.engine).has_knn_index()
+    first: list[Row[Any]] = []
+
+    def run(window_m: float | None, fetch: int) -> bound.Attempt:
+        shape = base if not first else dataclasses.replace(base, counted=False)
+        bound_values = {**values, "limit": query.limit, "offset": query.offset, "fetch": fetch}
+        if window_m is not None:  # SpatiaLite: this index window (within the radius)
+            shape = dataclasses.replace(shape, window=True)
+            bound_values.update(plan.window_parameters(query, window_m))
+        rows = list(session.connection().execute(plan.nearest(shape), bound_values))
+        if not first:
+            first.append(rows[0])
+        return bound.Attempt(
+            rows=bound.page_of(rows), fetched=int(rows[0].fetched), reach=rows[0].reach
+        )
+
+    rows = bound.nearest(run, query, windowed=not knn, planar=knn, matches=matches)
+    summary = first[0] if base.counted else None
+    return _Nearest(entries=[entry(row) for row in rows], summary=summary)
 
 
-def find_hits(*, session: Session, principal: Principal, query: SearchQuery) -> list[Hit]:
-    """The ordered page of raw hits, without shaping or counting (used by matching).
+def _page(
+    session: Session,
+    shape: plan.Shape,
+    query: SearchQuery,
+    values: dict[str, Any],
+    total: count.Total | None = None,
+) -> list[Entry]:
+    if query.mode == "near":
+        return _nearest(session, shape, query, values, total).entries
+    paging = {"limit": query.limit, "offset": query.offset}
+    rows = session.connection().execute(plan.listing(shape), {**values, **paging})
+    return [entry(row) for row in rows]
 
-    Unknown category codes are refused (422) while the filter is built.
+
+def _counted_page(
+    session: Session, shape: plan.Shape, query: SearchQuery, values: dict[str, Any]
+) -> tuple[list[Entry], count.Total]:
+    """The page and its total: one statement where the KNN index makes near mode's run one
+    (PostGIS), else the count first (its exact total may spare SpatiaLite windows)."""
+    if query.mode == "near" and dialect.dialect_named(shape.engine).has_knn_index():
+        counted = dataclasses.replace(shape, counted=True)
+        found = _nearest(session, counted, query, {**values, **count.cap_parameter(query)})
+        if found.summary is None:
+            raise ValueError("a counted nearest statement returns its summary row")
+        return found.entries, count.of_row(session, counted, query, found.summary)
+    total = count.total(session, shape, query, values)
+    return _page(session, shape, query, values, total), total
+
+
+def find_entries(*, session: Session, principal: Principal, query: SearchQuery) -> list[Entry]:
+    """The ordered page of entries, with what matching reads, without shaping or counting.
+
+    Used by matching, whose codes are checked already.
     """
-    plan = build(session, principal, query)
-    page = _page_rows(session, plan, query, with_total=False, display=False)
-    return [hit(row) for row in page.rows]
+    _up_to_date(session)
+    shape = plan.shape_of(session, principal, query, matching=True)
+    values = plan.parameters(query)
+    if query.open_at is not None:
+        return hours.open_page(session, shape, query, values)[0]
+    return _page(session, shape, query, values)
 
 
 def search(*, session: Session, principal: Principal, query: SearchQuery) -> SearchPage:
     """Run a search for a caller and shape one page of results.
 
+    Unknown area and category codes are refused (422; checked in the counting statement).
     Exact views of hidden sites are audited after the page is shaped (``places.audience``).
     """
-    if query.area_code is not None:
-        validate_area(session=session, mode=query.mode, code=query.area_code)
-    plan = build(session, principal, query)
-    page = _page_rows(session, plan, query, with_total=True, display=True)
+    _up_to_date(session)
+    shape = plan.shape_of(session, principal, query)
+    values = plan.parameters(query)
+    if query.open_at is not None:
+        count.check_only(session, shape, query, values)
+        entries, open_total = hours.open_page(session, shape, query, values)
+        total = count.Total(items=open_total, is_lower_bound=False)
+    else:
+        entries, total = _counted_page(session, shape, query, values)
     with places.audience(session, principal) as audience:
         shaped = SearchPage(
             mode=query.mode,
-            total_items=page.total.items,
-            total_is_lower_bound=page.total.is_lower_bound,
+            total_items=total.items,
+            total_is_lower_bound=total.is_lower_bound,
             page_number=query.page,
             limit=query.limit,
-            size=len(page.rows),
-            contents=shape.results(session, audience, query, page.rows),
+            size=len(entries),
+            contents=shaping.results(audience, query, entries),
         )
     return shaped

@@ -1,68 +1,61 @@
-"""Exact nearest-first without scanning: an upper bound on the k-th nearest distance.
+"""Exact nearest-first in one statement: candidates in a cheap order, and proof none was missed.
 
-Nearest-first is exact on both engines in two steps: find an upper bound D on the k-th nearest
-distance (PostGIS: KNN ``<->`` on the GiST index; SpatiaLite: an R*Tree window that grows until it
-holds k rows), then run an index-windowed radius query with radius D, ordered by geodesic
-distance and id. Any row nearer than D lies inside that window, so nothing is missed.
+The ``nearest`` statement takes the first ``fetch`` matches in a cheap order (PostGIS: planar
+degrees, KNN ``<->`` on the GiST index; SpatiaLite: squared degrees, longitude scaled, inside an
+R*Tree window) and returns the page in exact geodesic order among them, with the cheap order's
+value at the last candidate (``reach``). The page is exact when every row that could belong to
+it was a candidate:
+
+- all matches were candidates (fewer than ``fetch``: the order ran out), or
+- ``cutoff(D) < reach``, where D is the page's last distance (the radius, for a short page with
+  one): every point within D of the reference point is nearer than ``reach`` in the cheap order,
+  so it was a candidate. ``cutoff`` takes the cheap order's largest value on a geodesic circle
+  sampled like ``geo.convert.geodesic_bbox`` (1 % and 5 m beyond the distance, every 5 degrees).
+
+On SpatiaLite the candidates come from a window, so D must also lie within the window's circle.
+Otherwise the statement runs again: with more candidates (the order was cut too early) or, on
+SpatiaLite, a wider window (it held too few rows), growing by how many rows the last one held;
+past the country, with no window. Where rows are dense, the first statement is exact.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select
-from sqlmodel import Session
+from sqlalchemy import Row
 
-from referral_net.db import dialect
-from referral_net.domain.search.plan import Plan, connection, within
 from referral_net.domain.search.query import SearchQuery
-from referral_net.geo.convert import geodesic_bbox
+from referral_net.geo.convert import GEOD
 
 # SpatiaLite's first window, its growth per step (see _growth), and the size past which the
 # window is the whole country.
 _FIRST_WINDOW_M = 1_000.0
 _MIN_GROWTH, _MAX_GROWTH = 1.5, 4.0
 _WHOLE_COUNTRY_M = 1_500_000.0
+# The circle's samples: as geodesic_bbox takes them.
+_AZIMUTHS = tuple(range(0, 360, 5))
 
 
-def nearest_bound(
-    session: Session, plan: Plan, query: SearchQuery, k: int, *, within_m: float | None = None
-) -> float | None:
-    """An upper bound on the k-th nearest distance; None when fewer than k rows match.
+@dataclass(frozen=True)
+class Attempt:
+    """What one run of the nearest statement gave: the page, how many candidates, the reach."""
 
-    With ``within_m`` (a radius search) None means that no bound below the radius was found, so
-    the radius itself bounds the page.
-    """
-    if plan.distance is None or query.latitude is None or query.longitude is None:
-        raise ValueError("nearest needs a reference point")
-    # Any k rows bound the k-th nearest distance by their largest geodesic distance; the cheap
-    # order picks k rows that are nearly the nearest, so the bound is tight, and the engine
-    # computes geodesic distances for those k rows only.
-    cheap = dialect.cheap_distance_order(
-        session, plan.geom, latitude=query.latitude, longitude=query.longitude
-    )
-    largest = min(_WHOLE_COUNTRY_M, within_m) if within_m is not None else _WHOLE_COUNTRY_M
-    # PostGIS: the KNN index walks outwards by itself, one statement. SpatiaLite: R*Tree windows
-    # that grow until one holds k rows.
-    window: float | None = None if dialect.has_knn_index(session) else min(_FIRST_WINDOW_M, largest)
-    while True:
-        statement = plan.statement
-        if window is not None:  # the index window alone: rows in its corners still bound
-            box = geodesic_bbox(query.latitude, query.longitude, window)
-            statement = statement.where(
-                dialect.index_window(
-                    session, table="location", column=plan.column, geom=plan.geom, box=box
-                )
-            )
-        nearest = statement.with_only_columns(plan.distance).order_by(cheap).limit(k)
-        distances = [float(d) for d in connection(session).execute(nearest).scalars()]
-        if len(distances) == k:
-            bound = max(distances)
-            return None if within_m is not None and bound > within_m else bound
-        if window is None or window >= largest:
-            return None
-        window = min(largest, window * _growth(found=len(distances), wanted=k))
+    rows: list[Row[Any]]
+    fetched: int
+    reach: float | None
+
+
+# Runs the statement: (window radius in metres or None for no window, fetch) -> its attempt.
+Run = Callable[[float | None, int], Attempt]
+
+
+def first_fetch(wanted: int) -> int:
+    """Candidates to fetch for the first ``wanted`` rows: a margin for the cheap order's error
+    (a few percent of the radius) and for uneven density."""
+    return wanted + max(8, math.ceil(wanted / 4))
 
 
 def _growth(*, found: int, wanted: int) -> float:
@@ -77,18 +70,105 @@ def _growth(*, found: int, wanted: int) -> float:
     return min(_MAX_GROWTH, max(_MIN_GROWTH, 1.25 * math.sqrt(wanted / found)))
 
 
-def bounded(session: Session, plan: Plan, query: SearchQuery) -> Select[Any]:
-    """The statement whose rows, ordered, are all the results (before paging).
+def cutoff(query: SearchQuery, distance_m: float, *, planar: bool) -> float:
+    """The cheap order's largest value within ``distance_m`` of the query point.
 
-    Nearest-first searches are bounded by the k-th nearest distance (k = the rows up to the end
-    of this page): a 10 km radius in a city holds tens of thousands of rows at 1M, and ordering
-    them all costs what a scan does; the bound keeps the window to about k rows.
+    ``planar``: degrees (PostGIS ``<->``); otherwise squared degrees with longitude scaled by
+    cos² of the latitude (SpatiaLite's order, ``dialect.entry_reach``).
     """
-    if query.mode != "near":
-        return plan.statement
-    bound = nearest_bound(session, plan, query, query.offset + query.limit, within_m=query.radius_m)
-    if bound is not None:
-        return within(session, plan, query, bound)
-    if query.radius_m is not None:
-        return within(session, plan, query, query.radius_m)
-    return plan.statement
+    if query.latitude is None or query.longitude is None:
+        raise ValueError("nearest needs a reference point")
+    lat, lon = query.latitude, query.longitude
+    count = len(_AZIMUTHS)
+    lons, lats, _ = GEOD.fwd(
+        [lon] * count, [lat] * count, _AZIMUTHS, [distance_m * 1.01 + 5.0] * count
+    )
+    ring = [(float(x) - lon, float(y) - lat) for x, y in zip(lons, lats, strict=True)]
+    if planar:
+        return max(math.hypot(dx, dy) for dx, dy in ring)
+    scale = math.cos(math.radians(lat)) ** 2
+    return max(dx * dx * scale + dy * dy for dx, dy in ring)
+
+
+@dataclass(frozen=True)
+class _Search:
+    """One nearest-first page: the rows it ends at, the radius, how the order is measured."""
+
+    query: SearchQuery
+    wanted: int
+    planar: bool
+
+    def last_distance(self, attempt: Attempt) -> float | None:
+        """The distance every page row lies within: the last row's on a full page, else the
+        radius (a short page within a radius), else None (too few rows found)."""
+        if len(attempt.rows) == self.query.limit:
+            return float(attempt.rows[-1].distance_m)
+        return self.query.radius_m
+
+    def all_candidates(self, attempt: Attempt, fetch: int, distance: float | None) -> bool:
+        """Every row within ``distance`` was a candidate (None: every match was)."""
+        if attempt.fetched < fetch:
+            return True
+        if distance is None or attempt.reach is None:
+            return False
+        return cutoff(self.query, distance, planar=self.planar) < float(attempt.reach)
+
+
+def nearest(
+    run: Run, query: SearchQuery, *, windowed: bool, planar: bool, matches: int | None = None
+) -> list[Row[Any]]:
+    """The exact nearest-first page, running the statement until its answer is proven.
+
+    ``windowed``: candidates come from an index window that grows (SpatiaLite); otherwise the
+    cheap order covers every row (PostGIS KNN; a radius's own box). ``matches``: how many rows
+    match (within the radius, if any), when the count is exact: a radius's few matches are read
+    at once, and a window holding every match ends the search.
+    """
+    search = _Search(query=query, wanted=query.offset + query.limit, planar=planar)
+    fetch = first_fetch(search.wanted)
+    if not windowed:
+        while True:
+            attempt = run(None, fetch)
+            if search.all_candidates(attempt, fetch, search.last_distance(attempt)):
+                return attempt.rows
+            fetch *= 2
+    return _windowed(run, search, fetch, matches)
+
+
+def _windowed(run: Run, search: _Search, fetch: int, matches: int | None) -> list[Row[Any]]:
+    radius = search.query.radius_m
+    largest = min(_WHOLE_COUNTRY_M, radius or _WHOLE_COUNTRY_M)
+    window: float | None = min(_FIRST_WINDOW_M, largest)
+    if radius is not None and matches is not None:
+        # Few rows within the radius: its whole window, every row a candidate, one statement.
+        window, fetch = largest, max(fetch, matches + 1)
+    found_before = -1
+    while True:
+        attempt = run(window, fetch)
+        distance = search.last_distance(attempt)
+        inside = window is None or (distance is not None and distance <= window)
+        if inside and search.all_candidates(attempt, fetch, distance):
+            return attempt.rows
+        if radius is None and matches is not None and fetch > attempt.fetched >= matches:
+            return attempt.rows  # the window holds every match there is
+        if inside or attempt.fetched >= fetch:
+            fetch *= 2  # the cheap order was cut before the page's distance
+        if not inside:
+            # A wider window that found no more rows says nothing about density: widen most.
+            found = 0 if attempt.fetched == found_before else attempt.fetched
+            found_before = attempt.fetched
+            window = _wider(window, largest, found=found, wanted=search.wanted)
+
+
+def _wider(window: float | None, largest: float, *, found: int, wanted: int) -> float | None:
+    """The next window; None (no window) once the whole country was searched."""
+    if window is None:
+        raise ValueError("an unbounded search is always exact")
+    if window >= largest:
+        return None
+    return min(largest, window * _growth(found=found, wanted=wanted))
+
+
+def page_of(rows: Sequence[Row[Any]]) -> list[Row[Any]]:
+    """The page rows of a nearest statement's answer (its summary row alone when empty)."""
+    return [row for row in rows if row.link_id is not None]

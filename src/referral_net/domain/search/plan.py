@@ -1,288 +1,498 @@
-"""Building a search's SQL: which point column the caller searches, the filters, the mode.
+"""The statements of a search over the read model (``search_entry``), built once per shape.
 
-The audience rule comes first: ``access`` decides which point column a caller searches (the exact
-``geom`` for trusted roles, ``public_geom`` for everyone else) and therefore which rows exist for
-them at all. Dialect SQL comes from ``db.dialect``; everything here is portable.
+A statement's SQL depends only on its :class:`Shape`: the engine, the point column the audience
+reads (``access`` decides it), the mode, and which filters the query has. Every value is a bind
+parameter (:func:`parameters`). Statements are built on first use and kept, so a request spends
+no time constructing SQL and SQLAlchemy's compiled cache hands back the SQL text.
 
-Every statement selects labelled columns (``HIT_COLUMNS``, ``DISPLAY_COLUMNS``) and every reader
-reads rows by those names, never by position.
+    nearest     near mode: the cheap nearest-first order picks ``fetch`` candidates and the page
+                is their exact (geodesic) order; ``bound`` checks that nothing nearer was missed
+    listing     the other modes: the page in name order (distance order where there is a point)
+    count       the matches, counted up to a cap, with the checks of the query's codes (PostGIS
+                near mode: in the nearest statement's own summary row)
+    checks      those checks alone, where nothing is counted
+    candidates  every match with its weekly schedule, for the ``open_at`` filter (in Python)
+    entries     the shown columns of chosen services at locations
+
+Every statement selects labelled columns; readers read rows by those names, never by position.
+Engine SQL comes from ``db.dialect``; everything here is portable.
 """
 
 from __future__ import annotations
 
-import uuid
+import math
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
+    Boolean,
     ColumnElement,
-    Connection,
-    Row,
+    Date,
+    Float,
+    Integer,
+    Label,
     Select,
+    String,
+    Uuid,
     and_,
-    exists,
+    bindparam,
+    distinct,
+    func,
     literal,
-    not_,
+    null,
     or_,
     select,
+    true,
 )
-from sqlmodel import Session, col
+from sqlalchemy.orm import Session
 
 from referral_net.db import dialect
-from referral_net.db.models import (
-    AdminArea,
-    Language,
-    Location,
-    Organization,
-    Service,
-    ServiceAtLocation,
-    ServiceCapacity,
-)
-from referral_net.domain import access, services, taxonomy
-from referral_net.domain.eligibility_sql import gender_rule
-from referral_net.domain.search.query import Hit, SearchQuery
-from referral_net.errors import InvalidInput
+from referral_net.db.dialect import Dialect
+from referral_net.db.models import AdminArea, SearchEntry, TaxonomyTerm
+from referral_net.domain import access
+from referral_net.domain.search.query import SearchQuery
 from referral_net.geo.convert import geodesic_bbox
+from referral_net.schemas.search import SearchMode
 from referral_net.security.roles import Principal
 from referral_net.text import fold
-from referral_net.vocab import RecordStatus
 
-# Shown with every result; selected with the page (the page query already joins these tables).
-DISPLAY_COLUMNS: tuple[ColumnElement[Any], ...] = (
-    col(Service.name).label("service_name"),
-    col(Service.organization_id).label("service_organization_id"),
-    col(Organization.name).label("organization_name"),
-    col(Service.minimum_age).label("minimum_age"),
-    col(Service.maximum_age).label("maximum_age"),
-    col(Service.genders_served).label("genders_served"),
-    col(Service.lgbtiq_affirming).label("lgbtiq_affirming"),
-    col(Service.accepts_accompanying_children).label("accepts_accompanying_children"),
-    col(Service.assured_date).label("assured_date"),
-    col(Location.name).label("location_name"),
-    col(Location.latitude).label("latitude"),
-    col(Location.longitude).label("longitude"),
-    col(Location.visibility).label("visibility"),
-    col(Location.organization_id).label("location_organization_id"),
-    col(Location.department_code).label("department_code"),
-    col(Location.municipality_code).label("municipality_code"),
-    col(Location.intake_phone).label("intake_phone"),
-    col(Location.intake_description).label("intake_description"),
-)
+_ENTRY = SearchEntry.__table__  # type: ignore[attr-defined]
+_AREA_CODE = AdminArea.__table__.c.code  # type: ignore[attr-defined]
+_AREA_LEVEL = AdminArea.__table__.c.level  # type: ignore[attr-defined]
+_TERM_CODE = TaxonomyTerm.__table__.c.code  # type: ignore[attr-defined]
+
+# The bind parameters; code lists are the dialect's (``Dialect.code_list``).
+_LAT = bindparam("lat", type_=Float)
+_LON = bindparam("lon", type_=Float)
+_SCALE = bindparam("scale", type_=Float)
+_RADIUS = bindparam("radius", type_=Float)
+_BOX = tuple(bindparam(name, type_=Float) for name in ("min_lon", "min_lat", "max_lon", "max_lat"))
+_AREA = bindparam("area", type_=String)
+_LANGUAGE = bindparam("language", type_=String)
+_GENDER = bindparam("gender", type_=String)
+_AGE = bindparam("age", type_=Integer)
+_IS_MINOR = bindparam("is_minor", type_=Boolean)
+_LGBTIQ = bindparam("lgbtiq", type_=Boolean)
+_CHILDREN = bindparam("children", type_=Boolean)
+_HAS_CAPACITY = bindparam("has_capacity", type_=Boolean)
+_SINCE = bindparam("since", type_=Date)
+_FETCH = bindparam("fetch", type_=Integer)
+_LIMIT = bindparam("limit", type_=Integer)
+_OFFSET = bindparam("offset", type_=Integer)
+_CAP = bindparam("cap", type_=Integer)
+_LINKS = bindparam("links", type_=Uuid(), expanding=True)
+
+AREA_MODES = frozenset({"department", "municipality"})
 
 
 @dataclass(frozen=True)
-class Plan:
-    """A search's base statement (every match, unordered) and the parts that order and bound it.
+class Shape:
+    """What decides a statement's SQL text (never the values: those are bound).
 
-    ``statement`` selects ``link_id``, ``service_id``, ``location_id`` and ``distance_m`` (null
-    without a reference point); ``column`` names the point column that ``geom`` is.
+    ``point``: the query has a reference point (distances, nearest-first order). ``radius``:
+    near mode within ``radius_m``. ``window``: near mode inside an index window (``bound``:
+    SpatiaLite's growing windows, or a radius's box). ``matching``: the rows also carry what
+    matching reads (category codes, ``minors_only``, whether a service area covers the point).
+    ``counted``: near mode's statement also counts and checks (``count``'s columns), where its
+    one run is the whole search (PostGIS).
     """
 
-    statement: Select[Any]
-    geom: ColumnElement[Any]
+    engine: str
     column: str
-    distance: ColumnElement[float] | None
-    name_order: ColumnElement[Any]
+    mode: SearchMode
+    filters: frozenset[str]
+    point: bool
+    radius: bool
+    window: bool = False
+    matching: bool = False
+    counted: bool = False
 
 
-def connection(session: Session) -> Connection:
-    """The session's connection, for search's plain column selects.
+def _filter_names(query: SearchQuery) -> frozenset[str]:
+    present = {
+        "categories": bool(query.categories),
+        "language": query.language is not None,
+        "age": query.age is not None,
+        "gender": query.gender is not None,
+        "lgbtiq": query.lgbtiq_affirming is not None,
+        "children": query.accepts_children is not None,
+        "has_capacity": query.has_capacity is not None,
+        "text": bool(text_tokens(query)),
+        "verified": query.verified_within_days is not None,
+    }
+    return frozenset(name for name, given in present.items() if given)
 
-    Search only reads: its statements go straight to the session's connection (same
-    transaction), skipping the ORM execution layer, which showed up per statement on the hot
-    path and has nothing to do for plain column selects.
+
+def shape_of(
+    session: Session, principal: Principal, query: SearchQuery, *, matching: bool = False
+) -> Shape:
+    """The shape of a query for a caller: the audience rule chooses the point column first.
+
+    Trusted roles search the exact points; everyone else the public ones (a restricted site's
+    municipality point; none for a confidential site, which therefore does not exist for them).
     """
-    return session.connection()
-
-
-def hit(row: Row[Any]) -> Hit:
-    """The hit a row of the plan's statement stands for."""
-    distance = row.distance_m
-    return Hit(
-        link_id=row.link_id,
-        service_id=row.service_id,
-        location_id=row.location_id,
-        distance_m=None if distance is None else float(distance),
+    column = "exact_geom" if access.sees_exact_points_everywhere(principal) else "public_geom"
+    return Shape(
+        engine=dialect.dialect_name(session),
+        column=column,
+        mode=query.mode,
+        filters=_filter_names(query),
+        point=query.has_point,
+        radius=query.mode == "near" and query.radius_m is not None,
+        window=query.mode == "near" and query.radius_m is not None,
+        matching=matching,
     )
+
+
+# --- parameters ------------------------------------------------------------------------------
+
+
+def text_tokens(query: SearchQuery) -> list[str]:
+    """The folded words of the text filter (each must appear in the search text)."""
+    return fold(query.text).split() if query.text else []
 
 
 def _escape_like(token: str) -> str:
     return token.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filters(session: Session, query: SearchQuery) -> list[ColumnElement[bool]]:
-    return [*_person_filters(session, query), *_offer_filters(query)]
-
-
-def _person_filters(session: Session, query: SearchQuery) -> list[ColumnElement[bool]]:
-    """What the person needs: categories, a language, their age and gender."""
-    conditions: list[ColumnElement[bool]] = []
-    if query.categories:
-        conditions.append(
-            taxonomy.in_categories_clause(
-                session=session,
-                link_entity=services.LINK_ENTITY,
-                link_id=col(Service.id),
-                codes=list(query.categories),
-            )
-        )
-    if query.language is not None:
-        conditions.append(
-            exists(
-                select(literal(1))
-                .select_from(Language)
-                .where(
-                    col(Language.service_id) == col(Service.id),
-                    col(Language.code) == query.language,
-                )
-            )
-        )
+def _filter_parameters(query: SearchQuery) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "codes": list(dict.fromkeys(query.categories)),
+        "language": query.language,
+        "gender": query.gender,
+        "lgbtiq": query.lgbtiq_affirming,
+        "children": query.accepts_children,
+        "has_capacity": query.has_capacity,
+        "patterns": [f"%{_escape_like(token)}%" for token in text_tokens(query)],
+    }
     if query.age is not None:
+        values.update(age=query.age, is_minor=query.age < 18)
+    if query.verified_within_days is not None:
+        values["since"] = query.today - timedelta(days=query.verified_within_days)
+    return values
+
+
+def box_parameters(box: tuple[float, float, float, float]) -> dict[str, float]:
+    """The index window's parameters for a lon/lat box."""
+    return dict(zip(("min_lon", "min_lat", "max_lon", "max_lat"), box, strict=True))
+
+
+def window_parameters(query: SearchQuery, radius_m: float) -> dict[str, float]:
+    """The index window's parameters for the box around a geodesic circle of the query point."""
+    if query.latitude is None or query.longitude is None:
+        raise ValueError("a window needs a reference point")
+    return box_parameters(geodesic_bbox(query.latitude, query.longitude, radius_m))
+
+
+def parameters(query: SearchQuery) -> dict[str, Any]:
+    """The values of every parameter a statement of this query may bind (unused ones are
+    ignored), except the paging and window ones, which the caller adds."""
+    values = _filter_parameters(query)
+    if query.latitude is not None and query.longitude is not None:
+        scale = math.cos(math.radians(query.latitude)) ** 2
+        values.update(lat=query.latitude, lon=query.longitude, scale=scale)
+    if query.radius_m is not None:
+        values["radius"] = query.radius_m
+        values.update(window_parameters(query, query.radius_m))
+    if query.mode == "bbox" and query.box is not None:
+        values.update(box_parameters(query.box))
+    if query.area_code is not None:
+        values["area"] = query.area_code
+    return values
+
+
+# --- the parts of a statement ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """The expressions every statement of one shape is made of."""
+
+    sql: Dialect
+    geom: ColumnElement[Any]
+    target: ColumnElement[Any]
+    codes: BindParameter[Any]
+    patterns: BindParameter[Any]
+
+
+def _parts(shape: Shape) -> _Parts:
+    sql = dialect.dialect_named(shape.engine)
+    return _Parts(
+        sql=sql,
+        geom=_ENTRY.c[shape.column],
+        target=sql.entry_point(latitude=_LAT, longitude=_LON),
+        codes=sql.code_list("codes"),
+        patterns=sql.code_list("patterns"),
+    )
+
+
+def _person_filters(
+    shape: Shape, parts: _Parts, *, categories_lead: bool
+) -> list[ColumnElement[bool]]:
+    """What the person needs: categories (with descendants), a language, their age, gender.
+
+    ``categories_lead``: the statement reads from ``Dialect.categories_leading``, which holds
+    the category condition already.
+    """
+    entry = _ENTRY.c
+    conditions: list[ColumnElement[bool]] = []
+    if "categories" in shape.filters and not categories_lead:
+        conditions.append(parts.sql.entry_in_categories(parts.codes))
+    if "language" in shape.filters:
+        conditions.append(parts.sql.entry_speaks(_LANGUAGE))
+    if "age" in shape.filters:
         conditions.append(
             and_(
-                or_(col(Service.minimum_age).is_(None), col(Service.minimum_age) <= query.age),
-                or_(col(Service.maximum_age).is_(None), col(Service.maximum_age) >= query.age),
-                or_(col(Service.minors_only).is_(False), literal(query.age < 18)),
+                or_(entry.minimum_age.is_(None), entry.minimum_age <= _AGE),
+                or_(entry.maximum_age.is_(None), entry.maximum_age >= _AGE),
+                or_(entry.minors_only.is_(False), _IS_MINOR),
             )
         )
-    if query.gender is not None:
-        conditions.append(gender_rule(session, query.gender))
+    if "gender" in shape.filters:
+        conditions.append(parts.sql.entry_serves(_GENDER))
     return conditions
 
 
-def _offer_filters(query: SearchQuery) -> list[ColumnElement[bool]]:
+def _offer_filters(shape: Shape, parts: _Parts) -> list[ColumnElement[bool]]:
     """What the service offers: flags, free capacity, text, a recent verification."""
-    conditions: list[ColumnElement[bool]] = []
-    if query.lgbtiq_affirming is not None:
-        conditions.append(col(Service.lgbtiq_affirming).is_(query.lgbtiq_affirming))
-    if query.accepts_children is not None:
-        conditions.append(col(Service.accepts_accompanying_children).is_(query.accepts_children))
-    if query.has_capacity is not None:
-        free = exists(
-            select(literal(1))
-            .select_from(ServiceCapacity)
-            .where(
-                col(ServiceCapacity.service_id) == col(Service.id),
-                col(ServiceCapacity.available) > 0,
-            )
-        )
-        conditions.append(free if query.has_capacity else not_(free))
-    if query.text:
-        conditions.extend(
-            col(Service.search_text).like(f"%{_escape_like(token)}%", escape="\\")
-            for token in fold(query.text).split()
-        )
-    if query.verified_within_days is not None:
-        since = query.today - timedelta(days=query.verified_within_days)
-        conditions.append(col(Service.assured_date) >= since)
+    entry = _ENTRY.c
+    flags = {
+        "lgbtiq": (entry.lgbtiq_affirming, _LGBTIQ),
+        "children": (entry.accepts_accompanying_children, _CHILDREN),
+        "has_capacity": (entry.has_capacity, _HAS_CAPACITY),
+    }
+    conditions: list[ColumnElement[bool]] = [
+        column == value for name, (column, value) in flags.items() if name in shape.filters
+    ]
+    if "text" in shape.filters:
+        conditions.append(parts.sql.entry_text_matches(parts.patterns))
+    if "verified" in shape.filters:
+        conditions.append(entry.assured_date >= _SINCE)
     return conditions
 
 
-def _in_mode(
-    session: Session, query: SearchQuery, *, column: str, geom: ColumnElement[Any]
+def _in_mode(shape: Shape, parts: _Parts) -> list[ColumnElement[bool]]:
+    """The mode's condition; near mode has none but its window (bounded later, by distance)."""
+    geom, sql = parts.geom, parts.sql
+    if shape.mode == "near":
+        return [sql.entry_window(geom, column_name=shape.column, box=_BOX)] if shape.window else []
+    if shape.mode == "bbox":
+        min_lon, min_lat, max_lon, max_lat = _BOX
+        # Coordinates, not ST_Intersects: a box shrunk to one point is a degenerate polygon
+        # that intersects nothing in GEOS (found by the parity property test).
+        return [
+            sql.entry_window(geom, column_name=shape.column, box=_BOX),
+            func.ST_X(geom).between(min_lon, max_lon),
+            func.ST_Y(geom).between(min_lat, max_lat),
+        ]
+    if shape.mode in AREA_MODES:
+        return [sql.entry_in_area(geom, column_name=shape.column, code=_AREA)]
+    return [sql.entry_covered(_ENTRY.c.service_id, parts.target, latitude=_LAT, longitude=_LON)]
+
+
+def _matches(
+    shape: Shape, parts: _Parts, *, categories_lead: bool = False
 ) -> list[ColumnElement[bool]]:
-    """The condition of the geometric mode; none for ``near`` (bounded later, by distance)."""
-    if query.mode == "bbox" and query.box is not None:
-        return [dialect.in_box(session, table="location", column=column, geom=geom, box=query.box)]
-    if query.mode in ("department", "municipality") and query.area_code is not None:
-        return [
-            dialect.in_admin_area(
-                session, table="location", column=column, geom=geom, code=query.area_code
-            )
-        ]
-    if query.mode == "covers" and query.latitude is not None and query.longitude is not None:
-        return [
-            dialect.service_area_covers(
-                session,
-                service_id=Service.__table__.c["id"],  # type: ignore[attr-defined]
-                latitude=query.latitude,
-                longitude=query.longitude,
-            )
-        ]
-    return []
+    """Every condition of a match except near mode's radius (the caller applies it)."""
+    return [
+        _ENTRY.c.listed,
+        parts.geom.is_not(None),
+        *_person_filters(shape, parts, categories_lead=categories_lead),
+        *_offer_filters(shape, parts),
+        *_in_mode(shape, parts),
+    ]
 
 
-def build(session: Session, principal: Principal, query: SearchQuery) -> Plan:
-    """The plan of a search for a caller (unknown category codes are refused here: a 422)."""
-    column = "geom" if access.sees_exact_points_everywhere(principal) else "public_geom"
-    geom: ColumnElement[Any] = Location.__table__.c[column]  # type: ignore[attr-defined]
-    distance = (
-        dialect.distance_m(session, geom, latitude=query.latitude, longitude=query.longitude)
-        if query.latitude is not None and query.longitude is not None
+def _within_radius(shape: Shape, parts: _Parts) -> list[ColumnElement[bool]]:
+    if not shape.radius:
+        return []
+    return [parts.sql.entry_distance_m(parts.geom, parts.target) <= _RADIUS]
+
+
+def _distance(shape: Shape, parts: _Parts) -> ColumnElement[Any]:
+    if not shape.point:
+        return null()
+    return parts.sql.entry_distance_m(parts.geom, parts.target)
+
+
+def _shown(shape: Shape, parts: _Parts) -> list[ColumnElement[Any]]:
+    """The columns a result is shaped from (``entry.Entry``)."""
+    entry = _ENTRY.c
+    columns: list[ColumnElement[Any]] = [
+        entry.service_at_location_id.label("link_id"),
+        entry.service_id,
+        entry.location_id,
+        entry.visibility,
+        entry.location_organization_id,
+        entry.public_latitude,
+        entry.public_longitude,
+        entry.doc,
+    ]
+    if shape.matching:
+        covers = parts.sql.entry_covered(
+            entry.service_id, parts.target, latitude=_LAT, longitude=_LON
+        )
+        columns += [
+            parts.sql.entry_category_codes().label("category_codes"),
+            entry.minors_only,
+            covers.label("covers_area"),
+        ]
+    return columns
+
+
+def _checks(shape: Shape, parts: _Parts) -> list[Label[Any]]:
+    """How many of the query's category codes exist; the level of its area code."""
+    checks: list[Label[Any]] = []
+    if "categories" in shape.filters:
+        known = select(func.count(distinct(_TERM_CODE))).where(
+            parts.sql.in_code_list(_TERM_CODE, parts.codes)
+        )
+        checks.append(known.scalar_subquery().label("known_codes"))
+    if shape.mode in AREA_MODES:
+        level = select(_AREA_LEVEL).where(_AREA_CODE == _AREA)
+        checks.append(level.scalar_subquery().label("area_level"))
+    return checks
+
+
+# --- the statements ----------------------------------------------------------------------------
+
+
+@cache
+def nearest(shape: Shape) -> Select[Any]:
+    """Near mode's page: one row of ``fetched``/``reach`` (how many candidates the cheap order
+    gave, and its value at the last) left-joined to the page rows, nearest first, ties by id.
+
+    The candidates are the first ``fetch`` matches in the cheap order (PostGIS: KNN on the
+    GiST index; SpatiaLite: inside the index window). Only they get a geodesic distance; the
+    radius is applied to them. ``bound`` decides whether the page is exact. A ``counted`` shape
+    adds ``count``'s columns to the summary row (evaluated once).
+    """
+    parts = _parts(shape)
+    reach = parts.sql.entry_reach(
+        parts.geom, parts.target, latitude=_LAT, longitude=_LON, scale=_SCALE
+    )
+    near = (
+        select(
+            _ENTRY.c.service_at_location_id.label("link_id"),
+            parts.geom.label("geom"),
+            reach.label("reach"),
+        )
+        .where(*_matches(shape, parts))
+        .order_by(reach)
+        .limit(_FETCH)
+        .cte("near")
+        .prefix_with("MATERIALIZED")
+    )
+    distance = parts.sql.entry_distance_m(near.c.geom, parts.target)
+    ranked = select(near.c.link_id, distance.label("distance_m")).subquery("ranked")
+    page_rows = select(ranked.c.link_id, ranked.c.distance_m)
+    if shape.radius:
+        page_rows = page_rows.where(ranked.c.distance_m <= _RADIUS)
+    page = (
+        page_rows.order_by(ranked.c.distance_m, ranked.c.link_id)
+        .limit(_LIMIT)
+        .offset(_OFFSET)
+        .subquery("page")
+    )
+    counted = [_capped_total(shape, parts), *_checks(shape, parts)] if shape.counted else []
+    summary = (
+        select(func.count().label("fetched"), func.max(near.c.reach).label("reach"), *counted)
+        .select_from(near)
+        .subquery("summary")
+    )
+    shown = page.join(_ENTRY, _ENTRY.c.service_at_location_id == page.c.link_id)
+    return (
+        select(*summary.c, page.c.distance_m, *_shown(shape, parts))
+        .select_from(summary.outerjoin(shown, true()))
+        .order_by(page.c.distance_m, page.c.link_id)
+    )
+
+
+def _order(shape: Shape, parts: _Parts) -> list[ColumnElement[Any]]:
+    """Nearest first (ties by id) with a reference point; otherwise by name (code point)."""
+    if shape.point:
+        return [
+            parts.sql.entry_distance_m(parts.geom, parts.target),
+            _ENTRY.c.service_at_location_id,
+        ]
+    name = dialect.dialect_named(shape.engine).code_point_order(_ENTRY.c.service_name)
+    return [name, _ENTRY.c.service_at_location_id]
+
+
+@cache
+def listing(shape: Shape) -> Select[Any]:
+    """A page of the modes other than near, in result order."""
+    parts = _parts(shape)
+    return (
+        select(_distance(shape, parts).label("distance_m"), *_shown(shape, parts))
+        .where(*_matches(shape, parts), *_within_radius(shape, parts))
+        .order_by(*_order(shape, parts))
+        .limit(_LIMIT)
+        .offset(_OFFSET)
+    )
+
+
+def _capped_total(shape: Shape, parts: _Parts) -> Label[Any]:
+    """The matches counted up to ``cap`` rows (the caller binds the cap plus one)."""
+    unwindowed = shape.mode == "near" and not shape.window
+    leading = (
+        parts.sql.categories_leading(parts.codes)
+        if unwindowed and "categories" in shape.filters
         else None
     )
-    statement: Select[Any] = (
+    if leading is None:
+        capped = (
+            select(literal(1))
+            .select_from(_ENTRY)
+            .where(*_matches(shape, parts), *_within_radius(shape, parts))
+        )
+    else:  # the category index leads; an entry in two wanted categories counts once
+        capped = (
+            select(_ENTRY.c.service_at_location_id)
+            .distinct()
+            .select_from(leading)
+            .where(*_matches(shape, parts, categories_lead=True))
+        )
+    limited = capped.limit(_CAP).subquery("capped")
+    return select(func.count()).select_from(limited).scalar_subquery().label("total")
+
+
+@cache
+def count(shape: Shape) -> Select[Any]:
+    """The capped count and the checks of the query's codes (one row, always)."""
+    parts = _parts(shape)
+    return select(_capped_total(shape, parts), *_checks(shape, parts))
+
+
+@cache
+def checks(shape: Shape) -> Select[Any] | None:
+    """The checks of the query's codes alone (None when it has none to check)."""
+    parts = _parts(shape)
+    found = _checks(shape, parts)
+    return select(*found) if found else None
+
+
+@cache
+def candidates(shape: Shape) -> Select[Any]:
+    """Every match in result order with its weekly schedule (for ``open_at``)."""
+    parts = _parts(shape)
+    return (
         select(
-            col(ServiceAtLocation.id).label("link_id"),
-            col(ServiceAtLocation.service_id).label("service_id"),
-            col(ServiceAtLocation.location_id).label("location_id"),
-            (distance if distance is not None else literal(None)).label("distance_m"),
+            _ENTRY.c.service_at_location_id.label("link_id"),
+            _distance(shape, parts).label("distance_m"),
+            _ENTRY.c.doc["schedules"].label("schedules"),
         )
-        .select_from(ServiceAtLocation)
-        .join(Service, col(Service.id) == col(ServiceAtLocation.service_id))
-        .join(Location, col(Location.id) == col(ServiceAtLocation.location_id))
-        .join(Organization, col(Organization.id) == col(Service.organization_id))
-        .where(
-            col(Service.status) == RecordStatus.ACTIVE.value,
-            col(Location.status) != RecordStatus.DEFUNCT.value,
-            col(Organization.status) != RecordStatus.DEFUNCT.value,
-            geom.is_not(None),
-            *_filters(session, query),
-            *_in_mode(session, query, column=column, geom=geom),
-        )
-    )
-    return Plan(
-        statement=statement,
-        geom=geom,
-        column=column,
-        distance=distance,
-        name_order=dialect.code_point_order(session, col(Service.name)),
+        .where(*_matches(shape, parts), *_within_radius(shape, parts))
+        .order_by(*_order(shape, parts))
     )
 
 
-def within(session: Session, plan: Plan, query: SearchQuery, radius_m: float) -> Select[Any]:
-    """The plan's rows within ``radius_m`` geodesic metres of the reference point."""
-    if plan.distance is None or query.latitude is None or query.longitude is None:
-        raise ValueError("a radius needs a reference point")
-    box = geodesic_bbox(query.latitude, query.longitude, radius_m)
-    # The index window only pre-selects; the geodesic distance is the exact test.
-    return plan.statement.where(
-        dialect.index_window(
-            session, table="location", column=plan.column, geom=plan.geom, box=box
-        ),
-        plan.distance <= radius_m,
-    )
-
-
-def ordered(plan: Plan, statement: Select[Any]) -> Select[Any]:
-    """Nearest first (ties by id) with a reference point; otherwise by name, then id."""
-    if plan.distance is not None:
-        return statement.order_by(plan.distance, col(ServiceAtLocation.id))
-    return statement.order_by(plan.name_order, col(ServiceAtLocation.id))
-
-
-def with_display(statement: Select[Any]) -> Select[Any]:
-    """The statement with the columns a result shows (``DISPLAY_COLUMNS``) added."""
-    return statement.add_columns(*DISPLAY_COLUMNS)
-
-
-def only_links(statement: Select[Any], link_ids: list[uuid.UUID]) -> Select[Any]:
-    """The statement narrowed to these services at locations."""
-    return statement.where(col(ServiceAtLocation.id).in_(link_ids))
-
-
-def validate_area(*, session: Session, mode: str, code: str) -> None:
-    """Refuse an unknown department or municipality code (a 422, never an empty page)."""
-    level = (
-        connection(session)
-        .execute(select(col(AdminArea.level)).where(col(AdminArea.code) == code))
-        .scalar_one_or_none()
-    )
-    if level != mode:
-        raise InvalidInput(
-            f"unknown {mode} code: {code}",
-            errors=[
-                {"field": f"query.{mode}", "message": f"unknown {mode} code", "type": "value_error"}
-            ],
-        )
+@cache
+def entries(shape: Shape) -> Select[Any]:
+    """The shown columns of the services at locations bound as ``links``."""
+    parts = _parts(shape)
+    return select(*_shown(shape, parts)).where(_ENTRY.c.service_at_location_id.in_(_LINKS))

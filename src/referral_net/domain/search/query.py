@@ -1,8 +1,7 @@
-"""What a search asks for (``SearchQuery``) and what its cheapest answer is (``Hit``)."""
+"""What a search asks for: ``SearchQuery``, checked by ``api/params.py`` or built by matching."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -47,13 +46,3 @@ class SearchQuery:
     def offset(self) -> int:
         """Rows before this page."""
         return (self.page - 1) * self.limit
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One service at one location found by a search, before any shaping (used by matching)."""
-
-    link_id: uuid.UUID
-    service_id: uuid.UUID
-    location_id: uuid.UUID
-    distance_m: float | None

@@ -1,10 +1,12 @@
-"""The SQL gender rule (``domain.eligibility_sql``) agrees with matching's (``gender_served``).
+"""Search's gender filter agrees with matching's rule (``gender_served``), case by case.
 
-Search filters services in the database with the SQL twin of the rule matching applies in Python.
-This test runs the whole truth table through both on each backend: every person gender, against
-a service open to all (null) and against every subset of the served genders (the empty list
-included), each with every combination of the two flags the rule looks at (trans-inclusive,
-LGBTIQ+-affirming). The expected answer is always matching's.
+Search filters the read model in the database (``search_entry.served_genders`` through the
+dialect's ``entry_serves``); matching decides in Python. This test writes the whole truth table
+through the real write path (so the session hooks fill the read model) and runs every person
+gender through search's filter on each backend: against a service open to all (null) and against
+every subset of the served genders (the empty list included), each with every combination of the
+two flags the rule looks at (trans-inclusive, LGBTIQ+-affirming). The expected answer is always
+matching's.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import pytest
+from sqlalchemy import literal
 from sqlmodel import Session, col, select
 
-from referral_net.db.models import Service
-from referral_net.domain.eligibility_sql import gender_rule
+from referral_net.db import dialect
+from referral_net.db.models import Location, SearchEntry, Service, ServiceAtLocation
 from referral_net.matching.eligibility import gender_served
 from referral_net.matching.model import Candidate, Need, NeedProfile
 from referral_net.vocab import GENDERS, SERVED_GENDERS, Gender
@@ -76,6 +79,10 @@ def _matching_admits(gender: Gender, case: ServiceCase) -> bool:
 
 def _insert_services(session: Session) -> tuple[uuid.UUID, dict[uuid.UUID, ServiceCase]]:
     organization = make_organization(session, "Gender truth table (ejemplo)")
+    location = Location(
+        organization_id=organization.id, name="Truth table site", latitude=14.83, longitude=-91.52
+    )
+    session.add(location)
     by_id: dict[uuid.UUID, ServiceCase] = {}
     for number, case in enumerate(SERVICE_CASES):
         service = Service(
@@ -86,6 +93,7 @@ def _insert_services(session: Session) -> tuple[uuid.UUID, dict[uuid.UUID, Servi
             lgbtiq_affirming=case.lgbtiq_affirming,
         )
         session.add(service)
+        session.add(ServiceAtLocation(service_id=service.id, location_id=location.id))
         by_id[service.id] = case
     session.commit()
     return organization.id, by_id
@@ -97,13 +105,15 @@ def test_truth_table_covers_every_served_subset_and_flag() -> None:
     assert {"undisclosed", "trans_woman", "trans_man"} <= set(GENDERS)
 
 
-def test_sql_gender_rule_agrees_with_matching_for_every_case(session: Session) -> None:
-    """For every person gender and every service case, SQL admits exactly what matching does."""
+def test_search_gender_filter_agrees_with_matching_for_every_case(session: Session) -> None:
+    """For every person gender and every service case, search admits exactly what matching does."""
     organization_id, by_id = _insert_services(session)
+    sql = dialect.dialect_for(session)
     disagreements: list[str] = []
     for gender in GENDERS:
-        statement = select(col(Service.id)).where(
-            col(Service.organization_id) == organization_id, gender_rule(session, gender)
+        statement = select(col(SearchEntry.service_id)).where(
+            col(SearchEntry.organization_id) == organization_id,
+            sql.entry_serves(literal(gender)),
         )
         admitted_by_sql = set(session.exec(statement))
         for service_id, case in by_id.items():
