@@ -30,8 +30,11 @@ request = function()
   end
   local chosen = {}
   for i = 1, needs do chosen[i] = codes[i] end
+  -- The box of random points reaches into Mexico, Belize and Lake Izabal, which /match refuses
+  -- unless the place is declared outside the country (search takes any point): declare it.
   local body = string.format(
-    '{"location": {"latitude": %.5f, "longitude": %.5f}, "age": 24, "gender": "woman",'
+    '{"location": {"latitude": %.5f, "longitude": %.5f, "outside_country": true}, "age": 24,'
+    .. ' "gender": "woman",'
     .. ' "languages": ["mam", "spa"], "needs": [%s]}', lat, lon, table.concat(chosen, ", "))
   return wrk.format("POST", "/api/v1/match", headers, body)
 end
