@@ -172,6 +172,7 @@ ENDPOINTS: list[tuple[str, Call, set[str]]] = [
         lambda w: ("DELETE", f"/api/v1/service_at_locations/{w.link_id}", None),
         EDITORS_OF_A,
     ),
+    ("api root", lambda w: ("GET", "/api/v1/", None), READ),
     ("taxonomies", lambda w: ("GET", "/api/v1/taxonomies", None), READ),
     ("taxonomy terms", lambda w: ("GET", "/api/v1/taxonomy_terms", None), READ),
     ("taxonomy", lambda w: ("GET", f"/api/v1/taxonomies/{TAXONOMY_ID}", None), READ),

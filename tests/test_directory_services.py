@@ -3,6 +3,7 @@ services, capacity and its freshness, verification, and service-at-location link
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -63,18 +64,33 @@ def test_create_and_read_back_everything_nested(
     assert read["schedules"][0]["byday"] == "MO,TU,WE,TH,FR"
     assert read["cost_options"][0]["currency"] == "GTQ"
     assert read["required_documents"][0]["document"] == "Ninguno"
-    assert read["service_areas"][0]["extent"]["type"] == "MultiPolygon"
-    assert read["service_areas"][0]["extent"]["coordinates"][0] == SQUARE["coordinates"]
+    # HSDS: extent is a string (GeoJSON text, extent_type geojson); the profile's geometry is
+    # the same polygon as an object.
+    area = read["service_areas"][0]
+    assert area["extent_type"] == "geojson"
+    assert json.loads(area["extent"]) == area["geometry"]
+    assert area["geometry"]["type"] == "MultiPolygon"
+    assert area["geometry"]["coordinates"][0] == SQUARE["coordinates"]
+    # HSDS leaves absent fields out (no description), rather than sending null.
     assert read["capacity"] == [
         {
             "unit": "bed",
             "available": 3,
             "maximum": 10,
-            "description": None,
             "updated": read["capacity"][0]["updated"],
             "stale": False,
         }
     ]
+    # The HSDS 3.1 draft's form of the same figure: capacities with a unit object and ids.
+    [capacity] = read["capacities"]
+    assert capacity["unit"]["identifier"] == "bed"
+    assert uuid.UUID(capacity["id"])
+    assert uuid.UUID(capacity["unit"]["id"])
+    assert (capacity["available"], capacity["maximum"]) == (3, 10)
+    # HSDS top-level ages beside the profile's eligibility object; every nested record has an id.
+    assert (read["minimum_age"], read["maximum_age"]) == (12, 17)
+    for nested in ("languages", "phones", "schedules", "cost_options", "required_documents"):
+        assert all(uuid.UUID(item["id"]) for item in read[nested]), nested
 
 
 def test_labels_follow_accept_language(

@@ -688,7 +688,9 @@ def test_the_sample_network_loads_in_step_and_its_docs_say_what_a_service_read_s
         }
         for locale, read in reads.items():
             assert doc["categories"][locale] == [c.model_dump() for c in read.categories]
-            assert doc["languages"][locale] == [lang.model_dump() for lang in read.languages]
+            assert doc["languages"][locale] == [
+                {"code": lang.code, "name": lang.name} for lang in read.languages
+            ]
         read = reads["es"]
         assert doc["service"] == {
             "id": str(service.id),

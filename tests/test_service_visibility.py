@@ -206,7 +206,7 @@ def test_a_steward_lists_it_on_purpose_and_history_records_it(
         read = client.get(f"/api/v1/services/{world.hidden_id}", headers=headers)
         assert read.status_code == 200, (audience, read.text)
         # The flag itself would say "this service has sites you cannot see": not shown.
-        assert read.json()["listed_despite_hidden_sites"] is None
+        assert "listed_despite_hidden_sites" not in read.json()
         ids, total = _listed(client, world, headers)
         assert world.hidden_id in ids
         assert total == 4
@@ -314,7 +314,7 @@ def test_a_provider_of_another_org_cannot_reach_it_to_edit(
 def test_a_service_with_no_location_is_public(client: TestClient, world: World) -> None:
     read = client.get(f"/api/v1/services/{world.hotline_id}")
     assert read.status_code == 200
-    assert read.json()["listed_despite_hidden_sites"] is None
+    assert "listed_despite_hidden_sites" not in read.json()
 
 
 def test_one_visible_site_is_enough(client: TestClient, world: World) -> None:

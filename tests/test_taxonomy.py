@@ -21,6 +21,8 @@ pytestmark = pytest.mark.db
 SEED = Path(__file__).resolve().parents[1] / "seed" / "taxonomy.json"
 TOP_LEVEL = ["partnerships", "prevention", "prosecution", "protection"]
 TERMS = "/api/v1/taxonomy_terms"
+# The anti-trafficking taxonomy's id (the seed's); the loader adds Open Eligibility beside it.
+OURS = json.loads(SEED.read_text(encoding="utf-8"))["taxonomy"]["id"]
 
 
 def _seed_term_count() -> int:
@@ -42,13 +44,17 @@ def test_load_is_idempotent(session: Session) -> None:
     assert first == second == _seed_term_count()
     assert taxonomy.count_terms(session=session) == _seed_term_count()
     assert {t.code: t.id for t in session.exec(select(TaxonomyTerm))} == ids
-    assert len(session.exec(select(Taxonomy)).all()) == 1
+    assert sorted(t.name for t in session.exec(select(Taxonomy))) == [
+        "Open Eligibility",
+        "referral-net anti-trafficking taxonomy",
+    ]
 
 
 def test_loaded_fields(session: Session, taxonomy_loaded: None) -> None:
     term = _term(session, "protection.shelter.emergency")
     parent = _term(session, "protection.shelter")
-    tax = session.exec(select(Taxonomy)).one()
+    tax = session.get(Taxonomy, uuid.UUID(OURS))
+    assert tax is not None
     assert term.name == "Albergue de emergencia"
     assert term.translations == {
         "en": {
@@ -63,13 +69,20 @@ def test_loaded_fields(session: Session, taxonomy_loaded: None) -> None:
     assert term.taxonomy == tax.name
     assert term.language == "es"
     assert term.term_uri == f"{tax.uri}/protection.shelter.emergency"
-    assert term.open_eligibility == {"code": None, "name": "Emergency Shelter"}
+    # 1135 is Housing > Emergency Shelter in Open Eligibility 2.0 (the project's taxonomy file).
+    assert term.open_eligibility == {
+        "code": "1135",
+        "name": "Emergency Shelter",
+        "path": "Housing > Emergency Shelter",
+    }
 
 
 def test_four_top_level_terms(session: Session, taxonomy_loaded: None) -> None:
     roots = session.exec(
         select(TaxonomyTerm.code)
-        .where(col(TaxonomyTerm.parent_id).is_(None))
+        .where(
+            col(TaxonomyTerm.parent_id).is_(None), col(TaxonomyTerm.taxonomy_id) == uuid.UUID(OURS)
+        )
         .order_by(col(TaxonomyTerm.code))
     ).all()
     assert list(roots) == TOP_LEVEL
@@ -265,8 +278,8 @@ def test_list_taxonomies(client: TestClient, taxonomy_loaded: None) -> None:
     response = client.get("/api/v1/taxonomies")
     assert response.status_code == 200
     body = response.json()
-    assert body["total_items"] == 1
-    tax = body["contents"][0]
+    assert body["total_items"] == 2
+    tax = next(t for t in body["contents"] if t["id"] == OURS)
     assert tax["uri"] == "https://referral-net.org/taxonomy/anti-trafficking"
     one = client.get(f"/api/v1/taxonomies/{tax['id']}")
     assert one.status_code == 200
@@ -275,7 +288,7 @@ def test_list_taxonomies(client: TestClient, taxonomy_loaded: None) -> None:
 
 
 def test_top_level_terms_in_spanish_by_default(client: TestClient, taxonomy_loaded: None) -> None:
-    response = client.get(TERMS, params={"top_level": True})
+    response = client.get(TERMS, params={"top_level": True, "taxonomy_id": OURS})
     assert response.status_code == 200
     assert response.headers["content-language"] == "es"
     body = response.json()
@@ -283,17 +296,22 @@ def test_top_level_terms_in_spanish_by_default(client: TestClient, taxonomy_load
     names = {t["code"]: t["name"] for t in body["contents"]}
     assert names["protection"] == "Protección"
     assert names["prosecution"] == "Persecución penal"
-    assert all(t["language"] == "es" and t["parent_id"] is None for t in body["contents"])
+    assert all(t["language"] == "es" and "parent_id" not in t for t in body["contents"])
+    assert all(t["localized"]["language"] == "es" for t in body["contents"])
 
 
 def test_english_via_accept_language(client: TestClient, taxonomy_loaded: None) -> None:
+    # Issue 14: name, description and language stay the term's own (Spanish); the English label
+    # is the profile's `localized` (and `translations`).
     headers = {"Accept-Language": "en-US,en;q=0.9,es;q=0.5"}
-    response = client.get(TERMS, params={"top_level": True}, headers=headers)
+    response = client.get(TERMS, params={"top_level": True, "taxonomy_id": OURS}, headers=headers)
     assert response.headers["content-language"] == "en"
-    names = {t["code"]: t["name"] for t in response.json()["contents"]}
-    assert names["protection"] == "Protection"
-    assert names["partnerships"] == "Partnerships"
-    assert response.json()["contents"][0]["language"] == "en"
+    contents = response.json()["contents"]
+    localized = {t["code"]: t["localized"]["name"] for t in contents}
+    assert localized["protection"] == "Protection"
+    assert localized["partnerships"] == "Partnerships"
+    assert {t["code"]: t["name"] for t in contents}["protection"] == "Protección"
+    assert all(t["language"] == "es" and t["localized"]["language"] == "en" for t in contents)
 
 
 def test_read_one_term(client: TestClient, session: Session, taxonomy_loaded: None) -> None:
@@ -302,12 +320,18 @@ def test_read_one_term(client: TestClient, session: Session, taxonomy_loaded: No
     assert response.status_code == 200
     assert response.headers["content-language"] == "en"
     body = response.json()
-    assert body["name"] == "Emergency shelter"
+    assert body["name"] == "Albergue de emergencia"
+    assert body["localized"]["name"] == "Emergency shelter"
+    assert body["translations"]["en"]["name"] == "Emergency shelter"
     assert body["code"] == "protection.shelter.emergency"
     assert body["parent_code"] == "protection.shelter"
     assert body["parent_id"] == str(term.parent_id)
     assert body["term_uri"].endswith("/protection.shelter.emergency")
-    assert body["open_eligibility"] == {"code": None, "name": "Emergency Shelter"}
+    assert body["open_eligibility"] == {
+        "code": "1135",
+        "name": "Emergency Shelter",
+        "taxonomy_term_id": str(taxonomy.open_eligibility_term_id("Emergency Shelter")),
+    }
 
 
 def test_children_by_parent_code_and_id(
@@ -344,7 +368,8 @@ def test_search_ignores_case_and_accents(client: TestClient, taxonomy_loaded: No
 
 def test_list_pagination_envelope(client: TestClient, taxonomy_loaded: None) -> None:
     total = _seed_term_count()
-    first = client.get(TERMS, params={"per_page": 10}).json()
+    ours = {"per_page": 10, "taxonomy_id": OURS}
+    first = client.get(TERMS, params=ours).json()
     assert first["total_items"] == total
     assert first["total_pages"] == -(-total // 10)
     assert first["page_number"] == 1
@@ -352,13 +377,13 @@ def test_list_pagination_envelope(client: TestClient, taxonomy_loaded: None) -> 
     assert first["first_page"] is True
     assert first["last_page"] is False
     assert first["empty"] is False
-    last = client.get(TERMS, params={"per_page": 10, "page": first["total_pages"]}).json()
+    last = client.get(TERMS, params={**ours, "page": first["total_pages"]}).json()
     assert last["last_page"] is True
     assert last["size"] == total - 10 * (first["total_pages"] - 1)
     codes = [
         t["code"]
         for page in range(1, first["total_pages"] + 1)
-        for t in client.get(TERMS, params={"per_page": 10, "page": page}).json()["contents"]
+        for t in client.get(TERMS, params={**ours, "page": page}).json()["contents"]
     ]
     assert codes == sorted(codes)
     assert len(set(codes)) == total

@@ -69,9 +69,9 @@ def test_every_list_endpoint_refuses_an_unknown_parameter(app: FastAPI, client: 
 
 def test_a_misspelt_filter_is_refused_not_ignored(client: TestClient) -> None:
     # Was: every service, as if no filter had been given.
-    response = client.get("/api/v1/services", params={"taxonomy_id": "nonsense"})
+    response = client.get("/api/v1/services", params={"taxonomy": "nonsense"})
     assert response.status_code == 400, response.text
-    assert response.json()["detail"] == "Unknown query parameter(s): taxonomy_id."
+    assert response.json()["detail"] == "Unknown query parameter(s): taxonomy."
     several = client.get("/api/v1/locations", params={"zz": "1", "aa": "2", "page": "1"})
     assert several.status_code == 400
     assert several.json()["detail"] == "Unknown query parameter(s): aa, zz."

@@ -29,6 +29,8 @@ from referral_net.api.routers import (
     locations,
     match,
     organizations,
+    profile,
+    root,
     search,
     service_at_locations,
     services,
@@ -55,6 +57,8 @@ OPENAPI_TAGS = [
     {"name": "verification", "description": "Listings due for verification."},
     {"name": "history", "description": "HSDS metadata: the change history of a record."},
     {"name": "audit", "description": "The tamper-evident audit trail (stewards)."},
+    {"name": "hsds", "description": "The HSDS API root: version, profile and OpenAPI URL."},
+    {"name": "profile", "description": "The HSDS profile: merge patches, compiled schemas."},
 ]
 
 
@@ -119,6 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router, responses=PROBLEM_RESPONSES)
     # Every /api/v1 router is rate limited; tests/test_rate_limits.py fails if one is missed.
     limited = [Depends(ratelimit.enforce_rate_limit)]
+    app.include_router(root.router, responses=PROBLEM_RESPONSES, dependencies=limited)
+    app.include_router(profile.router, responses=PROBLEM_RESPONSES)
     app.include_router(auth.router, responses=PROBLEM_RESPONSES, dependencies=limited)
     app.include_router(organizations.router, responses=PROBLEM_RESPONSES, dependencies=limited)
     app.include_router(services.router, responses=PROBLEM_RESPONSES, dependencies=limited)

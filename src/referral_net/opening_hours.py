@@ -1,7 +1,10 @@
 """HSDS 3.0 schedules evaluated in America/Guatemala time.
 
-Pure: standard library only. A schedule is a recurrence (``freq``/``interval``/``byday``/
-``bymonthday``, iCalendar style) plus daily opening hours (``opens_at``/``closes_at``).
+Pure: the standard library and ``python-dateutil`` only. A schedule is an iCalendar recurrence
+(``freq``, ``interval``, ``byday``, ``bymonthday``, ``byweekno``, ``byyearday``, ``wkst``,
+``dtstart``, ``count``, ``until``: RFC 5545's RRULE with HSDS's field names) plus daily opening
+hours (``opens_at``/``closes_at``). Which days a schedule occurs on is what ``dateutil.rrule``
+says, not a hand-written reading of the RFC; this module only adds the rules about hours.
 
 Rules, in the words a caseworker would use:
 
@@ -14,19 +17,47 @@ Rules, in the words a caseworker would use:
   entry uses 23:59, and a one-minute gap each night must not hide a 24-hour service.
 * ``valid_from``, ``valid_to``, ``dtstart`` and ``until`` bound the day a period *starts* on
   (inclusive), so an overnight period starting on ``valid_to`` still runs into the next morning.
+* Times are Guatemala wall-clock time. The HSDS ``timezone`` field is not read: the directory's
+  schedules are all Guatemalan, and a stray offset must not move a shelter's hours.
 
-Malformed data (an unknown ``freq``, a bad day code) raises ``ValueError``. Incomplete data (no
-opening hours, an ``interval`` above 1 without ``dtstart`` to anchor it) never raises and never
-claims the service is open: for people in danger, "open" must only be said when the data says so.
+How the recurrence is read (``dateutil.rrule``'s reading of RFC 5545):
+
+* ``dtstart`` anchors ``interval`` and ``count`` and fills in what a rule leaves out (a WEEKLY
+  rule without ``byday`` repeats on ``dtstart``'s weekday, a MONTHLY one on its day of the month,
+  a YEARLY one on its date). It is an occurrence only if the rule lists it: dateutil departs from
+  the RFC there, and for a directory the safer reading is never to add a day nobody listed.
+* ``count`` counts the occurrences from ``dtstart``; it and ``until`` exclude each other (RFC).
+* ``byday`` may carry ordinals (``"1MO,-1FR"``: the first Monday, the last Friday) with MONTHLY
+  and YEARLY only, as the RFC says: under WEEKLY or DAILY rrule would drop the ordinal and open the
+  service every Monday. Other parts (``bymonthday``, ``byweekno``, ``byyearday``) combine with any
+  ``freq`` the way rrule combines them: as filters (HSDS pairs ``byweekno`` with WEEKLY, which the
+  RFC does not).
+
+Malformed data (an unknown ``freq``, a bad day code, ``count`` with ``until``) raises
+``ValueError``. Incomplete data (no opening hours; an ``interval`` above 1, a ``count``, or a rule
+that takes its days from ``dtstart``, without ``dtstart``) never raises and never claims the
+service is open: for people in danger, "open" must only be said when the data says so.
+
+Cost: ``is_open`` runs once per search result, so a day is never found by walking the rule from
+``dtstart`` (a rule that never matches again would walk to the year 9999). The interval's phase is
+plain arithmetic on period numbers, and rrule lists the days of the one period (month, year, or
+the week around New Year) that holds the day; those lists are cached and shared by every schedule
+with the same rule. Only ``count`` needs a walk from ``dtstart``, and it ends at the day asked
+about or after ``count`` occurrences.
 """
 
 from __future__ import annotations
 
-import calendar
+import dataclasses
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any, Literal, TypeGuard
+
+from dateutil import rrule
 
 from referral_net.vocab import GUATEMALA_TZ
 
@@ -34,25 +65,64 @@ from referral_net.vocab import GUATEMALA_TZ
 DAY_CODES: tuple[str, ...] = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _DAY_INDEX = {code: index for index, code in enumerate(DAY_CODES)}
 
-SUPPORTED_FREQS = frozenset({"DAILY", "WEEKLY", "MONTHLY"})
+# dateutil's constants for the day-based frequencies (its stubs type them as literals).
+_Frequency = Literal[0, 1, 2, 3]
+# Day-based frequencies only: HOURLY and finer would repeat within the opening hours themselves.
+_FREQS: dict[str, _Frequency] = {
+    "YEARLY": rrule.YEARLY,
+    "MONTHLY": rrule.MONTHLY,
+    "WEEKLY": rrule.WEEKLY,
+    "DAILY": rrule.DAILY,
+}
+SUPPORTED_FREQS = frozenset(_FREQS)
+# RFC 5545: "The BYDAY rule part MUST NOT be specified with a numeric value when the FREQ rule part
+# is not set to MONTHLY or YEARLY."
+_ORDINAL_FREQS = frozenset({"MONTHLY", "YEARLY"})
 
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
+_BYDAY_RE = re.compile(r"^([+-]?\d{1,2})?([A-Z]{2})$")
 _DAY = timedelta(days=1)
 _WEEK_DAYS = 7
 
+# A weekday with its ordinal (None for "every"), as RFC 5545's BYDAY items: "-1FR" is (4, -1).
+ByDay = tuple[int, int | None]
+
 
 def parse_byday(text: str) -> frozenset[int]:
-    """Parse an HSDS ``byday`` list such as ``"MO,TU,WE"`` into weekday numbers (Monday = 0)."""
-    items = [item.strip().upper() for item in text.split(",")]
-    if not any(items):
-        raise ValueError("byday lists no day codes")
+    """Parse an HSDS ``byday`` list such as ``"MO,TU,WE"`` into weekday numbers (Monday = 0).
+
+    Plain day codes only; :func:`parse_byday_rule` also reads ordinals such as ``"-1FR"``.
+    """
     days: set[int] = set()
-    for item in items:
-        if item not in _DAY_INDEX:
-            # Ordinal forms like "1MO" (first Monday) are not supported; say so rather than guess.
-            raise ValueError(f"unknown day code {item!r} in byday (expected MO,TU,WE,TH,FR,SA,SU)")
-        days.add(_DAY_INDEX[item])
+    for weekday, ordinal in parse_byday_rule(text):
+        if ordinal is not None:
+            raise ValueError(f"byday: an ordinal day ({ordinal}{DAY_CODES[weekday]}) is not a day")
+        days.add(weekday)
     return frozenset(days)
+
+
+def parse_byday_rule(text: str) -> tuple[ByDay, ...]:
+    """Parse an HSDS ``byday`` list with optional ordinals (``"1MO,-1FR"``), sorted, no repeats.
+
+    An ordinal counts within the month or year (1 to 53 either way, RFC 5545); whether the
+    schedule's ``freq`` allows ordinals is the schedule's check.
+    """
+    items = [item.strip().upper() for item in text.split(",")]
+    if not all(items):
+        raise ValueError("byday lists an empty day code")
+    found: set[ByDay] = set()
+    for item in items:
+        match = _BYDAY_RE.match(item)
+        if match is None or match.group(2) not in _DAY_INDEX:
+            raise ValueError(
+                f"unknown day code {item[:20]!r} in byday (expected MO,TU,WE,TH,FR,SA,SU, "
+                "optionally after an ordinal such as 1MO or -1FR)"
+            )
+        ordinal = None if match.group(1) is None else int(match.group(1))
+        if ordinal is not None and not 1 <= abs(ordinal) <= 53:
+            raise ValueError(f"ordinal out of range in byday (1 to 53, or -1 to -53): {item!r}")
+        found.add((_DAY_INDEX[match.group(2)], ordinal))
+    return tuple(sorted(found, key=lambda day: (day[0], day[1] or 0)))
 
 
 def parse_time(text: str) -> time:
@@ -64,26 +134,255 @@ def parse_time(text: str) -> time:
     return time(int(hours), int(minutes), int(seconds or 0))
 
 
-def parse_bymonthday(text: str) -> frozenset[int]:
-    """Parse an HSDS ``bymonthday`` list such as ``"1,15,-1"`` (negative counts from month end)."""
-    days: set[int] = set()
+def _parse_numbers(text: str, *, name: str, what: str, limit: int) -> frozenset[int]:
+    """A comma-separated list of non-zero integers in ``-limit .. limit`` (RFC 5545 by-lists)."""
+    numbers: set[int] = set()
     for item in (part.strip() for part in text.split(",")):
         try:
             value = int(item)
         except ValueError:
-            raise ValueError(f"not a day of the month in bymonthday: {item[:20]!r}") from None
-        if value == 0 or not -31 <= value <= 31:
-            raise ValueError(f"day of the month out of range in bymonthday: {value}")
-        days.add(value)
-    return frozenset(days)
+            raise ValueError(f"not a {what} in {name}: {item[:20]!r}") from None
+        if value == 0 or not -limit <= value <= limit:
+            raise ValueError(f"{what} out of range in {name}: {value}")
+        numbers.add(value)
+    return frozenset(numbers)
+
+
+def parse_bymonthday(text: str) -> frozenset[int]:
+    """Parse an HSDS ``bymonthday`` list such as ``"1,15,-1"`` (negative counts from month end)."""
+    return _parse_numbers(text, name="bymonthday", what="day of the month", limit=31)
+
+
+def parse_byweekno(text: str) -> frozenset[int]:
+    """Parse an HSDS ``byweekno`` list such as ``"1,-1"`` (ISO-style weeks of the year)."""
+    return _parse_numbers(text, name="byweekno", what="week of the year", limit=53)
+
+
+def parse_byyearday(text: str) -> frozenset[int]:
+    """Parse an HSDS ``byyearday`` list such as ``"1,100,-1"`` (negative counts from year end)."""
+    return _parse_numbers(text, name="byyearday", what="day of the year", limit=366)
+
+
+def parse_wkst(text: str) -> int:
+    """Parse an HSDS ``wkst`` (``"MO"`` .. ``"SU"``) into a weekday number (Monday = 0)."""
+    code = text.strip().upper()
+    if code not in _DAY_INDEX:
+        raise ValueError(f"unknown day code {text[:20]!r} in wkst (expected MO .. SU)")
+    return _DAY_INDEX[code]
+
+
+def _given(text: str | None) -> TypeGuard[str]:
+    return text is not None and bool(text.strip())
+
+
+def _sorted_or_none(values: frozenset[int] | None) -> tuple[int, ...] | None:
+    return None if values is None else tuple(sorted(values))
+
+
+# --- the recurrence, as rrule reads it --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ByRules:
+    """The BY parts of a rule with ``dtstart``'s defaults filled in; hashable, so cache keys."""
+
+    byday: tuple[ByDay, ...] | None
+    bymonthday: tuple[int, ...] | None
+    byweekno: tuple[int, ...] | None
+    byyearday: tuple[int, ...] | None
+    # Only set for a YEARLY rule's default (HSDS has no bymonth): the month of dtstart.
+    bymonth: int | None
+    wkst: int
+
+    def filters_nothing(self) -> bool:
+        """True if no part narrows the days (only a DAILY rule can be so: every day)."""
+        parts = (self.byday, self.bymonthday, self.byweekno, self.byyearday, self.bymonth)
+        return all(part is None for part in parts)
+
+    def rrule_for(self, freq: _Frequency, start: date, **extra: Any) -> rrule.rrule:
+        """A ``dateutil`` rule with these parts, starting at midnight on ``start``."""
+        byday = (
+            None
+            if self.byday is None
+            else [rrule.weekday(weekday, ordinal) for weekday, ordinal in self.byday]
+        )
+        return rrule.rrule(
+            freq,
+            dtstart=datetime.combine(start, time()),
+            wkst=self.wkst,
+            byweekday=byday,
+            bymonthday=self.bymonthday,
+            byweekno=self.byweekno,
+            byyearday=self.byyearday,
+            bymonth=self.bymonth,
+            **extra,
+        )
+
+
+@dataclass(frozen=True)
+class _Recurrence:
+    """An evaluable rule: a ``freq`` (dateutil's constant), its phase and its BY parts."""
+
+    freq: _Frequency
+    interval: int
+    by: _ByRules
+    dtstart: date | None
+    until: date | None
+    count: int | None
+
+
+def _resolve_defaults(freq: _Frequency, by: _ByRules, dtstart: date | None) -> _ByRules | None:
+    """The BY parts with rrule's defaults from ``dtstart``; None if they need a missing dtstart.
+
+    rrule fills them in only when the rule has none of BYWEEKNO, BYYEARDAY, BYMONTHDAY or BYDAY;
+    spelling them out lets the rule be evaluated from any period, not only from ``dtstart``.
+    """
+    if freq == rrule.DAILY or any(
+        part is not None for part in (by.byday, by.bymonthday, by.byweekno, by.byyearday)
+    ):
+        return by
+    if dtstart is None:
+        return None  # "the same weekday as the first one", and no first one: no days at all
+    if freq == rrule.WEEKLY:
+        return dataclasses.replace(by, byday=((dtstart.weekday(), None),))
+    if freq == rrule.MONTHLY:
+        return dataclasses.replace(by, bymonthday=(dtstart.day,))
+    return dataclasses.replace(by, bymonth=dtstart.month, bymonthday=(dtstart.day,))
+
+
+def _period_number(freq: _Frequency, day: date, wkst: int) -> int:
+    """Which day, week (starting on ``wkst``), month or year ``day`` falls in, as one count."""
+    if freq == rrule.YEARLY:
+        return day.year
+    if freq == rrule.MONTHLY:
+        return day.year * 12 + day.month
+    if freq == rrule.WEEKLY:
+        return (day.toordinal() - (day.weekday() - wkst) % _WEEK_DAYS) // _WEEK_DAYS
+    return day.toordinal()
+
+
+# rrule walks a rule period by period, and stops only when an occurrence passes UNTIL/COUNT or
+# the year passes 9999. An interval this large ends a rule after its first period: the next one
+# would start after 9999 (years and months jump there at once).
+_ONE_PERIOD_INTERVAL = {rrule.YEARLY: 10_000, rrule.MONTHLY: 120_000, rrule.WEEKLY: 21_000}
+# The Gregorian calendar repeats every 400 years (146,097 days, exactly 20,871 weeks): weekdays,
+# leap years and week numbers alike.
+_CYCLE_YEARS = 400
+_CYCLE_DAYS = 146_097
+# A week that starts in this year still ends inside the calendar (9999).
+_LAST_YEAR_OF_A_WHOLE_WEEK = 9998
+
+
+@lru_cache(maxsize=4096)
+def _days_of_period(by: _ByRules, freq: _Frequency, start: date) -> frozenset[date]:
+    """The days rrule lists in the one month (MONTHLY) or year (YEARLY) starting on ``start``."""
+    rule = by.rrule_for(freq, start, interval=_ONE_PERIOD_INTERVAL[freq])
+    return frozenset(occurrence.date() for occurrence in rule)
+
+
+@lru_cache(maxsize=1024)
+def _days_of_new_year_week(by: _ByRules, start: date) -> frozenset[date]:
+    """The days rrule lists in the WEEKLY period from ``start`` (a week that crosses New Year).
+
+    rrule weighs such a week's January days with the old year's week numbers, which no
+    month-sized period reproduces, so the week is evaluated as a WEEKLY rule. It is moved by whole
+    400-year cycles to just before 9999, where a WEEKLY rule's next period leaves the calendar
+    after a few thousand short steps instead of a hundred thousand.
+    """
+    cycles = (_LAST_YEAR_OF_A_WHOLE_WEEK - start.year) // _CYCLE_YEARS
+    shift = timedelta(days=_CYCLE_DAYS * cycles)
+    rule = by.rrule_for(rrule.WEEKLY, start + shift, interval=_ONE_PERIOD_INTERVAL[rrule.WEEKLY])
+    return frozenset(occurrence.date() - shift for occurrence in rule)
+
+
+def _rule_lists(recurrence: _Recurrence, day: date) -> bool:
+    """True if rrule lists ``day`` within its period (BY parts only; phase and bounds apart)."""
+    by, freq = recurrence.by, recurrence.freq
+    if by.filters_nothing():
+        return True
+    if freq == rrule.YEARLY:
+        return day in _days_of_period(by, rrule.YEARLY, date(day.year, 1, 1))
+    if freq == rrule.WEEKLY:
+        # rrule's weeks start on wkst, except the first, which starts on dtstart.
+        week_start = day.toordinal() - (day.weekday() - by.wkst) % _WEEK_DAYS
+        if recurrence.dtstart is not None:
+            week_start = max(week_start, recurrence.dtstart.toordinal())
+        if week_start >= 1 and date.fromordinal(week_start).year < day.year:
+            return day in _days_of_new_year_week(by, date.fromordinal(week_start))
+    # DAILY and WEEKLY rules (no ordinals) judge a day by its own year's masks, as MONTHLY does.
+    return day in _days_of_period(by, rrule.MONTHLY, date(day.year, day.month, 1))
+
+
+class _CountedWalk:
+    """How far a counted rule's occurrences have been walked, kept so no walk is done twice.
+
+    A day that the rule without COUNT lists is among the first ``count`` occurrences exactly when
+    the walk, run up to that day, does not run out first. The walk only moves forward, so over a
+    process's life it visits each of the ``count`` occurrences at most once.
+    """
+
+    def __init__(self, recurrence: _Recurrence) -> None:
+        """Start the walk at ``dtstart`` (a counted rule is never evaluated without one)."""
+        assert recurrence.dtstart is not None
+        rule = recurrence.by.rrule_for(
+            recurrence.freq,
+            recurrence.dtstart,
+            interval=recurrence.interval,
+            count=recurrence.count,
+        )
+        self._occurrences = iter(rule)
+        self._reached: date | None = None
+        self._ended = False
+        # Search evaluates in a thread pool, and a generator cannot run in two threads at once.
+        self._lock = threading.Lock()
+
+    def reaches(self, day: date) -> bool:
+        """True if the counted occurrences go on at least until ``day``."""
+        with self._lock:
+            while not self._ended and (self._reached is None or self._reached < day):
+                occurrence = next(self._occurrences, None)
+                if occurrence is None:
+                    self._ended = True
+                else:
+                    self._reached = occurrence.date()
+            return self._reached is not None and self._reached >= day
+
+
+@lru_cache(maxsize=1024)
+def _counted_walk(recurrence: _Recurrence) -> _CountedWalk:
+    return _CountedWalk(recurrence)
+
+
+@lru_cache(maxsize=16_384)
+def _occurs(recurrence: _Recurrence, day: date) -> bool:
+    """True if the rule has an occurrence on ``day`` (cached: search asks the same days often)."""
+    if recurrence.dtstart is not None and day < recurrence.dtstart:
+        return False
+    if recurrence.until is not None and day > recurrence.until:
+        return False
+    if recurrence.interval > 1:
+        assert recurrence.dtstart is not None  # an unanchored interval is never evaluated
+        wkst = recurrence.by.wkst
+        periods = _period_number(recurrence.freq, day, wkst) - _period_number(
+            recurrence.freq, recurrence.dtstart, wkst
+        )
+        if periods % recurrence.interval:
+            return False
+    if not _rule_lists(recurrence, day):
+        return False
+    return recurrence.count is None or _counted_walk(recurrence).reaches(day)
+
+
+# --- the schedule -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class WeeklySchedule:
     """One HSDS ``schedule`` row: a recurrence and the hours it is open on each occurring day.
 
-    Field names follow HSDS 3.0. ``byday`` and ``bymonthday`` are the HSDS comma-separated
-    strings; they are parsed (and checked) once, when the schedule is built.
+    Field names follow HSDS 3.0 (``timezone`` is left out: see the module docstring). ``byday``,
+    ``bymonthday``, ``byweekno``, ``byyearday`` and ``wkst`` are the HSDS strings; they are parsed
+    (and checked) once, when the schedule is built.
     """
 
     freq: str = "WEEKLY"
@@ -96,52 +395,95 @@ class WeeklySchedule:
     valid_to: date | None = None
     dtstart: date | None = None
     until: date | None = None
-    _days: frozenset[int] | None = field(init=False, repr=False, compare=False, default=None)
-    _monthdays: frozenset[int] | None = field(init=False, repr=False, compare=False, default=None)
+    count: int | None = None
+    wkst: str | None = None
+    byweekno: str | None = None
+    byyearday: str | None = None
+    _recurrence: _Recurrence | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
         """Normalise and check the recurrence so evaluation never meets malformed data."""
         freq = self.freq.strip().upper()
         if freq not in SUPPORTED_FREQS:
-            raise ValueError(f"unsupported freq {self.freq!r} (expected WEEKLY, MONTHLY or DAILY)")
+            raise ValueError(
+                f"unsupported freq {self.freq!r} (expected WEEKLY, MONTHLY, DAILY or YEARLY)"
+            )
+        object.__setattr__(self, "freq", freq)
+        if self.wkst is not None:
+            object.__setattr__(self, "wkst", self.wkst.strip().upper() or None)
+        self._check_scalars()
+        object.__setattr__(self, "_recurrence", self._build_recurrence())
+
+    def _check_scalars(self) -> None:
         if self.interval < 1:
             raise ValueError(f"interval must be at least 1, got {self.interval}")
+        if self.count is not None and self.count < 1:
+            raise ValueError(f"count must be at least 1, got {self.count}")
+        if self.count is not None and self.until is not None:
+            # RFC 5545: "they MUST NOT occur in the same 'recur'"; dateutil deprecates it.
+            raise ValueError("count and until exclude each other")
         for name in ("opens_at", "closes_at"):
             value = getattr(self, name)
             if value is not None and value.tzinfo is not None:
                 # Schedules are local Guatemala time; an offset here would be ambiguous.
                 raise ValueError(f"{name} must be a local time without a UTC offset")
-        object.__setattr__(self, "freq", freq)
-        days = parse_byday(self.byday) if self.byday and self.byday.strip() else None
-        monthdays = (
-            parse_bymonthday(self.bymonthday)
-            if self.bymonthday and self.bymonthday.strip()
-            else None
+
+    def _build_recurrence(self) -> _Recurrence | None:
+        """The rule to evaluate, or None if the data cannot say which days (never open)."""
+        byday = parse_byday_rule(self.byday) if _given(self.byday) else None
+        if byday and self.freq not in _ORDINAL_FREQS and any(n is not None for _, n in byday):
+            raise ValueError(
+                f"byday ordinals (such as 1MO) need freq MONTHLY or YEARLY: {self.byday!r}"
+            )
+        by = _ByRules(
+            byday=byday,
+            bymonthday=_sorted_or_none(self.monthdays),
+            byweekno=_sorted_or_none(
+                parse_byweekno(self.byweekno) if _given(self.byweekno) else None
+            ),
+            byyearday=_sorted_or_none(
+                parse_byyearday(self.byyearday) if _given(self.byyearday) else None
+            ),
+            bymonth=None,
+            wkst=parse_wkst(self.wkst) if self.wkst else 0,  # RFC 5545's default: Monday
         )
-        object.__setattr__(self, "_days", days)
-        object.__setattr__(self, "_monthdays", monthdays)
+        freq = _FREQS[self.freq]
+        resolved = _resolve_defaults(freq, by, self.dtstart)
+        unanchored = self.dtstart is None and (self.interval > 1 or self.count is not None)
+        if resolved is None or unanchored:
+            return None  # "every other week" or "ten times" needs a first occurrence to count from
+        return _Recurrence(
+            freq=freq,
+            interval=self.interval,
+            by=resolved,
+            dtstart=self.dtstart,
+            until=self.until,
+            count=self.count,
+        )
 
     @property
     def weekdays(self) -> frozenset[int] | None:
-        """The parsed ``byday`` weekdays (Monday = 0), or None when ``byday`` is not given."""
-        return self._days
+        """The weekdays ``byday`` names (Monday = 0, ordinals dropped); None without ``byday``."""
+        if not _given(self.byday):
+            return None
+        return frozenset(weekday for weekday, _ in parse_byday_rule(self.byday))
 
     @property
     def monthdays(self) -> frozenset[int] | None:
         """The parsed ``bymonthday`` days, or None when ``bymonthday`` is not given."""
-        return self._monthdays
+        if not _given(self.bymonthday):
+            return None
+        return parse_bymonthday(self.bymonthday)
 
     def occurs_on(self, day: date) -> bool:
         """True if a period of this schedule starts on ``day`` (bounds, recurrence and hours)."""
-        if self.opens_at is None or self.closes_at is None:
+        if self.opens_at is None or self.closes_at is None or self._recurrence is None:
             return False
-        if not self._within_bounds(day):
+        if self.valid_from is not None and day < self.valid_from:
             return False
-        if self.freq == "DAILY":
-            return self._daily(day)
-        if self.freq == "WEEKLY":
-            return self._weekly(day)
-        return self._monthly(day)
+        if self.valid_to is not None and day > self.valid_to:
+            return False
+        return _occurs(self._recurrence, day)
 
     def period_starting(self, day: date) -> tuple[datetime, datetime] | None:
         """The naive local ``[start, end)`` period starting on ``day``, or None if none starts."""
@@ -160,62 +502,6 @@ class WeeklySchedule:
         else:
             end = datetime.combine(day + _DAY, closes)
         return start, end
-
-    def _within_bounds(self, day: date) -> bool:
-        lower = [bound for bound in (self.valid_from, self.dtstart) if bound is not None]
-        upper = [bound for bound in (self.valid_to, self.until) if bound is not None]
-        return all(day >= bound for bound in lower) and all(day <= bound for bound in upper)
-
-    def _daily(self, day: date) -> bool:
-        if self._days is not None and day.weekday() not in self._days:
-            return False
-        if self.interval == 1:
-            return True
-        if self.dtstart is None:
-            return False  # no anchor: cannot tell which days are "every other day"
-        return (day - self.dtstart).days % self.interval == 0
-
-    def _weekly(self, day: date) -> bool:
-        days = self._days
-        if days is None:
-            # RFC 5545: without BYDAY a weekly rule repeats on DTSTART's weekday.
-            if self.dtstart is None:
-                return False
-            days = frozenset({self.dtstart.weekday()})
-        if day.weekday() not in days:
-            return False
-        if self.interval == 1:
-            return True
-        if self.dtstart is None:
-            return False  # "every other week" needs an anchor week
-        # Weeks start on Monday (iCalendar's default WKST).
-        anchor = self.dtstart - timedelta(days=self.dtstart.weekday())
-        return ((day - anchor).days // _WEEK_DAYS) % self.interval == 0
-
-    def _monthly(self, day: date) -> bool:
-        monthdays = self._monthdays
-        if monthdays is None and self._days is None:
-            # RFC 5545: without BYMONTHDAY/BYDAY a monthly rule repeats on DTSTART's day.
-            if self.dtstart is None:
-                return False
-            monthdays = frozenset({self.dtstart.day})
-        if monthdays is not None and not _is_month_day(day, monthdays):
-            return False
-        if self._days is not None and day.weekday() not in self._days:
-            return False
-        if self.interval == 1:
-            return True
-        if self.dtstart is None:
-            return False
-        months = (day.year - self.dtstart.year) * 12 + (day.month - self.dtstart.month)
-        return months % self.interval == 0
-
-
-def _is_month_day(day: date, monthdays: frozenset[int]) -> bool:
-    """True if ``day`` is one of ``monthdays`` (negative values count back from the month end)."""
-    # monthrange, not "the 1st of next month": December 9999 has no next month to subtract from.
-    length = calendar.monthrange(day.year, day.month)[1]
-    return day.day in monthdays or (day.day - length - 1) in monthdays
 
 
 def to_guatemala(at: datetime) -> datetime:
@@ -265,13 +551,15 @@ def _covers(periods: Sequence[tuple[datetime, datetime]], start: datetime, end: 
 
 def _is_timeless_weekly(schedule: WeeklySchedule) -> bool:
     """True if the schedule repeats identically every week, forever."""
+    bounds = (schedule.valid_from, schedule.valid_to, schedule.dtstart, schedule.until)
+    # These pick days by month or year, so one week does not stand for every week.
+    calendar_parts = (schedule.bymonthday, schedule.byweekno, schedule.byyearday)
     return (
         schedule.freq in {"WEEKLY", "DAILY"}
         and schedule.interval == 1
-        and all(
-            bound is None
-            for bound in (schedule.valid_from, schedule.valid_to, schedule.dtstart, schedule.until)
-        )
+        and schedule.count is None
+        and all(bound is None for bound in bounds)
+        and not any(_given(part) for part in calendar_parts)
     )
 
 

@@ -1,7 +1,8 @@
 """Files the service needs at run time that live outside the package in the source checkout.
 
-The migrations (``migrations/``), the taxonomy (``seed/taxonomy.json``) and the sample network
-(``seed/sample_network.json``) are kept at the top of the checkout, where developers edit them.
+The migrations (``migrations/``), the taxonomy (``seed/taxonomy.json``), the sample network
+(``seed/sample_network.json``) and the HSDS profile (``profile/``) are kept at the top of the
+checkout, where developers edit them.
 The wheel carries copies of them under ``referral_net/_resources/`` at the same relative paths
 (``[tool.hatch.build.targets.wheel.force-include]`` in pyproject.toml), so an installed service
 finds them with ``importlib.resources`` and needs no checkout. An editable install has no

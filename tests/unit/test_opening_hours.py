@@ -109,7 +109,7 @@ def test_parse_bymonthday() -> None:
 
 def test_unsupported_freq_and_bad_interval_are_rejected() -> None:
     with pytest.raises(ValueError, match="unsupported freq"):
-        WeeklySchedule(freq="YEARLY", byday="MO", opens_at=time(8), closes_at=time(9))
+        WeeklySchedule(freq="HOURLY", byday="MO", opens_at=time(8), closes_at=time(9))
     with pytest.raises(ValueError, match="interval"):
         WeeklySchedule(interval=0, byday="MO", opens_at=time(8), closes_at=time(9))
 

@@ -1,4 +1,11 @@
-"""Helpers shared by the directory's domain modules: nested children, lookups, new ids.
+"""Helpers shared by the directory's domain modules: nested children, lookups, new ids, and
+the rules of writing back what a read served (HSDS round trip).
+
+Nested records keep their ids across writes: a list in a request replaces the stored list, but
+an item naming the id of one of the parent's own records updates that record in place (so its
+id, and the rows pointing at it, such as a phone's languages, stay). An item without an id is a
+new record. Naming a new id is for stewards and trusted imports only, as for records
+(``record_ids``); an id that belongs to another parent's record is a 409, never a move.
 
 (Stamping versions and recording history is :mod:`referral_net.domain.recorded_write`.)
 """
@@ -7,15 +14,39 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Collection, Iterable, Sequence
+from functools import cache
+from typing import Any, TypeVar
 
-from sqlalchemy import delete
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from sqlalchemy.orm import class_mapper
 from sqlmodel import Session, SQLModel, col, select
 
-from referral_net.errors import Conflict, NotFound
+from referral_net.db.models import Language, Phone, Schedule
+from referral_net.domain import history
+from referral_net.domain.languages import language_name
+from referral_net.errors import Conflict, InvalidInput, NotFound
+from referral_net.schemas.directory import HsdsPatch, LanguageIn, PhoneIn
+from referral_net.vocab import LOCALES
 
 M = TypeVar("M", bound=SQLModel)
+ItemT = TypeVar("ItemT", bound=BaseModel)
+
+# Columns that name a nested row's parent: an update in place never changes them (no moves).
+OWNER_COLUMNS = frozenset(
+    {
+        "organization_id",
+        "service_id",
+        "location_id",
+        "service_at_location_id",
+        "contact_id",
+        "phone_id",
+    }
+)
+CHOSEN_ID_MESSAGE = (
+    "not an id of this record's own nested records: leave it out and the server assigns one"
+    " (only stewards name a new id)"
+)
 
 
 def children_by(
@@ -34,14 +65,337 @@ def children_by(
     return grouped
 
 
+def field_error(field: str, message: str, kind: str = "value_error") -> InvalidInput:
+    """A 422 naming one field of the request (the rejected value is not echoed)."""
+    return InvalidInput(
+        f"Invalid values in: {field}",
+        errors=[
+            {
+                "field": field,
+                "location": field.split(".", maxsplit=1)[0],
+                "message": message,
+                "type": kind,
+            }
+        ],
+    )
+
+
 def replace_children(
-    session: Session, model: type[M], fk: str, parent_id: uuid.UUID, rows: Iterable[M]
+    session: Session,
+    model: type[M],
+    fk: str,
+    parent_id: uuid.UUID,
+    rows: Iterable[M],
+    *,
+    field: str = "body",
 ) -> None:
-    """Replace all child rows of one parent (nested lists are replaced, not merged)."""
-    session.execute(delete(model).where(col(getattr(model, fk)) == parent_id))
+    """Make ``rows`` the child rows of one parent (nested lists are replaced, not merged).
+
+    A row whose id the parent already has updates that row in place: its id stays, and so do
+    rows that point at it (a delete and re-insert would cascade to them, and would meet the old
+    object in the session's identity map). The parent's other rows are deleted and the rest
+    inserted. A new row whose id another parent's row holds is a 409 naming ``field``.
+    """
+    rows = list(rows)
+    row_id = col(model.id)  # type: ignore[attr-defined]
+    current = {
+        row.id: row  # type: ignore[attr-defined]
+        for row in session.exec(select(model).where(col(getattr(model, fk)) == parent_id))
+    }
+    new_ids = {row.id for row in rows if row.id not in current}  # type: ignore[attr-defined]
+    taken = set(session.exec(select(row_id).where(row_id.in_(new_ids)))) if new_ids else set()
+    if taken:
+        where = [f"{field}.{i}.id" for i, row in enumerate(rows) if row.id in taken]  # type: ignore[attr-defined]
+        raise Conflict(
+            f"Ids already used by other records in: {', '.join(where)}",
+            errors=[
+                {
+                    "field": name,
+                    "location": "body",
+                    "message": "the id belongs to another record's nested record",
+                    "type": "conflict",
+                }
+                for name in where
+            ],
+        )
+    wanted = {row.id for row in rows}  # type: ignore[attr-defined]
+    for stale_id, stale in current.items():
+        if stale_id not in wanted:
+            session.delete(stale)
+    columns = [
+        attribute.key
+        for attribute in class_mapper(model).column_attrs
+        if attribute.key != "id" and attribute.key not in OWNER_COLUMNS
+    ]
     for row in rows:
-        setattr(row, fk, parent_id)
-        session.add(row)
+        kept = current.get(row.id)  # type: ignore[attr-defined]
+        if kept is None:
+            setattr(row, fk, parent_id)
+            session.add(row)
+            continue
+        for name in columns:
+            setattr(kept, name, getattr(row, name))
+
+
+def check_nested_ids(
+    items: Sequence[BaseModel],
+    current: Collection[uuid.UUID],
+    *,
+    field: str,
+    may_choose_ids: bool,
+) -> None:
+    """422 for an id given twice, or for a new id named by someone who may not choose ids (an id
+    of the parent's own nested records, ``current``, is anyone's to keep)."""
+    seen: set[uuid.UUID] = set()
+    for index, item in enumerate(items):
+        named: uuid.UUID | None = getattr(item, "id", None)
+        if named is None:
+            continue
+        where = f"{field}.{index}.id"
+        if named in seen:
+            raise field_error(where, "the same id is given twice")
+        seen.add(named)
+        if named not in current and not may_choose_ids:
+            raise field_error(where, CHOSEN_ID_MESSAGE)
+
+
+def row_of(model: type[M], item: BaseModel, *, exclude: Collection[str] = ()) -> M:
+    """A new row from a request item: its id when the item names one, else a fresh one."""
+    values = item.model_dump(exclude=set(exclude))
+    if values.get("id") is None:
+        values.pop("id", None)
+    return model(**values)
+
+
+def replace_nested(
+    session: Session,
+    model: type[M],
+    fk: str,
+    parent_id: uuid.UUID,
+    items: Sequence[ItemT],
+    *,
+    field: str,
+    may_choose_ids: bool,
+    build: Callable[[Sequence[ItemT]], list[M]] | None = None,
+) -> list[M]:
+    """Replace one parent's nested list with the request's items, keeping the ids they name.
+
+    ``build`` turns the items into rows (default: one row per item, its fields as columns).
+    Returns the rows, in order, with their ids (kept or new).
+    """
+    owner = col(getattr(model, fk))
+    row_id = col(model.id)  # type: ignore[attr-defined]
+    current = set(session.exec(select(row_id).where(owner == parent_id)))
+    check_nested_ids(items, current, field=field, may_choose_ids=may_choose_ids)
+    rows = build(items) if build is not None else [row_of(model, item) for item in items]
+    replace_children(session, model, fk, parent_id, rows, field=field)
+    return rows
+
+
+def language_rows(
+    items: Sequence[LanguageIn], *, field: str, current: dict[str, uuid.UUID] | None = None
+) -> list[Language]:
+    """Rows for a list of languages, the first of each code kept (as before ids existed).
+
+    A language is its code: an item without an id keeps the id of the parent's language of the
+    same code (``current``, code -> id), unless another item names that id. ``name`` is a label
+    of the code (served in the reader's language): it may be sent back but not changed, so a
+    name that is not the code's name in a served language is a 422.
+    """
+    named = {item.id for item in items if item.id is not None}
+    rows: dict[str, Language] = {}
+    for index, item in enumerate(items):
+        if item.name is not None and item.name not in {
+            language_name(item.code, locale) for locale in LOCALES
+        }:
+            raise field_error(
+                f"{field}.{index}.name",
+                "not this language's name; it is a label of the code: leave it out",
+            )
+        if item.code in rows:
+            continue
+        row = row_of(Language, item, exclude={"name"})
+        same_code = (current or {}).get(item.code)
+        if item.id is None and same_code is not None and same_code not in named:
+            row.id = same_code
+            named.add(same_code)
+        row.name = language_name(item.code)
+        rows[item.code] = row
+    return list(rows.values())
+
+
+def replace_languages(
+    session: Session,
+    fk: str,
+    parent_id: uuid.UUID,
+    items: Sequence[LanguageIn],
+    *,
+    field: str,
+    may_choose_ids: bool,
+) -> None:
+    """Replace the languages of a service, location or phone (``fk`` names which)."""
+    owner = col(getattr(Language, fk))
+    current = {
+        code: language_id
+        for language_id, code in session.exec(
+            select(col(Language.id), col(Language.code)).where(owner == parent_id)
+        )
+    }
+    replace_nested(
+        session,
+        Language,
+        fk,
+        parent_id,
+        items,
+        field=field,
+        may_choose_ids=may_choose_ids,
+        build=lambda given: language_rows(given, field=field, current=current),
+    )
+
+
+def replace_phones(
+    session: Session,
+    fk: str,
+    parent_id: uuid.UUID,
+    items: Sequence[PhoneIn],
+    *,
+    field: str,
+    may_choose_ids: bool,
+) -> None:
+    """Replace the phones of an organization, service or location, with their languages."""
+    rows = replace_nested(
+        session,
+        Phone,
+        fk,
+        parent_id,
+        items,
+        field=field,
+        may_choose_ids=may_choose_ids,
+        build=lambda given: [row_of(Phone, item, exclude={"languages"}) for item in given],
+    )
+    session.flush()  # the phones exist before their languages point at them
+    for index, (item, row) in enumerate(zip(items, rows, strict=True)):
+        replace_languages(
+            session,
+            "phone_id",
+            row.id,
+            item.languages,
+            field=f"{field}.{index}.languages",
+            may_choose_ids=may_choose_ids,
+        )
+
+
+# --- what the change history follows of shared nested records ---------------------------------
+
+_SCHEDULE_HISTORY_COLUMNS = (
+    "freq",
+    "interval",
+    "byday",
+    "bymonthday",
+    "opens_at",
+    "closes_at",
+    "valid_from",
+    "valid_to",
+    "dtstart",
+    "until",
+    "description",
+    "notes",
+)
+# The HSDS schedule fields written since the write API took every HSDS field: followed when set,
+# so that the history of a schedule without them reads as before.
+_SCHEDULE_HSDS_HISTORY_COLUMNS = (
+    "wkst",
+    "count",
+    "byweekno",
+    "byyearday",
+    "timezone",
+    "schedule_link",
+    "attending_type",
+)
+
+
+def history_schedule(row: Schedule) -> dict[str, Any]:
+    """What the change history follows of a schedule (``history.fields_of``)."""
+    extra = {
+        name: value
+        for name, value in history.fields_of(row, _SCHEDULE_HSDS_HISTORY_COLUMNS).items()
+        if value is not None
+    }
+    return history.fields_of(row, _SCHEDULE_HISTORY_COLUMNS) | extra
+
+
+def history_language(row: Language) -> dict[str, Any]:
+    """What the change history follows of a language: code, Spanish name, and a note if any."""
+    followed = {"code": row.code, "name": language_name(row.code, "es", stored=row.name)}
+    return followed | ({"note": row.note} if row.note is not None else {})
+
+
+# --- read-only fields of a PATCH body ------------------------------------------------------
+
+
+@cache
+def _served_type(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    """How the read model types one field: a restated value is read as GET would serve it."""
+    return TypeAdapter(model.model_fields[name].annotation or Any)
+
+
+def _as_served(model: type[BaseModel], name: str, given: Any) -> tuple[bool, Any]:
+    """The given value read as the read model types it (as plain values: dicts, lists, datetimes,
+    ids), and whether the read model could read it."""
+    adapter = _served_type(model, name)
+    try:
+        value = adapter.validate_python(given)
+    except ValidationError:
+        return False, None
+    return True, adapter.dump_python(value, exclude_none=True)
+
+
+def same_as_served(model: type[BaseModel], given: Any, served: BaseModel) -> bool:
+    """Whether a restated nested value (a dict from the request) is ``served``, both read as
+    ``model`` types them."""
+    try:
+        value = model.model_validate(given)
+    except ValidationError:
+        return False
+    return value.model_dump(exclude_none=True) == served.model_dump(exclude_none=True)
+
+
+def _unchanged(value: Any) -> Any:
+    return value
+
+
+def refuse_changed_read_only(body: HsdsPatch, served: Callable[[], BaseModel]) -> None:
+    """Refuse (422, each field named) read-only fields of a PATCH body that differ from the record
+    as GET serves it now (``served``, called only when the body restates one).
+
+    Values are compared as the read model types them, so a restated value in another spelling
+    (a timestamp with another offset, an id in capitals) is the same value. ``body.compared_as``
+    narrows a field to what is stored (it drops what is evaluated at each read).
+    """
+    restated = sorted(body.model_fields_set & body.read_only)
+    if not restated:
+        return
+    record = served()
+    stored = record.model_dump(include=set(restated), exclude_none=True)
+    changed = []
+    for name in restated:
+        project = body.compared_as.get(name, _unchanged)
+        readable, given = _as_served(type(record), name, getattr(body, name))
+        if not readable or project(given) != project(stored.get(name)):
+            changed.append(f"body.{name}")
+    if changed:
+        raise InvalidInput(
+            f"Read-only fields differ from the stored record: {', '.join(changed)}",
+            errors=[
+                {
+                    "field": name,
+                    "location": "body",
+                    "message": "read-only: send it as GET serves it, or leave it out",
+                    "type": "read_only",
+                }
+                for name in changed
+            ],
+        )
 
 
 def get_or_404(session: Session, model: type[M], record_id: uuid.UUID, what: str) -> M:

@@ -5,34 +5,47 @@ polygons, nested address/phones/languages/accessibility, and the visibility rule
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from geoalchemy2 import WKTElement
 from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
-from referral_net.db.models import Accessibility, Address, AdminArea, Language, Location, Phone
-from referral_net.domain import access, areas, audit, history, organizations
+from referral_net.db.models import (
+    Accessibility,
+    Address,
+    AdminArea,
+    Language,
+    Location,
+    Phone,
+    Schedule,
+)
+from referral_net.domain import access, areas, audit, history, nested, organizations
 from referral_net.domain.access import LocationView
-from referral_net.domain.common import children_by, replace_children
-from referral_net.domain.languages import language_name
+from referral_net.domain.common import (
+    children_by,
+    history_language,
+    history_schedule,
+    replace_languages,
+    replace_nested,
+    replace_phones,
+)
 from referral_net.domain.record_ids import record_id
 from referral_net.domain.recorded_write import recorded_write
 from referral_net.errors import Forbidden, NotFound
 from referral_net.schemas.directory import (
-    AccessibilityOut,
-    AddressOut,
-    LanguageOut,
     LocationCreate,
     LocationRead,
     LocationUpdate,
-    PhoneOut,
 )
+from referral_net.schemas.nested import AccessibilityRead, AddressRead
 from referral_net.security.roles import Principal
 from referral_net.vocab import Locale, RecordStatus, Visibility
 
 RESOURCE = "location"
-_NESTED = ("addresses", "phones", "languages", "accessibility")
+# The nested lists a write sets (contacts are read-only through the API).
+_NESTED = ("addresses", "phones", "languages", "accessibility", "schedules")
 # What the change history follows (see ``history``): these columns of the exact site (never
 # the geometry, which latitude and longitude stand for) and each nested list as one field.
 HISTORY_COLUMNS = (
@@ -115,6 +128,19 @@ def _children(session: Session, ids: list[uuid.UUID]) -> dict[str, dict[uuid.UUI
     }
 
 
+def _shaped(
+    session: Session, ids: list[uuid.UUID], locale: Locale
+) -> dict[str, dict[uuid.UUID, list[Any]]]:
+    """The HSDS nested records of many locations, shaped (those a restricted site's public
+    form shows, languages, and those only its exact form shows)."""
+    return {
+        "languages": nested.languages(session, "location_id", ids, locale),
+        "phones": nested.phones(session, "location_id", ids, locale),
+        "schedules": nested.schedules(session, "location_id", ids),
+        "contacts": nested.contacts(session, "location_id", ids, locale),
+    }
+
+
 def _representative_point(session: Session, code: str | None) -> tuple[float | None, float | None]:
     if code is None:
         return None, None
@@ -129,15 +155,13 @@ def to_read(
     location: Location,
     children: dict[str, dict[uuid.UUID, list[Any]]],
     view: LocationView,
-    locale: Locale = "es",
+    shaped: dict[str, dict[uuid.UUID, list[Any]]],
 ) -> LocationRead:
-    """Shape a location for a caller, degrading a restricted site to its municipality."""
+    """Shape a location for a caller, degrading a restricted site to its municipality (its
+    public form: the intake contact and languages; no address, phones, schedules or contacts)."""
     if view is LocationView.HIDDEN:
         raise NotFound("No such location.")
-    languages = [
-        LanguageOut(code=lang.code, name=language_name(lang.code, locale, stored=lang.name))
-        for lang in sorted(children["languages"][location.id], key=lambda lang: lang.code)
-    ]
+    languages = shaped["languages"].get(location.id, [])
     base = location.model_dump(exclude={"geom", "public_geom", "version"})
     if view is LocationView.MUNICIPALITY:
         lat, lon = _representative_point(
@@ -163,18 +187,17 @@ def to_read(
         **base,
         precision="exact",
         addresses=[
-            AddressOut.model_validate(a, from_attributes=True)
+            AddressRead.model_validate(a, from_attributes=True)
             for a in children["addresses"][location.id]
         ],
-        phones=[
-            PhoneOut.model_validate(p, from_attributes=True)
-            for p in children["phones"][location.id]
-        ],
+        phones=shaped["phones"].get(location.id, []),
         languages=languages,
         accessibility=[
-            AccessibilityOut.model_validate(a, from_attributes=True)
+            AccessibilityRead.model_validate(a, from_attributes=True)
             for a in children["accessibility"][location.id]
         ],
+        schedules=shaped["schedules"].get(location.id, []),
+        contacts=shaped["contacts"].get(location.id, []),
     )
 
 
@@ -186,17 +209,18 @@ def _snapshot(session: Session, location: Location) -> dict[str, Any]:
         for key, columns in _NESTED_HISTORY_COLUMNS.items()
     }
     languages = sorted(children["languages"][location.id], key=lambda lang: lang.code)
+    # Schedules became writable with the HSDS write shapes: followed once a site has some (so
+    # the histories of sites without any read as before).
+    schedules = children_by(session, Schedule, "location_id", [location.id])[location.id]
     return (
         history.fields_of(location, HISTORY_COLUMNS)
         | {
             "latitude": history.as_float(location.latitude),
             "longitude": history.as_float(location.longitude),
-            "languages": [
-                {"code": lang.code, "name": language_name(lang.code, "es", stored=lang.name)}
-                for lang in languages
-            ],
+            "languages": [history_language(lang) for lang in languages],
         }
         | nested
+        | ({"schedules": [history_schedule(row) for row in schedules]} if schedules else {})
     )
 
 
@@ -225,8 +249,31 @@ def read(
     """Read one location as the caller may see it (an exact hidden site is audited)."""
     location = get(session=session, principal=principal, location_id=location_id)
     view = view_for(principal, location)
-    shaped = to_read(session, location, _children(session, [location.id]), view, locale)
+    ids = [location.id]
+    shaped = to_read(
+        session, location, _children(session, ids), view, _shaped(session, ids, locale)
+    )
     _audit_exact(session, principal, [(location, view)])  # after shaping: see _audit_exact
+    return shaped
+
+
+def read_visible(
+    *,
+    session: Session,
+    principal: Principal,
+    location_ids: list[uuid.UUID],
+    locale: Locale = "es",
+) -> dict[uuid.UUID, LocationRead]:
+    """Many locations as the caller may see them, by id (hidden ones left out); exact views of
+    hidden sites are audited, after shaping, like :func:`read`."""
+    rows = list(session.exec(select(Location).where(col(Location.id).in_(location_ids))))
+    shown = [(r, view_for(principal, r)) for r in rows]
+    shown = [(r, view) for r, view in shown if view is not LocationView.HIDDEN]
+    ids = [r.id for r, _ in shown]
+    children = _children(session, ids)
+    nested_records = _shaped(session, ids, locale)
+    shaped = {r.id: to_read(session, r, children, view, nested_records) for r, view in shown}
+    _audit_exact(session, principal, shown)
     return shaped
 
 
@@ -259,9 +306,11 @@ def list_page(
     municipality_code: str | None = None,
     department_code: str | None = None,
     include_defunct: bool = False,
+    modified_after: datetime | None = None,
     locale: Locale = "es",
 ) -> tuple[list[LocationRead], int]:
-    """One page of the locations the caller may know about, ordered by name then id."""
+    """One page of the locations the caller may know about, ordered by name then id
+    (``modified_after``: on or after that instant)."""
     query = select(Location).where(access.visible_locations_clause(principal))
     if not (include_defunct and access.can_see_defunct(principal)):
         query = query.where(col(Location.status) != RecordStatus.DEFUNCT.value)
@@ -271,45 +320,75 @@ def list_page(
         query = query.where(col(Location.municipality_code) == municipality_code)
     if department_code is not None:
         query = query.where(col(Location.department_code) == department_code)
+    if modified_after is not None:
+        query = query.where(col(Location.last_modified) >= modified_after)
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     rows = list(
         session.exec(
             query.order_by(col(Location.name), col(Location.id)).offset(offset).limit(limit)
         )
     )
-    children = _children(session, [r.id for r in rows])
+    ids = [r.id for r in rows]
+    children = _children(session, ids)
+    nested_records = _shaped(session, ids, locale)
     shown = [(r, view_for(principal, r)) for r in rows]
-    shaped = [to_read(session, r, children, view, locale) for r, view in shown]
+    shaped = [to_read(session, r, children, view, nested_records) for r, view in shown]
     _audit_exact(session, principal, shown)
     return shaped, int(total)
 
 
 def _nested_rows(data: LocationCreate | LocationUpdate) -> dict[str, list[Any]]:
-    rows: dict[str, list[Any]] = {}
-    if data.addresses is not None:
-        rows["addresses"] = [Address(**a.model_dump()) for a in data.addresses]
-    if data.phones is not None:
-        rows["phones"] = [Phone(**p.model_dump()) for p in data.phones]
-    if data.languages is not None:
-        rows["languages"] = [
-            Language(code=code, name=language_name(code)) for code in dict.fromkeys(data.languages)
-        ]
-    if data.accessibility is not None:
-        rows["accessibility"] = [Accessibility(**a.model_dump()) for a in data.accessibility]
-    return rows
+    """The plain nested lists the body gives (each item one row), by name."""
+    return {
+        name: items
+        for name in ("addresses", "accessibility", "schedules")
+        if (items := getattr(data, name)) is not None
+    }
 
 
-_MODEL_OF = {
+_MODEL_OF: dict[str, type[SQLModel]] = {
     "addresses": Address,
-    "phones": Phone,
-    "languages": Language,
     "accessibility": Accessibility,
+    "schedules": Schedule,
 }
 
 
-def _replace_nested(session: Session, location_id: uuid.UUID, rows: dict[str, list[Any]]) -> None:
-    for key, values in rows.items():
-        replace_children(session, _MODEL_OF[key], "location_id", location_id, values)
+def _replace_nested(
+    session: Session,
+    location_id: uuid.UUID,
+    data: LocationCreate | LocationUpdate,
+    *,
+    may_choose_ids: bool,
+) -> None:
+    """Write the nested lists present in the body (each replaces the stored one, ids kept)."""
+    for name, items in _nested_rows(data).items():
+        replace_nested(
+            session,
+            _MODEL_OF[name],
+            "location_id",
+            location_id,
+            items,
+            field=f"body.{name}",
+            may_choose_ids=may_choose_ids,
+        )
+    if data.phones is not None:
+        replace_phones(
+            session,
+            "location_id",
+            location_id,
+            data.phones,
+            field="body.phones",
+            may_choose_ids=may_choose_ids,
+        )
+    if data.languages is not None:
+        replace_languages(
+            session,
+            "location_id",
+            location_id,
+            data.languages,
+            field="body.languages",
+            may_choose_ids=may_choose_ids,
+        )
 
 
 def create(
@@ -336,8 +415,29 @@ def create(
         action=history.CREATE,
         snapshot=_snapshot,
     ):
-        _replace_nested(session, location.id, _nested_rows(data))
+        _replace_nested(
+            session,
+            location.id,
+            data,
+            may_choose_ids=trusted_ids or access.may_choose_ids(principal),
+        )
     return location
+
+
+def served_for_comparison(
+    *, session: Session, principal: Principal, location: Location, locale: Locale
+) -> LocationRead:
+    """The location as this caller's GET serves it, for comparing the read-only fields of a
+    write's body with it. No audit entry and no commit: the comparison runs inside the write's
+    transaction (which holds the write lock), and the write itself is recorded and audited."""
+    ids = [location.id]
+    return to_read(
+        session,
+        location,
+        _children(session, ids),
+        view_for(principal, location),
+        _shaped(session, ids, locale),
+    )
 
 
 def editable(*, session: Session, principal: Principal, location_id: uuid.UUID) -> Location:
@@ -351,8 +451,13 @@ def editable(*, session: Session, principal: Principal, location_id: uuid.UUID) 
 def update(
     *, session: Session, principal: Principal, location: Location, data: LocationUpdate
 ) -> Location:
-    """Apply a partial update; visibility may rise only for stewards."""
-    changes = data.model_dump(exclude_unset=True, exclude={"latitude", "longitude", *_NESTED})
+    """Apply a partial update; visibility may rise only for stewards. Nested lists present in the
+    body replace the stored ones, their items keeping the ids they name; read-only fields are the
+    caller's to check first (``common.refuse_changed_read_only``)."""
+    changes = data.model_dump(
+        exclude_unset=True,
+        exclude={"latitude", "longitude", *_NESTED, *data.read_only},
+    )
     requested = changes.get("visibility")
     if requested is not None and not access.may_change_visibility(
         principal, current=location.visibility, requested=str(requested)
@@ -371,7 +476,7 @@ def update(
         if data.latitude is not None and data.longitude is not None:
             _set_point(session, location, data.latitude, data.longitude)
         refresh_public_point(session, location)
-        _replace_nested(session, location.id, _nested_rows(data))
+        _replace_nested(session, location.id, data, may_choose_ids=access.may_choose_ids(principal))
     return location
 
 

@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from referral_net.db.models import Organization, Phone
-from referral_net.domain import access, history
-from referral_net.domain.common import children_by, replace_children
+from referral_net.db.models import Organization, Phone, Service
+from referral_net.domain import access, history, nested
+from referral_net.domain.common import children_by, replace_phones
 from referral_net.domain.record_ids import record_id
 from referral_net.domain.recorded_write import recorded_write
 from referral_net.errors import Forbidden, InvalidInput, NotFound
 from referral_net.schemas.directory import (
     OrganizationCreate,
     OrganizationRead,
+    OrganizationServiceRead,
     OrganizationUpdate,
     PhoneIn,
-    PhoneOut,
+    ServiceRead,
 )
 from referral_net.security.roles import Principal, Role
-from referral_net.vocab import RecordStatus
+from referral_net.vocab import Locale, RecordStatus
 
 RESOURCE = "organization"
 # What the change history follows (see ``history``): the columns below and the phone list.
@@ -45,16 +48,45 @@ HISTORY_COLUMNS = (
 PHONE_HISTORY_COLUMNS = ("number", "extension", "type", "description")
 
 
-def _phones(rows: list[PhoneIn]) -> list[Phone]:
-    return [Phone(**p.model_dump()) for p in rows]
-
-
-def to_read(organization: Organization, phones: list[Phone]) -> OrganizationRead:
-    """Shape an organization for the API."""
-    return OrganizationRead(
-        **organization.model_dump(exclude={"version"}),
-        phones=[PhoneOut.model_validate(p, from_attributes=True) for p in phones],
+def _phones(
+    session: Session, organization_id: uuid.UUID, items: list[PhoneIn], *, may_choose_ids: bool
+) -> None:
+    """Replace the organization's phones (and their languages), keeping the ids they name."""
+    replace_phones(
+        session,
+        "organization_id",
+        organization_id,
+        items,
+        field="body.phones",
+        may_choose_ids=may_choose_ids,
     )
+
+
+def read_records(
+    *, session: Session, organization_ids: Sequence[uuid.UUID], locale: Locale
+) -> dict[uuid.UUID, OrganizationRead]:
+    """Many organizations with their HSDS nested records (phones, contacts, funding, programs,
+    identifiers), by id, in a fixed number of queries. No access check: the caller's."""
+    ids = list(organization_ids)
+    if not ids:
+        return {}
+    rows = session.exec(select(Organization).where(col(Organization.id).in_(ids)))
+    phones = nested.phones(session, "organization_id", ids, locale)
+    contacts = nested.contacts(session, "organization_id", ids, locale)
+    funding = nested.funding(session, "organization_id", ids)
+    programs = nested.programs(session, "organization_id", ids)
+    identifiers = nested.organization_identifiers(session, ids)
+    return {
+        row.id: OrganizationRead(
+            **row.model_dump(exclude={"version"}),
+            phones=phones.get(row.id, []),
+            contacts=contacts.get(row.id, []),
+            funding=funding.get(row.id, []),
+            programs=programs.get(row.id, []),
+            organization_identifiers=identifiers.get(row.id, []),
+        )
+        for row in rows
+    }
 
 
 def _snapshot(session: Session, organization: Organization) -> dict[str, Any]:
@@ -75,11 +107,47 @@ def get(*, session: Session, principal: Principal, organization_id: uuid.UUID) -
     return organization
 
 
-def read(*, session: Session, principal: Principal, organization_id: uuid.UUID) -> OrganizationRead:
-    """Read one organization with its phones."""
+def read(
+    *,
+    session: Session,
+    principal: Principal,
+    organization_id: uuid.UUID,
+    locale: Locale = "es",
+) -> OrganizationRead:
+    """Read one organization, fully nested, with the id, name and status of each of its services
+    the caller may know about."""
     organization = get(session=session, principal=principal, organization_id=organization_id)
-    phones = children_by(session, Phone, "organization_id", [organization.id])[organization.id]
-    return to_read(organization, phones)
+    return with_services(
+        session=session,
+        principal=principal,
+        records=read_records(session=session, organization_ids=[organization.id], locale=locale),
+    )[organization.id]
+
+
+def with_services(
+    *, session: Session, principal: Principal, records: dict[uuid.UUID, OrganizationRead]
+) -> dict[uuid.UUID, OrganizationRead]:
+    """The organizations with their ``services`` array (id, name, status of each service the
+    caller may know about, by name), in one query."""
+    query = (
+        select(
+            col(Service.organization_id), col(Service.id), col(Service.name), col(Service.status)
+        )
+        .where(
+            col(Service.organization_id).in_(list(records)),
+            col(Service.status) != RecordStatus.DEFUNCT.value,
+            access.visible_services_clause(principal),
+        )
+        .order_by(col(Service.name), col(Service.id))
+    )
+    found: dict[uuid.UUID, list[OrganizationServiceRead | ServiceRead]] = {
+        key: [] for key in records
+    }
+    for organization_id, sid, name, status in session.exec(query):
+        found[organization_id].append(OrganizationServiceRead(id=sid, name=name, status=status))
+    return {
+        key: record.model_copy(update={"services": found[key]}) for key, record in records.items()
+    }
 
 
 def list_page(
@@ -90,21 +158,26 @@ def list_page(
     limit: int,
     search: str | None = None,
     include_defunct: bool = False,
+    modified_after: datetime | None = None,
+    locale: Locale = "es",
 ) -> tuple[list[OrganizationRead], int]:
-    """One page of organizations ordered by name then id, and the total count."""
+    """One page of organizations ordered by name then id, and the total count
+    (``modified_after``: on or after that instant, as HSDS says)."""
     query = select(Organization)
     if not (include_defunct and access.can_see_defunct(principal)):
         query = query.where(col(Organization.status) != RecordStatus.DEFUNCT.value)
     if search:
         query = query.where(func.lower(Organization.name).contains(search.lower()))
+    if modified_after is not None:
+        query = query.where(col(Organization.last_modified) >= modified_after)
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     rows = list(
         session.exec(
             query.order_by(col(Organization.name), col(Organization.id)).offset(offset).limit(limit)
         )
     )
-    phones = children_by(session, Phone, "organization_id", [o.id for o in rows])
-    return [to_read(o, phones[o.id]) for o in rows], int(total)
+    records = read_records(session=session, organization_ids=[o.id for o in rows], locale=locale)
+    return [records[o.id] for o in rows], int(total)
 
 
 def _check_parent(
@@ -166,7 +239,12 @@ def create(
         action=history.CREATE,
         snapshot=_snapshot,
     ):
-        replace_children(session, Phone, "organization_id", organization.id, _phones(data.phones))
+        _phones(
+            session,
+            organization.id,
+            data.phones,
+            may_choose_ids=trusted_ids or access.may_choose_ids(principal),
+        )
     return organization
 
 
@@ -181,8 +259,11 @@ def editable(*, session: Session, principal: Principal, organization_id: uuid.UU
 def update(
     *, session: Session, principal: Principal, organization: Organization, data: OrganizationUpdate
 ) -> Organization:
-    """Apply a partial update and record each changed field; only stewards change the parent."""
-    changes = data.model_dump(exclude_unset=True, exclude={"phones"})
+    """Apply a partial update and record each changed field; only stewards change the parent.
+
+    Read-only fields are the caller's to check first (``common.refuse_changed_read_only``).
+    """
+    changes = data.model_dump(exclude_unset=True, exclude={"phones", *data.read_only})
     parent = changes.get("parent_organization_id", organization.parent_organization_id)
     if parent != organization.parent_organization_id:
         _check_parent(session, principal, organization.id, parent)
@@ -197,8 +278,11 @@ def update(
         for field, value in changes.items():
             setattr(organization, field, value)
         if data.phones is not None:
-            replace_children(
-                session, Phone, "organization_id", organization.id, _phones(data.phones)
+            _phones(
+                session,
+                organization.id,
+                data.phones,
+                may_choose_ids=access.may_choose_ids(principal),
             )
     return organization
 

@@ -90,7 +90,8 @@ BATCH_SIZE = 500
 
 # --- the compact weekly schedule ---------------------------------------------------------------
 
-# One schedule is a list of these fields, in this order; times and dates in ISO form.
+# One schedule is a list of these fields, in this order; times and dates in ISO form. New fields
+# go at the end: an entry written before them is a shorter list, read with their defaults.
 _SCHEDULE_FIELDS = (
     "freq",
     "interval",
@@ -102,6 +103,10 @@ _SCHEDULE_FIELDS = (
     "valid_to",
     "dtstart",
     "until",
+    "count",
+    "wkst",
+    "byweekno",
+    "byyearday",
 )
 _TIME_FIELDS = frozenset({"opens_at", "closes_at"})
 _DATE_FIELDS = frozenset({"valid_from", "valid_to", "dtstart", "until"})
@@ -119,15 +124,20 @@ def to_compact(schedules: Sequence[WeeklySchedule]) -> list[list[Any]]:
 
 
 def from_compact(compact: Sequence[Sequence[Any]]) -> list[WeeklySchedule]:
-    """The weekly schedules :func:`to_compact` wrote, ready for ``opening_hours``."""
+    """The weekly schedules :func:`to_compact` wrote, ready for ``opening_hours``.
+
+    Entries written before the last fields were added are shorter; those fields keep their
+    defaults. A list longer than the fields known here is an error, never silently cut.
+    """
     out = []
     for values in compact:
-        fields: dict[str, Any] = dict(zip(_SCHEDULE_FIELDS, values, strict=True))
+        names = _SCHEDULE_FIELDS[: len(values)]
+        fields: dict[str, Any] = dict(zip(names, values, strict=True))
         for name in _TIME_FIELDS:
-            if fields[name] is not None:
+            if fields.get(name) is not None:
                 fields[name] = time.fromisoformat(fields[name])
         for name in _DATE_FIELDS:
-            if fields[name] is not None:
+            if fields.get(name) is not None:
                 fields[name] = date.fromisoformat(fields[name])
         out.append(WeeklySchedule(**fields))
     return out

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
 from referral_net.db.models import Location, Service, ServiceAtLocation
-from referral_net.domain import access, history, locations, services
+from referral_net.domain import access, history, locations, nested, services, taxonomy
 from referral_net.domain.record_ids import record_id
 from referral_net.domain.recorded_write import recorded_write
 from referral_net.errors import Conflict, Forbidden, NotFound
@@ -20,7 +22,7 @@ from referral_net.schemas.directory import (
     ServiceAtLocationUpdate,
 )
 from referral_net.security.roles import Principal
-from referral_net.vocab import RecordStatus
+from referral_net.vocab import Locale, RecordStatus
 
 RESOURCE = "service_at_location"
 # What the change history follows (see ``history``).
@@ -32,15 +34,34 @@ def _snapshot(session: Session, link: ServiceAtLocation) -> dict[str, Any]:
     return history.fields_of(link, HISTORY_COLUMNS)
 
 
-def _read(link: ServiceAtLocation, service: Service, location: Location) -> ServiceAtLocationRead:
-    return ServiceAtLocationRead(
-        id=link.id,
-        service_id=link.service_id,
-        location_id=link.location_id,
-        description=link.description,
-        service_name=service.name,
-        location_name=location.name,
-    )
+def _shaped(
+    session: Session, principal: Principal, rows: list[Any], locale: Locale
+) -> list[ServiceAtLocationRead]:
+    """Links with their HSDS nested records. Phones and contacts of a link belong to its site:
+    they are shown only to callers who see the site exactly (``locations.view_for``)."""
+    ids = [link.id for link, _, _ in rows]
+    phones = nested.phones(session, "service_at_location_id", ids, locale)
+    contacts = nested.contacts(session, "service_at_location_id", ids, locale)
+    schedules = nested.schedules(session, "service_at_location_id", ids)
+    shaped = []
+    for link, service, location in rows:
+        exact = locations.view_for(principal, location) is access.LocationView.EXACT
+        changes = [stamp for stamp in (service.last_modified, location.last_modified) if stamp]
+        shaped.append(
+            ServiceAtLocationRead(
+                id=link.id,
+                service_id=link.service_id,
+                location_id=link.location_id,
+                description=link.description,
+                service_name=service.name,
+                location_name=location.name,
+                phones=phones.get(link.id, []) if exact else [],
+                contacts=contacts.get(link.id, []) if exact else [],
+                schedules=schedules.get(link.id, []),
+                last_modified=max(changes) if changes else None,
+            )
+        )
+    return shaped
 
 
 def _visible_query(
@@ -71,14 +92,79 @@ def get(*, session: Session, principal: Principal, link_id: uuid.UUID) -> Servic
     return link
 
 
-def read(*, session: Session, principal: Principal, link_id: uuid.UUID) -> ServiceAtLocationRead:
+def read(
+    *, session: Session, principal: Principal, link_id: uuid.UUID, locale: Locale = "es"
+) -> ServiceAtLocationRead:
     """Read one link."""
     row = session.exec(
         _visible_query(principal).where(col(ServiceAtLocation.id) == link_id)
     ).first()
     if row is None:
         raise NotFound("No such service at location.")
-    return _read(*row)
+    return _shaped(session, principal, [row], locale)[0]
+
+
+@dataclass(frozen=True)
+class ListFilters:
+    """The filters of ``GET /service_at_locations`` (HSDS parameters and the profile's)."""
+
+    service_id: uuid.UUID | None = None
+    location_id: uuid.UUID | None = None
+    organization_id: uuid.UUID | None = None
+    search: str | None = None
+    taxonomy_term_id: uuid.UUID | None = None
+    taxonomy_id: uuid.UUID | None = None
+    modified_after: datetime | None = None
+
+
+def _filtered(session: Session, principal: Principal, filters: ListFilters) -> Any:
+    query = _visible_query(principal)
+    if filters.service_id is not None:
+        query = query.where(col(ServiceAtLocation.service_id) == filters.service_id)
+    if filters.location_id is not None:
+        query = query.where(col(ServiceAtLocation.location_id) == filters.location_id)
+    if filters.organization_id is not None:
+        query = query.where(col(Service.organization_id) == filters.organization_id)
+    if filters.search:
+        # The service's name and description, and the site's name (as the caller may see it:
+        # a restricted site's name is shown in its public form too).
+        needle = f"%{filters.search.lower()}%"
+        query = query.where(
+            or_(
+                func.lower(Service.name).like(needle),
+                func.lower(func.coalesce(Service.description, "")).like(needle),
+                func.lower(func.coalesce(Location.name, "")).like(needle),
+            )
+        )
+    if filters.taxonomy_term_id is not None:
+        query = query.where(
+            col(Service.id).in_(
+                taxonomy.link_ids_with_term_id(
+                    session=session,
+                    link_entity=services.LINK_ENTITY,
+                    term_id=filters.taxonomy_term_id,
+                )
+            )
+        )
+    if filters.taxonomy_id is not None:
+        query = query.where(
+            col(Service.id).in_(
+                taxonomy.link_ids_with_taxonomy_id(
+                    session=session,
+                    link_entity=services.LINK_ENTITY,
+                    taxonomy_id=filters.taxonomy_id,
+                )
+            )
+        )
+    if filters.modified_after is not None:
+        # A link changes with its service or its site: either counts (HSDS: on or after).
+        query = query.where(
+            or_(
+                col(Service.last_modified) >= filters.modified_after,
+                col(Location.last_modified) >= filters.modified_after,
+            )
+        )
+    return query
 
 
 def list_page(
@@ -87,25 +173,55 @@ def list_page(
     principal: Principal,
     offset: int,
     limit: int,
-    service_id: uuid.UUID | None = None,
-    location_id: uuid.UUID | None = None,
-    organization_id: uuid.UUID | None = None,
+    filters: ListFilters,
+    locale: Locale = "es",
 ) -> tuple[list[ServiceAtLocationRead], int]:
     """One page of links whose locations the caller may know about, in a stable order."""
-    query = _visible_query(principal)
-    if service_id is not None:
-        query = query.where(col(ServiceAtLocation.service_id) == service_id)
-    if location_id is not None:
-        query = query.where(col(ServiceAtLocation.location_id) == location_id)
-    if organization_id is not None:
-        query = query.where(col(Service.organization_id) == organization_id)
+    query = _filtered(session, principal, filters)
     total = int(session.exec(select(func.count()).select_from(query.subquery())).one())
     rows = session.exec(
         query.order_by(col(Service.name), col(Location.name), col(ServiceAtLocation.id))
         .offset(offset)
         .limit(limit)
     )
-    return [_read(*row) for row in rows], total
+    return _shaped(session, principal, list(rows), locale), total
+
+
+def nest(
+    *,
+    session: Session,
+    principal: Principal,
+    links: list[ServiceAtLocationRead],
+    context: services.ReadContext,
+) -> list[ServiceAtLocationRead]:
+    """HSDS ``full``: each link with its service and its location nested, the location as the
+    caller may see it (exact views of hidden sites audited, as a location read is)."""
+    found = list(
+        session.exec(
+            select(Service).where(col(Service.id).in_({link.service_id for link in links}))
+        )
+    )
+    by_service = {
+        read.id: read
+        for read in services.read_many(
+            session=session, principal=principal, services=found, context=context
+        )
+    }
+    by_location = locations.read_visible(
+        session=session,
+        principal=principal,
+        location_ids=list({link.location_id for link in links}),
+        locale=context.locale,
+    )
+    return [
+        link.model_copy(
+            update={
+                "service": by_service.get(link.service_id),
+                "location": by_location.get(link.location_id),
+            }
+        )
+        for link in links
+    ]
 
 
 def create(

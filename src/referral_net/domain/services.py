@@ -16,7 +16,8 @@ from typing import Any
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import MultiPolygon
 from sqlalchemy import func, or_
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from referral_net import opening_hours
 from referral_net.db.models import (
@@ -30,9 +31,18 @@ from referral_net.db.models import (
     ServiceCapacity,
     Unit,
 )
-from referral_net.domain import access, history, organizations, taxonomy
-from referral_net.domain.common import children_by, replace_children
-from referral_net.domain.languages import language_name
+from referral_net.domain import access, attributes, history, nested, organizations, taxonomy
+from referral_net.domain.common import (
+    children_by,
+    field_error,
+    history_language,
+    history_schedule,
+    replace_children,
+    replace_languages,
+    replace_nested,
+    replace_phones,
+    row_of,
+)
 from referral_net.domain.record_ids import record_id
 from referral_net.domain.recorded_write import recorded_write
 from referral_net.errors import Forbidden, NotFound
@@ -41,17 +51,26 @@ from referral_net.schemas.directory import (
     CapacityIn,
     CapacityOut,
     CategoryOut,
-    CostOptionOut,
     EligibilityOut,
-    LanguageOut,
-    PhoneOut,
-    RequiredDocumentOut,
-    ScheduleOut,
-    ServiceAreaOut,
+    OrganizationRead,
+    ServiceAreaIn,
     ServiceCreate,
+    ServiceFields,
+    ServiceMinimal,
     ServiceRead,
     ServiceUpdate,
     VerificationDue,
+)
+from referral_net.schemas.nested import (
+    AttributeRead,
+    ContactRead,
+    CostOptionRead,
+    FundingRead,
+    LanguageRead,
+    PhoneRead,
+    ProgramRead,
+    RequiredDocumentRead,
+    ScheduleRead,
 )
 from referral_net.security.roles import Principal
 from referral_net.text import search_document
@@ -103,20 +122,6 @@ _ELIGIBILITY_FLAG_COLUMNS = (
     "minors_only",
 )
 _PHONE_HISTORY_COLUMNS = ("number", "extension", "type", "description")
-_SCHEDULE_HISTORY_COLUMNS = (
-    "freq",
-    "interval",
-    "byday",
-    "bymonthday",
-    "opens_at",
-    "closes_at",
-    "valid_from",
-    "valid_to",
-    "dtstart",
-    "until",
-    "description",
-    "notes",
-)
 _COST_OPTION_HISTORY_COLUMNS = (
     "option",
     "currency",
@@ -148,6 +153,47 @@ class _Children:
     capacity: dict[uuid.UUID, list[ServiceCapacity]]
     units: dict[uuid.UUID, Unit]
     categories: dict[uuid.UUID, list[Any]]
+
+
+@dataclass
+class _Shaped:
+    """The HSDS nested records of many services, shaped for a read."""
+
+    languages: dict[uuid.UUID, list[LanguageRead]]
+    phones: dict[uuid.UUID, list[PhoneRead]]
+    schedules: dict[uuid.UUID, list[ScheduleRead]]
+    contacts: dict[uuid.UUID, list[ContactRead]]
+    funding: dict[uuid.UUID, list[FundingRead]]
+    attributes: dict[uuid.UUID, list[AttributeRead]]
+    programs: dict[uuid.UUID, ProgramRead]
+    # The providers, nested in full records only (``full``); None otherwise.
+    organizations: dict[uuid.UUID, OrganizationRead] | None = None
+
+
+def _shape_children(
+    session: Session, services: Sequence[Service], locale: Locale, *, full: bool
+) -> _Shaped:
+    """Load and shape the nested records of many services (a fixed number of queries)."""
+    ids = [s.id for s in services]
+    program_ids = list({s.program_id for s in services if s.program_id is not None})
+    programs = nested.programs(session, "id", program_ids)
+    providers = None
+    if full:
+        providers = organizations.read_records(
+            session=session,
+            organization_ids=list(dict.fromkeys(s.organization_id for s in services)),
+            locale=locale,
+        )
+    return _Shaped(
+        languages=nested.languages(session, "service_id", ids, locale),
+        phones=nested.phones(session, "service_id", ids, locale),
+        schedules=nested.schedules(session, "service_id", ids),
+        contacts=nested.contacts(session, "service_id", ids, locale),
+        funding=nested.funding(session, "service_id", ids),
+        attributes=nested.attributes(session, LINK_ENTITY, ids),
+        programs={pid: found[0] for pid, found in programs.items()},
+        organizations=providers,
+    )
 
 
 def _load_children(session: Session, ids: list[uuid.UUID], *, summary: bool = False) -> _Children:
@@ -196,6 +242,10 @@ def weekly_schedules(rows: Sequence[Schedule]) -> list[opening_hours.WeeklySched
                     valid_to=row.valid_to,
                     dtstart=row.dtstart,
                     until=row.until,
+                    count=row.count,
+                    wkst=row.wkst,
+                    byweekno=row.byweekno,
+                    byyearday=row.byyearday,
                 )
             )
         except ValueError:
@@ -252,19 +302,11 @@ def _area_extent(area: ServiceArea) -> dict[str, Any] | None:
     return to_geojson(to_shape(area.geom)) if area.geom is not None else None
 
 
-def _area_out(area: ServiceArea) -> ServiceAreaOut:
-    return ServiceAreaOut(
-        id=area.id,
-        name=area.name,
-        description=area.description,
-        extent=_area_extent(area),
-        extent_type=area.extent_type,
-        uri=area.uri,
-    )
-
-
-def to_read(service: Service, children: _Children, context: ReadContext) -> ServiceRead:
-    """Shape a service for the API, evaluating open-now and capacity freshness."""
+def to_read(
+    service: Service, children: _Children, shaped: _Shaped, context: ReadContext
+) -> ServiceRead:
+    """Shape a service for the API (HSDS fields plus the profile's), evaluating open-now and
+    capacity freshness."""
     sid = service.id
     schedules = weekly_schedules(children.schedules[sid])
     categories = []
@@ -272,14 +314,23 @@ def to_read(service: Service, children: _Children, context: ReadContext) -> Serv
         name, _ = taxonomy.term_label(term, context.locale)
         categories.append(CategoryOut(code=term.code or "", name=name))
     categories.sort(key=lambda c: c.code)
-    base = service.model_dump(
-        exclude={*_ELIGIBILITY_COLUMNS, "eligibility_description", "version", "fees", "search_text"}
-    )
+    base = service.model_dump(exclude={*_ELIGIBILITY_COLUMNS, "version", "search_text"})
+    minimum_age = None if service.minimum_age is None else int(service.minimum_age)
+    maximum_age = None if service.maximum_age is None else int(service.maximum_age)
     return ServiceRead(
         **base,
+        minimum_age=minimum_age,
+        maximum_age=maximum_age,
+        organization=(
+            None
+            if shaped.organizations is None
+            else shaped.organizations.get(service.organization_id)
+        ),
+        program=None if service.program_id is None else shaped.programs.get(service.program_id),
+        attributes=shaped.attributes.get(sid, []),
         eligibility=EligibilityOut(
-            minimum_age=None if service.minimum_age is None else int(service.minimum_age),
-            maximum_age=None if service.maximum_age is None else int(service.maximum_age),
+            minimum_age=minimum_age,
+            maximum_age=maximum_age,
             genders_served=service.genders_served,
             trans_inclusive=service.trans_inclusive,
             lgbtiq_affirming=service.lgbtiq_affirming,
@@ -288,25 +339,21 @@ def to_read(service: Service, children: _Children, context: ReadContext) -> Serv
             description=service.eligibility_description,
         ),
         categories=categories,
-        languages=[
-            LanguageOut(
-                code=lang.code, name=language_name(lang.code, context.locale, stored=lang.name)
-            )
-            for lang in sorted(children.languages[sid], key=lambda lang: lang.code)
-        ],
-        phones=[PhoneOut.model_validate(p, from_attributes=True) for p in children.phones[sid]],
-        schedules=[
-            ScheduleOut.model_validate(s, from_attributes=True) for s in children.schedules[sid]
-        ],
+        languages=shaped.languages.get(sid, []),
+        phones=shaped.phones.get(sid, []),
+        schedules=shaped.schedules.get(sid, []),
+        contacts=shaped.contacts.get(sid, []),
+        funding=shaped.funding.get(sid, []),
         cost_options=[
-            CostOptionOut.model_validate(c, from_attributes=True)
+            CostOptionRead.model_validate(c, from_attributes=True)
             for c in children.cost_options[sid]
         ],
         required_documents=[
-            RequiredDocumentOut.model_validate(d, from_attributes=True)
+            RequiredDocumentRead.model_validate(d, from_attributes=True)
             for d in children.required_documents[sid]
         ],
-        service_areas=[_area_out(a) for a in children.service_areas[sid]],
+        service_areas=[nested.service_area(a) for a in children.service_areas[sid]],
+        capacities=nested.capacities(children.capacity[sid], children.units),
         capacity=_capacity_out(children.capacity[sid], children.units, context),
         open_now=opening_hours.is_open(schedules, context.at) if schedules else None,
         open_24h=bool(schedules)
@@ -333,13 +380,11 @@ def _snapshot(session: Session, service: Service) -> dict[str, Any]:
         "eligibility": _eligibility_snapshot(service),
         "categories": sorted(term.code or "" for term in children.categories.get(sid, [])),
         "languages": [
-            {"code": lang.code, "name": language_name(lang.code, "es", stored=lang.name)}
+            history_language(lang)
             for lang in sorted(children.languages[sid], key=lambda lang: lang.code)
         ],
         "phones": [history.fields_of(p, _PHONE_HISTORY_COLUMNS) for p in children.phones[sid]],
-        "schedules": [
-            history.fields_of(s, _SCHEDULE_HISTORY_COLUMNS) for s in children.schedules[sid]
-        ],
+        "schedules": [history_schedule(s) for s in children.schedules[sid]],
         "cost_options": [
             history.fields_of(c, _COST_OPTION_HISTORY_COLUMNS)
             | {"amount": history.as_float(c.amount)}
@@ -392,7 +437,9 @@ def read(
 ) -> ServiceRead:
     """Read one service with everything nested."""
     service = get(session=session, principal=principal, service_id=service_id)
-    return _for_caller(principal, to_read(service, _load_children(session, [service.id]), context))
+    return read_many(
+        session=session, principal=principal, services=[service], context=context, full=True
+    )[0]
 
 
 def read_many(
@@ -401,72 +448,152 @@ def read_many(
     principal: Principal,
     services: Sequence[Service],
     context: ReadContext,
-    summary: bool = False,
+    full: bool = False,
 ) -> list[ServiceRead]:
-    """Shape several services with one query per nested table (fewer with ``summary``)."""
-    children = _load_children(session, [s.id for s in services], summary=summary)
-    return [_for_caller(principal, to_read(s, children, context)) for s in services]
+    """Shape several services with one query per nested table; ``full`` nests each one's
+    organization too."""
+    children = _load_children(session, [s.id for s in services])
+    shaped = _shape_children(session, services, context.locale, full=full)
+    return [_for_caller(principal, to_read(s, children, shaped, context)) for s in services]
 
 
-def list_page(  # noqa: PLR0913 - one keyword per filter of GET /services
-    *,
-    session: Session,
-    principal: Principal,
-    context: ReadContext,
-    offset: int,
-    limit: int,
-    organization_id: uuid.UUID | None = None,
-    categories: Sequence[str] = (),
-    taxonomy_term_id: uuid.UUID | None = None,
-    search: str | None = None,
-    open_only: bool = False,
-    include_defunct: bool = False,
-    modified_after: datetime | None = None,
-) -> tuple[list[ServiceRead], int]:
-    """One page of the services the caller may know about, ordered by name then id, filtered;
-    ``open_only`` uses context.at. The total counts the same services."""
+@dataclass(frozen=True)
+class ListFilters:
+    """The filters of ``GET /services`` (HSDS parameters and the profile's)."""
+
+    organization_id: uuid.UUID | None = None
+    categories: Sequence[str] = ()
+    taxonomy_term_id: uuid.UUID | None = None
+    taxonomy_id: uuid.UUID | None = None
+    search: str | None = None
+    open_only: bool = False
+    include_defunct: bool = False
+    modified_after: datetime | None = None
+
+
+def _filtered(
+    session: Session, principal: Principal, filters: ListFilters
+) -> SelectOfScalar[Service]:
+    """The services the caller may know about that pass the filters, ordered by name then id
+    (all but ``open_only``, which is evaluated in Python)."""
     query = select(Service).where(access.visible_services_clause(principal))
-    if not (include_defunct and access.can_see_defunct(principal)):
+    if not (filters.include_defunct and access.can_see_defunct(principal)):
         query = query.where(col(Service.status) != RecordStatus.DEFUNCT.value)
-    if organization_id is not None:
-        query = query.where(col(Service.organization_id) == organization_id)
-    if categories:
-        linked = taxonomy.link_ids_with_categories(
-            session=session, link_entity=LINK_ENTITY, codes=categories
+    if filters.organization_id is not None:
+        query = query.where(col(Service.organization_id) == filters.organization_id)
+    linked = []
+    if filters.categories:
+        linked.append(
+            taxonomy.link_ids_with_categories(
+                session=session, link_entity=LINK_ENTITY, codes=filters.categories
+            )
         )
-        query = query.where(col(Service.id).in_(linked))
-    if taxonomy_term_id is not None:
-        linked_by_id = taxonomy.link_ids_with_term_id(
-            session=session, link_entity=LINK_ENTITY, term_id=taxonomy_term_id
+    if filters.taxonomy_term_id is not None:
+        linked.append(
+            taxonomy.link_ids_with_term_id(
+                session=session, link_entity=LINK_ENTITY, term_id=filters.taxonomy_term_id
+            )
         )
-        query = query.where(col(Service.id).in_(linked_by_id))
-    if search:
-        needle = f"%{search.lower()}%"
+    if filters.taxonomy_id is not None:
+        linked.append(
+            taxonomy.link_ids_with_taxonomy_id(
+                session=session, link_entity=LINK_ENTITY, taxonomy_id=filters.taxonomy_id
+            )
+        )
+    for ids in linked:
+        query = query.where(col(Service.id).in_(ids))
+    if filters.search:
+        needle = f"%{filters.search.lower()}%"
         query = query.where(
             or_(
                 func.lower(Service.name).like(needle),
                 func.lower(func.coalesce(Service.description, "")).like(needle),
             )
         )
-    if modified_after is not None:
-        query = query.where(col(Service.last_modified) > modified_after)
-    query = query.order_by(col(Service.name), col(Service.id))
-    if open_only:
-        # Opening hours are evaluated in Python (pure module); filter before paginating.
-        services = list(session.exec(query))
-        schedules = children_by(session, Schedule, "service_id", [s.id for s in services])
-        services = [
-            s
-            for s in services
-            if schedules[s.id]
-            and opening_hours.is_open(weekly_schedules(schedules[s.id]), context.at)
-        ]
-        total = len(services)
-        page = services[offset : offset + limit]
-    else:
+    if filters.modified_after is not None:
+        # HSDS: "modified on or after this datetime".
+        query = query.where(col(Service.last_modified) >= filters.modified_after)
+    return query.order_by(col(Service.name), col(Service.id))
+
+
+def _page_of(
+    session: Session,
+    query: SelectOfScalar[Service],
+    filters: ListFilters,
+    *,
+    at: datetime,
+    offset: int,
+    limit: int,
+) -> tuple[list[Service], int]:
+    if not filters.open_only:
         total = int(session.exec(select(func.count()).select_from(query.subquery())).one())
-        page = list(session.exec(query.offset(offset).limit(limit)))
-    return read_many(session=session, principal=principal, services=page, context=context), total
+        return list(session.exec(query.offset(offset).limit(limit))), total
+    # Opening hours are evaluated in Python (pure module); filter before paginating.
+    found = list(session.exec(query))
+    schedules = children_by(session, Schedule, "service_id", [s.id for s in found])
+    found = [
+        s
+        for s in found
+        if schedules[s.id] and opening_hours.is_open(weekly_schedules(schedules[s.id]), at)
+    ]
+    return found[offset : offset + limit], len(found)
+
+
+def list_page(
+    *,
+    session: Session,
+    principal: Principal,
+    context: ReadContext,
+    offset: int,
+    limit: int,
+    filters: ListFilters,
+    full: bool = False,
+) -> tuple[list[ServiceRead], int]:
+    """One page of the services the caller may know about, ordered by name then id, filtered;
+    ``open_only`` uses context.at; ``full`` nests each one's organization. The total counts the
+    same services."""
+    query = _filtered(session, principal, filters)
+    page, total = _page_of(session, query, filters, at=context.at, offset=offset, limit=limit)
+    shaped = read_many(
+        session=session, principal=principal, services=page, context=context, full=full
+    )
+    return shaped, total
+
+
+def by_organization(
+    *,
+    session: Session,
+    principal: Principal,
+    organization_ids: Sequence[uuid.UUID],
+    context: ReadContext,
+) -> dict[uuid.UUID, list[ServiceRead]]:
+    """The services (whole records) of many organizations that the caller may know about, by
+    organization, ordered by name (HSDS ``full_service``); defunct ones left out."""
+    query = (
+        select(Service)
+        .where(
+            col(Service.organization_id).in_(list(organization_ids)),
+            col(Service.status) != RecordStatus.DEFUNCT.value,
+            access.visible_services_clause(principal),
+        )
+        .order_by(col(Service.name), col(Service.id))
+    )
+    found = list(session.exec(query))
+    grouped: dict[uuid.UUID, list[ServiceRead]] = {key: [] for key in organization_ids}
+    for record in read_many(session=session, principal=principal, services=found, context=context):
+        grouped[record.organization_id].append(record)
+    return grouped
+
+
+def list_minimal(
+    *, session: Session, principal: Principal, filters: ListFilters, offset: int, limit: int
+) -> tuple[list[ServiceMinimal], int]:
+    """HSDS ``minimal``: the same services as :func:`list_page`, as id and last_modified."""
+    query = _filtered(session, principal, filters)
+    page, total = _page_of(
+        session, query, filters, at=datetime.now(UTC), offset=offset, limit=limit
+    )
+    return [ServiceMinimal(id=s.id, last_modified=s.last_modified) for s in page], total
 
 
 # --- writes ----------------------------------------------------------------------------------
@@ -500,71 +627,83 @@ def _capacity_rows(
     ]
 
 
-def _area_rows(data: ServiceCreate | ServiceUpdate) -> list[ServiceArea] | None:
-    if data.service_areas is None:
-        return None
+def _area_rows(items: Sequence[ServiceAreaIn]) -> list[ServiceArea]:
+    """Rows for service areas: the polygon (checked again into shapely) as the search's
+    MultiPolygon and as the GeoJSON text HSDS calls ``extent``."""
     rows = []
-    for area in data.service_areas:
-        geom = check_area_geometry(area.extent)
+    for area in items:
+        extent = area.geojson()
+        geom = check_area_geometry(extent)
         multi = geom if isinstance(geom, MultiPolygon) else MultiPolygon([geom])
-        rows.append(
-            ServiceArea(
-                name=area.name,
-                description=area.description,
-                uri=area.uri,
-                extent=json.dumps(area.extent, separators=(",", ":")),
-                extent_type="geojson",
-                geom=from_shape(multi, srid=4326),
-            )
-        )
+        row = row_of(ServiceArea, area, exclude={"extent", "extent_type", "geometry"})
+        row.extent = json.dumps(extent, separators=(",", ":"))
+        row.extent_type = "geojson"
+        row.geom = from_shape(multi, srid=4326)
+        rows.append(row)
     return rows
 
 
-def _apply_nested(session: Session, service: Service, data: ServiceCreate | ServiceUpdate) -> None:
+# The nested lists written one row per item (the rest have their own rules below).
+_PLAIN_NESTED: tuple[tuple[str, type[SQLModel]], ...] = (
+    ("schedules", Schedule),
+    ("cost_options", CostOption),
+    ("required_documents", RequiredDocument),
+)
+
+
+def _apply_nested(
+    session: Session,
+    service: Service,
+    data: ServiceCreate | ServiceUpdate,
+    categories: list[attributes.CategoryLink] | None,
+    *,
+    may_choose_ids: bool,
+) -> None:
+    """Write the nested lists present in the body (each replaces the stored one, ids kept)."""
     sid = service.id
-    if data.categories is not None:
-        taxonomy.set_categories(
-            session=session, link_entity=LINK_ENTITY, link_id=sid, codes=list(data.categories)
-        )
+    if categories is not None:
+        attributes.write(session=session, link_entity=LINK_ENTITY, link_id=sid, links=categories)
     if data.languages is not None:
-        replace_children(
+        replace_languages(
             session,
-            Language,
             "service_id",
             sid,
-            [Language(code=c, name=language_name(c)) for c in dict.fromkeys(data.languages)],
+            data.languages,
+            field="body.languages",
+            may_choose_ids=may_choose_ids,
         )
     if data.phones is not None:
-        replace_children(
-            session, Phone, "service_id", sid, [Phone(**p.model_dump()) for p in data.phones]
-        )
-    if data.schedules is not None:
-        replace_children(
+        replace_phones(
             session,
-            Schedule,
             "service_id",
             sid,
-            [Schedule(**s.model_dump()) for s in data.schedules],
+            data.phones,
+            field="body.phones",
+            may_choose_ids=may_choose_ids,
         )
-    if data.cost_options is not None:
-        replace_children(
+    for name, model in _PLAIN_NESTED:
+        items = getattr(data, name)
+        if items is not None:
+            replace_nested(
+                session,
+                model,
+                "service_id",
+                sid,
+                items,
+                field=f"body.{name}",
+                may_choose_ids=may_choose_ids,
+            )
+    if data.service_areas is not None:
+        replace_nested(
             session,
-            CostOption,
+            ServiceArea,
             "service_id",
             sid,
-            [CostOption(**c.model_dump()) for c in data.cost_options],
+            data.service_areas,
+            field="body.service_areas",
+            may_choose_ids=may_choose_ids,
+            build=_area_rows,
         )
-    if data.required_documents is not None:
-        replace_children(
-            session,
-            RequiredDocument,
-            "service_id",
-            sid,
-            [RequiredDocument(**d.model_dump()) for d in data.required_documents],
-        )
-    areas = _area_rows(data)
-    if areas is not None:
-        replace_children(session, ServiceArea, "service_id", sid, areas)
 
 
 def _refresh_search_text(service: Service) -> None:
@@ -573,26 +712,48 @@ def _refresh_search_text(service: Service) -> None:
     )
 
 
-def _apply_eligibility(service: Service, data: ServiceCreate | ServiceUpdate) -> None:
-    if data.eligibility is None:
-        return
-    values = data.eligibility.model_dump()
-    for column in _ELIGIBILITY_COLUMNS:
-        setattr(service, column, values[column])
-    service.eligibility_description = values["description"]
+# HSDS's top-level eligibility fields, and where each sits in the profile's ``eligibility``.
+_TOP_LEVEL_ELIGIBILITY = (
+    ("minimum_age", "minimum_age"),
+    ("maximum_age", "maximum_age"),
+    ("eligibility_description", "description"),
+)
 
 
-_NESTED = {
-    "eligibility",
-    "categories",
-    "languages",
-    "phones",
-    "schedules",
-    "cost_options",
-    "required_documents",
-    "service_areas",
-    "capacity",
-}
+def _apply_eligibility(
+    service: Service, data: ServiceCreate | ServiceUpdate, *, creating: bool
+) -> dict[str, Any]:
+    """The eligibility columns the body sets, column -> value (applied by the caller, inside its
+    recorded write). ``eligibility`` (the profile's object) and the HSDS top-level fields may both
+    be given; a value given in both places must be the same (422 naming the top-level field)."""
+    given = data.model_fields_set
+    structured = data.eligibility if (creating or "eligibility" in given) else None
+    changes: dict[str, Any] = {}
+    if structured is not None:
+        changes = {column: getattr(structured, column) for column in _ELIGIBILITY_COLUMNS}
+        changes["eligibility_description"] = structured.description
+    for top, inner in _TOP_LEVEL_ELIGIBILITY:
+        if top not in given:
+            continue
+        value = getattr(data, top)
+        if (
+            structured is not None
+            and inner in structured.model_fields_set
+            and getattr(structured, inner) != value
+        ):
+            raise field_error(f"body.{top}", f"differs from eligibility.{inner}: give one value")
+        changes[top] = value
+    low = changes.get("minimum_age", service.minimum_age)
+    high = changes.get("maximum_age", service.maximum_age)
+    if low is not None and high is not None and low > high:
+        raise field_error("body.minimum_age", "minimum_age is above maximum_age")
+    return changes
+
+
+# Request fields that are columns of the service, written as given.
+_COLUMN_FIELDS = frozenset(
+    {*ServiceFields.model_fields, "name", "status", "listed_despite_hidden_sites"}
+) - {"attributes", *(top for top, _ in _TOP_LEVEL_ELIGIBILITY)}
 
 
 def _check_listing_flag(principal: Principal, *, current: bool, requested: bool | None) -> None:
@@ -605,24 +766,44 @@ def _check_listing_flag(principal: Principal, *, current: bool, requested: bool 
         raise Forbidden("Only stewards list a service despite its hidden sites.")
 
 
+def _category_plan(
+    session: Session,
+    service_id: uuid.UUID,
+    data: ServiceCreate | ServiceUpdate,
+    *,
+    may_choose_ids: bool,
+) -> list[attributes.CategoryLink] | None:
+    """The categories the body sets (``categories`` and/or HSDS ``attributes``), checked."""
+    return attributes.plan(
+        session=session,
+        link_entity=LINK_ENTITY,
+        link_id=service_id,
+        categories=data.categories if "categories" in data.model_fields_set else None,
+        attributes=data.attributes,
+        may_choose_ids=may_choose_ids,
+    )
+
+
 def create(
     *, session: Session, principal: Principal, data: ServiceCreate, trusted_ids: bool = False
 ) -> Service:
     """Create a service of an organization the caller may edit.
 
-    ``trusted_ids`` lets an import keep its ids; otherwise only stewards may choose one.
+    ``trusted_ids`` lets an import keep its ids (of the service and of its nested records);
+    otherwise only stewards may choose one.
     """
     organizations.editable(
         session=session, principal=principal, organization_id=data.organization_id
     )
     _check_listing_flag(principal, current=False, requested=data.listed_despite_hidden_sites)
-    if data.categories:
-        taxonomy.resolve_codes(session=session, codes=data.categories)
+    may_choose_ids = trusted_ids or access.may_choose_ids(principal)
     service = Service(
-        **data.model_dump(exclude={"id", *_NESTED}),
+        **data.model_dump(include={*_COLUMN_FIELDS, "organization_id"}),
         id=record_id(session, Service, data.id, principal=principal, trusted=trusted_ids),
     )
-    _apply_eligibility(service, data)
+    categories = _category_plan(session, service.id, data, may_choose_ids=may_choose_ids)
+    for column, value in _apply_eligibility(service, data, creating=True).items():
+        setattr(service, column, value)
     _refresh_search_text(service)
     with recorded_write(
         session,
@@ -632,7 +813,7 @@ def create(
         action=history.CREATE,
         snapshot=_snapshot,
     ):
-        _apply_nested(session, service, data)
+        _apply_nested(session, service, data, categories, may_choose_ids=may_choose_ids)
         if data.capacity:
             replace_children(
                 session,
@@ -655,14 +836,17 @@ def editable(*, session: Session, principal: Principal, service_id: uuid.UUID) -
 def update(
     *, session: Session, principal: Principal, service: Service, data: ServiceUpdate
 ) -> Service:
-    """Apply a partial update; nested lists present in the body replace the stored ones."""
+    """Apply a partial update; nested lists present in the body replace the stored ones, their
+    items keeping the ids they name. Read-only fields are the caller's to check first
+    (``common.refuse_changed_read_only``)."""
     _check_listing_flag(
         principal,
         current=service.listed_despite_hidden_sites,
         requested=data.listed_despite_hidden_sites,
     )
-    if data.categories:
-        taxonomy.resolve_codes(session=session, codes=data.categories)
+    may_choose_ids = access.may_choose_ids(principal)
+    categories = _category_plan(session, service.id, data, may_choose_ids=may_choose_ids)
+    eligibility = _apply_eligibility(service, data, creating=False)
     with recorded_write(
         session,
         principal,
@@ -671,11 +855,11 @@ def update(
         action=history.UPDATE,
         snapshot=_snapshot,
     ):
-        for field, value in data.model_dump(exclude_unset=True, exclude=_NESTED).items():
+        changes = data.model_dump(exclude_unset=True, include=set(_COLUMN_FIELDS))
+        for field, value in (changes | eligibility).items():
             setattr(service, field, value)
-        _apply_eligibility(service, data)
         _refresh_search_text(service)
-        _apply_nested(session, service, data)
+        _apply_nested(session, service, data, categories, may_choose_ids=may_choose_ids)
     return service
 
 

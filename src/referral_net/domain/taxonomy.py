@@ -6,20 +6,30 @@ and buy nothing at this size.
 
 Records are linked to terms through HSDS ``attribute`` rows with ``link_type = "category"``;
 ``link_entity`` names the kind of record (``"service"``, ...).
+
+A second taxonomy, Open Eligibility, holds the Open Eligibility terms our terms map onto (the
+``open_eligibility`` of each seed term); the same loader stores it. Its terms are never
+categories: category codes, filters and hierarchy questions read our own terms only, and no
+``attribute`` row links a record to an Open Eligibility term. ``open_eligibility_term_ids`` says
+which Open Eligibility term each of our terms corresponds to, for output that derives them.
+
+A term's HSDS ``name``, ``description`` and ``language`` are its own, as stored: Spanish (``es``)
+for our terms, English for Open Eligibility's. The English labels of our terms are in
+``translations``; ``localized_term`` picks the label for a requested language.
 """
 
 from __future__ import annotations
 
 import unicodedata
 import uuid
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import ColumnElement, delete, func
+from sqlalchemy import ColumnElement, delete, func, or_
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -30,6 +40,31 @@ from referral_net.vocab import Locale
 
 CATEGORY_LINK_TYPE = "category"
 SEED_RELATIVE_PATH = "seed/taxonomy.json"
+
+OPEN_ELIGIBILITY_NAME = "Open Eligibility"
+OPEN_ELIGIBILITY_URI = "https://openeligibility.org"
+# As for our own taxonomy, the id is uuid5 of the URI; a term's is uuid5 of its name within it.
+OPEN_ELIGIBILITY_TAXONOMY_ID = uuid.uuid5(uuid.NAMESPACE_URL, OPEN_ELIGIBILITY_URI)
+OPEN_ELIGIBILITY_VERSION = "2.0"
+OPEN_ELIGIBILITY_LANGUAGE = "en"
+OPEN_ELIGIBILITY_DESCRIPTION = (
+    "The Open Eligibility human-services taxonomy (the Open Eligibility Project, Aunt Bertha, "
+    "CC BY-SA 3.0): only the terms the referral-net anti-trafficking taxonomy maps onto, without "
+    "their hierarchy (each term's description gives its place). Codes are the term ids of "
+    "Open Eligibility 2.0; terms added in later editions, which publish no codes, use their name."
+)
+
+
+def open_eligibility_term_id(name: str) -> uuid.UUID:
+    """The stable id of the Open Eligibility term with this name."""
+    return uuid.uuid5(OPEN_ELIGIBILITY_TAXONOMY_ID, name)
+
+
+def own_terms() -> ColumnElement[bool]:
+    """A filter for our own taxonomy's terms: category codes and the hierarchy are theirs alone,
+    an Open Eligibility code is no category code."""
+    taxonomy_id = col(TaxonomyTerm.taxonomy_id)
+    return or_(taxonomy_id.is_(None), taxonomy_id != OPEN_ELIGIBILITY_TAXONOMY_ID)
 
 
 # --- the seed file ---------------------------------------------------------------------------
@@ -42,6 +77,16 @@ class _Localized(BaseModel):
     en: str = Field(min_length=1)
 
 
+class _OpenEligibilityIn(BaseModel):
+    """The Open Eligibility term a seed term maps onto."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=500)
+    path: str = Field(min_length=1, description="Where the term sits in Open Eligibility.")
+
+
 class _TermIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -50,7 +95,7 @@ class _TermIn(BaseModel):
     parent_code: str | None = None
     name: _Localized
     description: _Localized
-    open_eligibility: dict[str, Any] | None = None
+    open_eligibility: _OpenEligibilityIn | None = None
 
 
 class _TaxonomyIn(BaseModel):
@@ -112,12 +157,21 @@ def _by_depth(terms: Sequence[_TermIn]) -> list[list[_TermIn]]:
     return levels
 
 
-def load_taxonomy(*, session: Session, path: Path | None = None) -> int:
-    """Insert or update the taxonomy and its terms from a JSON file; returns the term count."""
-    data = _read_file(path or default_taxonomy_path())
-    levels = _by_depth(data.terms)
+def _open_eligibility_mappings(terms: Sequence[_TermIn]) -> list[_OpenEligibilityIn]:
+    """The Open Eligibility terms the seed terms map onto, each once. A name given two codes or
+    places, or a code given to two names, is refused: the file would say two things."""
+    by_name: dict[str, _OpenEligibilityIn] = {}
+    for term in terms:
+        mapping = term.open_eligibility
+        if mapping is not None and by_name.setdefault(mapping.name, mapping) != mapping:
+            raise InvalidInput(f"Open Eligibility term {mapping.name!r} has two codes or paths")
+    repeated = [code for code, n in Counter(m.code for m in by_name.values()).items() if n > 1]
+    if repeated:
+        raise InvalidInput(f"Open Eligibility code {repeated[0]!r} is given to two terms")
+    return list(by_name.values())
 
-    spec = data.taxonomy
+
+def _store_taxonomy(session: Session, spec: _TaxonomyIn) -> Taxonomy:
     taxonomy = session.get(Taxonomy, spec.id) or Taxonomy(id=spec.id, name=spec.name)
     taxonomy.name = spec.name
     taxonomy.description = spec.description
@@ -125,10 +179,17 @@ def load_taxonomy(*, session: Session, path: Path | None = None) -> int:
     taxonomy.version = spec.version
     session.add(taxonomy)
     session.flush()
+    return taxonomy
 
-    stored = list(
-        session.exec(select(TaxonomyTerm).where(col(TaxonomyTerm.taxonomy_id) == taxonomy.id))
+
+def _stored_terms(session: Session, taxonomy_id: uuid.UUID) -> list[TaxonomyTerm]:
+    return list(
+        session.exec(select(TaxonomyTerm).where(col(TaxonomyTerm.taxonomy_id) == taxonomy_id))
     )
+
+
+def _store_own_terms(session: Session, spec: _TaxonomyIn, levels: list[list[_TermIn]]) -> None:
+    stored = _stored_terms(session, spec.id)
     # Match by id first so that a renamed code keeps its term (and the records linked to it),
     # then by code so that terms loaded under other ids are updated, not duplicated.
     stored_by_id = {term.id: term for term in stored}
@@ -145,23 +206,97 @@ def load_taxonomy(*, session: Session, path: Path | None = None) -> int:
             term.description = item.description.es
             term.parent_id = ids_by_code[item.parent_code] if item.parent_code else None
             term.taxonomy = spec.name
-            term.taxonomy_id = taxonomy.id
+            term.taxonomy_id = spec.id
             term.language = "es"
             term.term_uri = f"{base_uri}/{item.code}" if base_uri else None
             term.translations = {"en": {"name": item.name.en, "description": item.description.en}}
-            term.open_eligibility = item.open_eligibility
+            mapping = item.open_eligibility
+            term.open_eligibility = mapping.model_dump() if mapping is not None else None
             session.add(term)
             ids_by_code[item.code] = term.id
         # One flush per level: PostgreSQL checks parent_id at once, and the unit of work would
         # otherwise be free to emit updates of existing children before inserts of new parents.
         session.flush()
+
+
+def _drop_unlinked(session: Session, terms: Sequence[TaxonomyTerm]) -> None:
+    """Delete the terms no attribute links to (a linked one stays rather than break the link)."""
+    if not terms:
+        return
+    linked = set(
+        session.exec(
+            select(col(Attribute.taxonomy_term_id)).where(
+                col(Attribute.taxonomy_term_id).in_([term.id for term in terms])
+            )
+        )
+    )
+    for term in terms:
+        if term.id not in linked:
+            session.delete(term)
+    session.flush()
+
+
+def _store_open_eligibility(session: Session, mappings: Sequence[_OpenEligibilityIn]) -> None:
+    """The Open Eligibility taxonomy with exactly the terms mapped onto (others are dropped)."""
+    _store_taxonomy(
+        session,
+        _TaxonomyIn(
+            id=OPEN_ELIGIBILITY_TAXONOMY_ID,
+            name=OPEN_ELIGIBILITY_NAME,
+            description=OPEN_ELIGIBILITY_DESCRIPTION,
+            uri=OPEN_ELIGIBILITY_URI,
+            version=OPEN_ELIGIBILITY_VERSION,
+        ),
+    )
+    stored = _stored_terms(session, OPEN_ELIGIBILITY_TAXONOMY_ID)
+    stored_by_id = {term.id: term for term in stored}
+    stored_by_code = {term.code: term for term in stored}
+    matched = {
+        mapping: stored_by_id.get(open_eligibility_term_id(mapping.name))
+        or stored_by_code.get(mapping.code)
+        for mapping in mappings
+    }
+    kept = {term.id for term in matched.values() if term is not None}
+    # Stale terms go first, so that a code they held is free for the term that now has it.
+    _drop_unlinked(session, [term for term in stored if term.id not in kept])
+    for mapping, found in matched.items():
+        term = found or TaxonomyTerm(id=open_eligibility_term_id(mapping.name), name=mapping.name)
+        term.code = mapping.code
+        term.name = mapping.name
+        term.description = mapping.path
+        term.parent_id = None
+        term.taxonomy = OPEN_ELIGIBILITY_NAME
+        term.taxonomy_id = OPEN_ELIGIBILITY_TAXONOMY_ID
+        term.language = OPEN_ELIGIBILITY_LANGUAGE
+        term.term_uri = None
+        term.translations = None
+        term.open_eligibility = None
+        session.add(term)
+    session.flush()
+
+
+def load_taxonomy(*, session: Session, path: Path | None = None) -> int:
+    """Insert or update the taxonomy and its terms from a JSON file, and the Open Eligibility
+    taxonomy with the terms they map onto; returns the count of the file's own terms.
+
+    Idempotent: ids are the file's (and, for Open Eligibility, derived from names), so a second
+    load changes nothing.
+    """
+    data = _read_file(path or default_taxonomy_path())
+    levels = _by_depth(data.terms)
+    mappings = _open_eligibility_mappings(data.terms)
+    _store_taxonomy(session, data.taxonomy)
+    _store_own_terms(session, data.taxonomy, levels)
+    _store_open_eligibility(session, mappings)
     session.commit()
     return len(data.terms)
 
 
 def count_terms(*, session: Session) -> int:
-    """How many taxonomy terms are stored."""
-    return int(session.exec(select(func.count()).select_from(TaxonomyTerm)).one())
+    """How many terms our own taxonomy has (Open Eligibility's are not counted)."""
+    return int(
+        session.exec(select(func.count()).select_from(TaxonomyTerm).where(own_terms())).one()
+    )
 
 
 # --- labels ----------------------------------------------------------------------------------
@@ -190,6 +325,25 @@ def localized_label(
     return name, description
 
 
+@dataclass(frozen=True)
+class LocalizedTerm:
+    """A term's label in one language, and which language that is."""
+
+    language: str | None
+    name: str
+    description: str
+
+
+def localized_term(term: TaxonomyTerm, locale: Locale) -> LocalizedTerm:
+    """The term's label in the locale where it has one (a translation, description falling back
+    to the stored one), else its own label in its own language."""
+    translation = (term.translations or {}).get(locale) if locale != term.language else None
+    if isinstance(translation, dict) and translation.get("name"):
+        name, description = localized_label(term.name, term.description, term.translations, locale)
+        return LocalizedTerm(language=locale, name=name, description=description)
+    return LocalizedTerm(language=term.language, name=term.name, description=term.description)
+
+
 # --- codes and the hierarchy -----------------------------------------------------------------
 
 
@@ -202,7 +356,9 @@ class _Hierarchy:
 
 def _hierarchy(session: Session) -> _Hierarchy:
     rows = session.exec(
-        select(col(TaxonomyTerm.id), col(TaxonomyTerm.code), col(TaxonomyTerm.parent_id))
+        select(col(TaxonomyTerm.id), col(TaxonomyTerm.code), col(TaxonomyTerm.parent_id)).where(
+            own_terms()
+        )
     ).all()
     children: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     id_by_code: dict[str, uuid.UUID] = {}
@@ -264,7 +420,9 @@ def resolve_codes(
         return []
     found = {
         term.code: term
-        for term in session.exec(select(TaxonomyTerm).where(col(TaxonomyTerm.code).in_(wanted)))
+        for term in session.exec(
+            select(TaxonomyTerm).where(col(TaxonomyTerm.code).in_(wanted), own_terms())
+        )
     }
     missing = [code for code in wanted if code not in found]
     if missing:
@@ -401,32 +559,161 @@ def link_ids_with_categories(
 def link_ids_with_term_id(
     *, session: Session, link_entity: str, term_id: uuid.UUID
 ) -> SelectOfScalar[uuid.UUID]:
-    """A subquery of the ids of records linked to a term (by id) or to one of its descendants."""
+    """A subquery of the ids of records linked to a term (by id) or to one of its descendants.
+
+    For an Open Eligibility term: the records linked to one of our terms that maps onto it (as
+    ``open_eligibility_term_ids`` says), so that the filter agrees with attributes derived from it.
+    """
     hierarchy = _hierarchy(session)
-    if term_id not in hierarchy.code_by_id:
-        raise InvalidInput(
-            "unknown taxonomy_term_id",
-            errors=[
-                {
-                    "field": "taxonomy_term_id",
-                    "message": "no such taxonomy term",
-                    "type": "unknown_term",
-                }
-            ],
+    if term_id in hierarchy.code_by_id:
+        return _linked_to(link_entity, _subtree_ids(hierarchy, [term_id]))
+    term = session.get(TaxonomyTerm, term_id)
+    if term is not None and term.taxonomy_id == OPEN_ELIGIBILITY_TAXONOMY_ID:
+        mapped = open_eligibility_term_ids(session, list(hierarchy.code_by_id))
+        return _linked_to(
+            link_entity, {ours for ours, theirs in mapped.items() if theirs == term_id}
         )
-    return _linked_to(link_entity, _subtree_ids(hierarchy, [term_id]))
+    raise InvalidInput(
+        "unknown taxonomy_term_id",
+        errors=[
+            {
+                "field": "taxonomy_term_id",
+                "message": "no such taxonomy term",
+                "type": "unknown_term",
+            }
+        ],
+    )
+
+
+# --- Open Eligibility ------------------------------------------------------------------------
+
+
+def _mapped_codes(session: Session) -> dict[uuid.UUID, str]:
+    """Each of our terms with the Open Eligibility code it maps onto: its own mapping, else its
+    nearest ancestor's (a narrower term lies within what its parent maps onto)."""
+    rows = session.exec(
+        select(
+            col(TaxonomyTerm.id), col(TaxonomyTerm.parent_id), col(TaxonomyTerm.open_eligibility)
+        ).where(own_terms())
+    ).all()
+    parents = {term_id: parent_id for term_id, parent_id, _ in rows}
+    own = {
+        term_id: mapping["code"]
+        for term_id, _, mapping in rows
+        if isinstance(mapping, dict) and isinstance(mapping.get("code"), str)
+    }
+    mapped: dict[uuid.UUID, str] = {}
+    for term_id in parents:
+        current: uuid.UUID | None = term_id
+        seen: set[uuid.UUID] = set()
+        while current is not None and current not in own and current not in seen:
+            seen.add(current)  # guards against a cycle in hand-edited data
+            current = parents.get(current)
+        if current is not None and current in own:
+            mapped[term_id] = own[current]
+    return mapped
+
+
+def open_eligibility_terms(
+    session: Session, term_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, TaxonomyTerm]:
+    """Our term id -> the Open Eligibility term it maps onto (its own mapping, else its nearest
+    ancestor's). Ids that map onto none, or are not our terms, are left out. Two queries."""
+    wanted = set(term_ids)
+    if not wanted:
+        return {}
+    codes = {term_id: code for term_id, code in _mapped_codes(session).items() if term_id in wanted}
+    if not codes:
+        return {}
+    targets = {
+        term.code: term
+        for term in session.exec(
+            select(TaxonomyTerm).where(
+                col(TaxonomyTerm.taxonomy_id) == OPEN_ELIGIBILITY_TAXONOMY_ID,
+                col(TaxonomyTerm.code).in_(set(codes.values())),
+            )
+        )
+    }
+    return {term_id: targets[code] for term_id, code in codes.items() if code in targets}
+
+
+def open_eligibility_term_ids(
+    session: Session, term_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Our term id -> the id of the Open Eligibility term it maps onto (its own mapping, else its
+    nearest ancestor's); ids that map onto none, or are not our terms, are left out.
+
+    Several of our terms may map onto one Open Eligibility term: deduplicate the values when
+    deriving one attribute per Open Eligibility term.
+    """
+    return {ours: term.id for ours, term in open_eligibility_terms(session, term_ids).items()}
 
 
 # --- reading the taxonomy --------------------------------------------------------------------
 
 
-def list_taxonomies(*, session: Session, offset: int, limit: int) -> tuple[list[Taxonomy], int]:
-    """One page of taxonomies ordered by name, and the total."""
-    total = int(session.exec(select(func.count()).select_from(Taxonomy)).one())
-    rows = session.exec(
-        select(Taxonomy).order_by(col(Taxonomy.name), col(Taxonomy.id)).offset(offset).limit(limit)
-    ).all()
-    return list(rows), total
+def _fold(text: str) -> str:
+    """Case- and accent-insensitive form, so that "proteccion" finds "Protección"."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
+_Row = TypeVar("_Row", Taxonomy, TaxonomyTerm)
+
+
+def _page_of(
+    session: Session,
+    query: SelectOfScalar[_Row],
+    *,
+    offset: int,
+    limit: int | None,
+    keep: Callable[[_Row], bool] | None = None,
+) -> tuple[list[_Row], int]:
+    """One window of the query's rows (all from ``offset`` when ``limit`` is None) and the total,
+    after ``keep`` where one is given."""
+    if keep is not None:
+        # Accent folding is not portable SQL (SQLite has no unaccent); taxonomies are small
+        # enough to filter in Python before paginating.
+        matching = [row for row in session.exec(query) if keep(row)]
+        return matching[offset : None if limit is None else offset + limit], len(matching)
+    total = int(session.exec(select(func.count()).select_from(query.subquery())).one())
+    return list(session.exec(query.offset(offset).limit(limit)).all()), total
+
+
+def _text_matcher(
+    search: str | None, texts: Callable[[_Row], Iterable[str]]
+) -> Callable[[_Row], bool] | None:
+    """A row filter for ``search`` over the row's texts, ignoring case and accents; None for no
+    search."""
+    if not search:
+        return None
+    needle = _fold(search.strip())
+    return lambda row: any(needle in _fold(text) for text in texts(row))
+
+
+def _taxonomy_texts(taxonomy: Taxonomy) -> list[str]:
+    return [taxonomy.name, taxonomy.description, taxonomy.uri or ""]
+
+
+def _term_texts(term: TaxonomyTerm) -> list[str]:
+    texts = [term.code or "", term.name, term.description]
+    for translation in (term.translations or {}).values():
+        if isinstance(translation, dict):
+            texts.extend(str(v) for v in translation.values() if isinstance(v, str))
+    return texts
+
+
+def list_taxonomies(
+    *, session: Session, offset: int = 0, limit: int | None = None, search: str | None = None
+) -> tuple[list[Taxonomy], int]:
+    """Taxonomies ordered by name (one page, or all when ``limit`` is None), and the total.
+
+    ``search`` looks in names, descriptions and URIs, ignoring case and accents.
+    """
+    query = select(Taxonomy).order_by(col(Taxonomy.name), col(Taxonomy.id))
+    return _page_of(
+        session, query, offset=offset, limit=limit, keep=_text_matcher(search, _taxonomy_texts)
+    )
 
 
 def get_taxonomy(*, session: Session, taxonomy_id: uuid.UUID) -> Taxonomy:
@@ -445,62 +732,63 @@ def get_term(*, session: Session, term_id: uuid.UUID) -> TaxonomyTerm:
     return term
 
 
-def _fold(text: str) -> str:
-    """Case- and accent-insensitive form, so that "proteccion" finds "Protección"."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
-
-
-def _matches(term: TaxonomyTerm, needle: str) -> bool:
-    texts = [term.code or "", term.name, term.description]
-    for translation in (term.translations or {}).values():
-        if isinstance(translation, dict):
-            texts.extend(str(v) for v in translation.values() if isinstance(v, str))
-    return any(needle in _fold(text) for text in texts)
+def _term_filters(
+    session: Session,
+    *,
+    taxonomy_id: uuid.UUID | None,
+    parent_id: uuid.UUID | None,
+    parent_code: str | None,
+    top_level: bool | None,
+) -> list[ColumnElement[bool]]:
+    filters: list[ColumnElement[bool]] = []
+    if taxonomy_id is not None:
+        filters.append(col(TaxonomyTerm.taxonomy_id) == taxonomy_id)
+    if parent_code is not None:
+        parent = session.exec(
+            select(TaxonomyTerm).where(col(TaxonomyTerm.code) == parent_code, own_terms())
+        ).first()
+        if parent is None:
+            raise _unknown_codes([parent_code], [parent_code], field="parent_code")
+        filters.append(col(TaxonomyTerm.parent_id) == parent.id)
+    if parent_id is not None:
+        filters.append(col(TaxonomyTerm.parent_id) == parent_id)
+    if top_level is not None:
+        parent_column = col(TaxonomyTerm.parent_id)
+        filters.append(parent_column.is_(None) if top_level else parent_column.is_not(None))
+    return filters
 
 
 def list_terms(
     *,
     session: Session,
-    offset: int,
-    limit: int,
+    offset: int = 0,
+    limit: int | None = None,
     taxonomy_id: uuid.UUID | None = None,
     parent_id: uuid.UUID | None = None,
     parent_code: str | None = None,
     top_level: bool | None = None,
     search: str | None = None,
 ) -> tuple[list[TaxonomyTerm], int]:
-    """One page of terms ordered by code, filtered, and the total.
+    """Terms of every taxonomy ordered by code (one page, or all when ``limit`` is None),
+    filtered, and the total.
 
-    ``parent_id``/``parent_code`` give the direct children of one term; ``top_level`` true gives
-    the roots, false every other term. ``search`` looks in codes, names and descriptions in every
-    language, ignoring case and accents.
+    ``parent_id``/``parent_code`` give the direct children of one term (the code is one of ours);
+    ``top_level`` true gives the roots, false every other term. ``search`` looks in codes, names
+    and descriptions in every language, ignoring case and accents.
     """
-    query = select(TaxonomyTerm)
-    if taxonomy_id is not None:
-        query = query.where(col(TaxonomyTerm.taxonomy_id) == taxonomy_id)
-    if parent_code is not None:
-        parent = session.exec(
-            select(TaxonomyTerm).where(col(TaxonomyTerm.code) == parent_code)
-        ).first()
-        if parent is None:
-            raise _unknown_codes([parent_code], [parent_code], field="parent_code")
-        query = query.where(col(TaxonomyTerm.parent_id) == parent.id)
-    if parent_id is not None:
-        query = query.where(col(TaxonomyTerm.parent_id) == parent_id)
-    if top_level is True:
-        query = query.where(col(TaxonomyTerm.parent_id).is_(None))
-    elif top_level is False:
-        query = query.where(col(TaxonomyTerm.parent_id).is_not(None))
-    query = query.order_by(col(TaxonomyTerm.code), col(TaxonomyTerm.id))
-    if search:
-        # Accent folding is not portable SQL (SQLite has no unaccent); the taxonomy is small
-        # enough to filter in Python before paginating.
-        needle = _fold(search.strip())
-        matching = [term for term in session.exec(query) if _matches(term, needle)]
-        return matching[offset : offset + limit], len(matching)
-    total = int(session.exec(select(func.count()).select_from(query.subquery())).one())
-    return list(session.exec(query.offset(offset).limit(limit)).all()), total
+    filters = _term_filters(
+        session,
+        taxonomy_id=taxonomy_id,
+        parent_id=parent_id,
+        parent_code=parent_code,
+        top_level=top_level,
+    )
+    query = (
+        select(TaxonomyTerm).where(*filters).order_by(col(TaxonomyTerm.code), col(TaxonomyTerm.id))
+    )
+    return _page_of(
+        session, query, offset=offset, limit=limit, keep=_text_matcher(search, _term_texts)
+    )
 
 
 def parent_codes(*, session: Session, terms: Sequence[TaxonomyTerm]) -> dict[uuid.UUID, str]:
@@ -512,3 +800,28 @@ def parent_codes(*, session: Session, terms: Sequence[TaxonomyTerm]) -> dict[uui
         select(col(TaxonomyTerm.id), col(TaxonomyTerm.code)).where(col(TaxonomyTerm.id).in_(ids))
     )
     return {term_id: code for term_id, code in rows if code is not None}
+
+
+def link_ids_with_taxonomy_id(
+    *, session: Session, link_entity: str, taxonomy_id: uuid.UUID
+) -> SelectOfScalar[uuid.UUID]:
+    """A subquery of the ids of records with any term of this taxonomy (HSDS ``taxonomy_id``).
+
+    Records are linked to our own terms; for the Open Eligibility taxonomy, a record counts when
+    one of its terms maps onto an Open Eligibility term (the attributes derived from it). An
+    unknown taxonomy is a 422, like an unknown term.
+    """
+    if session.get(Taxonomy, taxonomy_id) is None:
+        raise InvalidInput(
+            "unknown taxonomy_id",
+            errors=[{"field": "taxonomy_id", "message": "no such taxonomy", "type": "unknown"}],
+        )
+    own = set(
+        session.exec(
+            select(col(TaxonomyTerm.id)).where(col(TaxonomyTerm.taxonomy_id) == taxonomy_id)
+        )
+    )
+    if taxonomy_id == OPEN_ELIGIBILITY_TAXONOMY_ID:
+        mapped = open_eligibility_term_ids(session, list(_hierarchy(session).code_by_id))
+        own = {ours for ours, theirs in mapped.items() if theirs in own}
+    return _linked_to(link_entity, own)

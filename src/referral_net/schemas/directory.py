@@ -7,14 +7,39 @@ errors naming the field.
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    model_validator,
+)
 
-from referral_net import validation
+from referral_net import opening_hours, validation
 from referral_net.schemas.common import PatchModel, StrictModel
+from referral_net.schemas.nested import (
+    AccessibilityRead,
+    AddressRead,
+    AttributeRead,
+    ContactRead,
+    CostOptionRead,
+    FundingRead,
+    LanguageRead,
+    OrganizationIdentifierRead,
+    PhoneRead,
+    ProgramRead,
+    RequiredDocumentRead,
+    ScheduleRead,
+    ServiceAreaRead,
+    ServiceCapacityRead,
+)
 from referral_net.vocab import RecordStatus, ServedGender, Visibility
 
 GenderCode = ServedGender
@@ -42,39 +67,103 @@ ID_DESCRIPTION = "Stewards only: keep a chosen id (a 422 for anyone else; the se
 
 
 # --- nested pieces ---------------------------------------------------------------------------
+# Writes accept what reads serve (HSDS 3.0): nested records with their ``id`` (kept when given;
+# see docs/hsds-profile.md, "Writing HSDS records"), languages and categories as objects or as
+# bare codes, a phone extension as a number.
+
+NESTED_ID_DESCRIPTION = (
+    "HSDS id of the nested record: one of this record's own keeps its id; leave it out for a new"
+    " one (only stewards name a new id)."
+)
+NestedId = Annotated[uuid.UUID | None, Field(default=None, description=NESTED_ID_DESCRIPTION)]
+LABEL_DESCRIPTION = (
+    "Read-only label of the code, as GET serves it: accepted when it is the code's name in"
+    " Spanish or English, refused (422) otherwise."
+)
+
+
+def _code_as_object(value: Any) -> Any:
+    """A bare code is the short form of ``{"code": ...}`` (the form requests used before HSDS)."""
+    return {"code": value} if isinstance(value, str) else value
+
+
+def _extension_digits(value: Any) -> Any:
+    """HSDS types ``phone.extension`` as a number; it is stored as its digits (a string)."""
+    if isinstance(value, bool):
+        raise ValueError("extension must be a number or a string of digits")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("extension must not be negative")
+        return str(value)
+    return value
+
+
+class LanguageIn(StrictModel):
+    """A language spoken (HSDS ``language``); a bare ISO code is accepted for it too."""
+
+    id: NestedId
+    code: LanguageCode
+    name: str | None = Field(default=None, max_length=200, description=LABEL_DESCRIPTION)
+    note: Text | None = Field(default=None, examples=["Con cita previa"])
+
+
+LanguageItem = Annotated[
+    LanguageIn,
+    BeforeValidator(_code_as_object, json_schema_input_type=LanguageIn | LanguageCode),
+]
+Extension = Annotated[
+    str,
+    BeforeValidator(_extension_digits, json_schema_input_type=int | str),
+    Field(max_length=20, pattern=r"^[0-9]{1,20}$", examples=[101]),
+]
 
 
 class PhoneIn(StrictModel):
     """A phone number; stored in E.164 where the number allows it."""
 
+    id: NestedId
     number: PhoneNumber = Field(examples=["+502 5555 0123"])
-    extension: str | None = Field(default=None, max_length=20, pattern=r"^[0-9]{1,20}$")
+    extension: Extension | None = None
     type: Literal["voice", "fax", "text", "cell", "video", "pager", "textphone"] | None = "voice"
     description: Text | None = None
+    languages: list[LanguageItem] = Field(
+        default_factory=list, max_length=30, description="Languages spoken on this line."
+    )
 
 
-class PhoneOut(BaseModel):
-    """A stored phone number."""
-
-    number: str = Field(examples=["+50255550123"])
-    extension: str | None = None
-    type: str | None = Field(default=None, examples=["voice"])
-    description: str | None = None
+_DAY = "(MO|TU|WE|TH|FR|SA|SU)"
+_ORDINAL_DAY = rf"([+-]?\d{{1,2}})?{_DAY}"
+_NUMBERS_2 = r"^[+-]?\d{1,2}(,[+-]?\d{1,2})*$"
+_NUMBERS_3 = r"^[+-]?\d{1,3}(,[+-]?\d{1,3})*$"
 
 
 class ScheduleIn(StrictModel):
-    """An HSDS weekly schedule; opens_at = closes_at means open the whole day."""
+    """An HSDS schedule: an iCalendar recurrence plus opening hours; opens_at = closes_at means
+    open the whole day. The recurrence is checked by the evaluator that reads it
+    (``opening_hours``), so what is stored can be evaluated."""
 
-    freq: Literal["WEEKLY", "MONTHLY"] = "WEEKLY"
+    id: NestedId
+    freq: Literal["WEEKLY", "MONTHLY", "DAILY", "YEARLY"] = Field(
+        default="WEEKLY",
+        description="HSDS lists WEEKLY and MONTHLY; DAILY and YEARLY (RFC 5545)"
+        " are profile extensions.",
+    )
     interval: int | None = Field(default=None, ge=1, le=52)
     byday: str | None = Field(
         default=None,
-        max_length=40,
-        pattern=r"^(MO|TU|WE|TH|FR|SA|SU)(,(MO|TU|WE|TH|FR|SA|SU))*$",
+        max_length=100,
+        pattern=rf"^{_ORDINAL_DAY}(,{_ORDINAL_DAY})*$",
         examples=["MO,TU,WE,TH,FR"],
     )
-    bymonthday: str | None = Field(
-        default=None, max_length=100, pattern=r"^-?\d{1,2}(,-?\d{1,2})*$"
+    bymonthday: str | None = Field(default=None, max_length=200, pattern=_NUMBERS_2)
+    byweekno: str | None = Field(default=None, max_length=200, pattern=_NUMBERS_2)
+    byyearday: str | None = Field(default=None, max_length=200, pattern=_NUMBERS_3)
+    wkst: Literal["MO", "TU", "WE", "TH", "FR", "SA", "SU"] | None = None
+    count: int | None = Field(default=None, ge=1, le=10_000)
+    timezone: float | None = Field(
+        default=None, ge=-12, le=14, description="HSDS UTC offset; stored, not evaluated."
     )
     opens_at: time | None = Field(default=None, examples=["08:00"])
     closes_at: time | None = Field(default=None, examples=["16:30"])
@@ -84,6 +173,8 @@ class ScheduleIn(StrictModel):
     until: date | None = None
     description: Text | None = None
     notes: Text | None = None
+    schedule_link: Url | None = None
+    attending_type: str | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")
     def _consistent(self) -> ScheduleIn:
@@ -91,31 +182,33 @@ class ScheduleIn(StrictModel):
             raise ValueError("opens_at and closes_at go together")
         if self.valid_from and self.valid_to and self.valid_from > self.valid_to:
             raise ValueError("valid_from is after valid_to")
-        if self.freq == "WEEKLY" and not self.byday:
-            raise ValueError("a WEEKLY schedule needs byday")
+        if self.freq == "WEEKLY" and not self.byday and self.dtstart is None:
+            raise ValueError("a WEEKLY schedule needs byday (or dtstart, whose weekday it repeats)")
+        # The evaluator's own checks (ordinals only with MONTHLY/YEARLY, count with until, day
+        # and number ranges): one reading of the recurrence, not a second hand-written one.
+        opening_hours.WeeklySchedule(
+            freq=self.freq,
+            interval=self.interval or 1,
+            byday=self.byday,
+            bymonthday=self.bymonthday,
+            byweekno=self.byweekno,
+            byyearday=self.byyearday,
+            wkst=self.wkst,
+            count=self.count,
+            opens_at=self.opens_at,
+            closes_at=self.closes_at,
+            valid_from=self.valid_from,
+            valid_to=self.valid_to,
+            dtstart=self.dtstart,
+            until=self.until,
+        )
         return self
-
-
-class ScheduleOut(BaseModel):
-    """A stored schedule."""
-
-    freq: str | None = Field(default=None, examples=["WEEKLY"])
-    interval: int | None = None
-    byday: str | None = Field(default=None, examples=["MO,TU,WE,TH,FR"])
-    bymonthday: str | None = None
-    opens_at: time | None = None
-    closes_at: time | None = None
-    valid_from: date | None = None
-    valid_to: date | None = None
-    dtstart: date | None = None
-    until: date | None = None
-    description: str | None = None
-    notes: str | None = None
 
 
 class AddressIn(StrictModel):
     """A physical or postal address (postal code optional in Guatemala)."""
 
+    id: NestedId
     attention: str | None = Field(default=None, max_length=500)
     address_1: str = Field(min_length=1, max_length=500, examples=["4a Calle 10-20, Zona 1"])
     address_2: str | None = Field(default=None, max_length=500)
@@ -127,39 +220,19 @@ class AddressIn(StrictModel):
     address_type: Literal["physical", "postal", "virtual"] = "physical"
 
 
-class AddressOut(BaseModel):
-    """A stored address."""
-
-    attention: str | None = None
-    address_1: str = Field(examples=["4a Calle 10-20, Zona 1"])
-    address_2: str | None = None
-    city: str
-    region: str | None = None
-    state_province: str
-    postal_code: str | None = None
-    country: str
-    address_type: str
-
-
 class AccessibilityIn(StrictModel):
     """An accessibility provision of a location."""
 
+    id: NestedId
     description: Text | None = Field(default=None, examples=["Rampa de acceso"])
     details: Text | None = None
     url: Url | None = None
 
 
-class AccessibilityOut(BaseModel):
-    """A stored accessibility provision."""
-
-    description: str | None = Field(default=None, examples=["Rampa de acceso"])
-    details: str | None = None
-    url: str | None = None
-
-
 class CostOptionIn(StrictModel):
     """What a service costs."""
 
+    id: NestedId
     option: Text | None = Field(default=None, examples=["Gratuito"])
     amount: float | None = Field(default=None, ge=0)
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$", examples=["GTQ"])
@@ -168,65 +241,79 @@ class CostOptionIn(StrictModel):
     valid_to: date | None = None
 
 
-class CostOptionOut(BaseModel):
-    """A stored cost option."""
-
-    option: str | None = Field(default=None, examples=["Gratuito"])
-    amount: float | None = None
-    currency: str | None = None
-    amount_description: str | None = None
-    valid_from: date | None = None
-    valid_to: date | None = None
-
-
 class RequiredDocumentIn(StrictModel):
     """A document the service asks for."""
 
+    id: NestedId
     document: Text = Field(examples=["Ninguno"])
     uri: Url | None = None
 
 
-class RequiredDocumentOut(BaseModel):
-    """A stored required document."""
+_AREA_EXAMPLE = {
+    "type": "Polygon",
+    "coordinates": [[[-91.6, 15.2], [-91.4, 15.2], [-91.4, 15.4], [-91.6, 15.2]]],
+}
 
-    document: str | None = Field(default=None, examples=["Ninguno"])
-    uri: str | None = None
+
+def _geojson_object(value: dict[str, Any] | str, field: str) -> dict[str, Any]:
+    """A GeoJSON geometry given as an object or (HSDS ``extent``) as its JSON text."""
+    if isinstance(value, dict):
+        return value
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise ValueError(f"{field} is not GeoJSON text") from None
+    if not isinstance(parsed, dict):
+        raise ValueError(f"{field} is not a GeoJSON geometry object")
+    return parsed
 
 
 class ServiceAreaIn(StrictModel):
-    """The area a service covers, as a GeoJSON Polygon or MultiPolygon."""
+    """The area a service covers, a GeoJSON Polygon or MultiPolygon (WGS 84, lon/lat).
 
+    HSDS ``extent`` is the GeoJSON *text* with ``extent_type`` "geojson"; the GeoJSON object is
+    accepted in ``extent`` too, and the profile's ``geometry`` (the object, as read) may stand
+    in for it. When both ``extent`` and ``geometry`` are given they must be the same area.
+    """
+
+    id: NestedId
     name: str | None = Field(
         default=None, max_length=500, examples=["Departamento de Huehuetenango"]
     )
     description: Text | None = None
-    extent: dict[str, Any] = Field(
-        description="GeoJSON Polygon or MultiPolygon (WGS 84, lon/lat).",
-        examples=[
-            {
-                "type": "Polygon",
-                "coordinates": [[[-91.6, 15.2], [-91.4, 15.2], [-91.4, 15.4], [-91.6, 15.2]]],
-            }
-        ],
+    extent: dict[str, Any] | str | None = Field(
+        default=None,
+        description="GeoJSON Polygon or MultiPolygon: its text (HSDS) or the object.",
+        examples=[json.dumps(_AREA_EXAMPLE), _AREA_EXAMPLE],
+    )
+    extent_type: Literal["geojson"] | None = Field(
+        default=None, description="HSDS: the format of extent; only geojson is understood."
     )
     uri: Url | None = None
+    geometry: dict[str, Any] | None = Field(
+        default=None, description="Profile: the area as a GeoJSON object (as GET serves it)."
+    )
+    _area: dict[str, Any] = PrivateAttr(default_factory=dict)
 
-    @field_validator("extent")
-    @classmethod
-    def _valid_area(cls, value: dict[str, Any]) -> dict[str, Any]:
-        validation.check_area_geometry(value)
-        return value
+    @model_validator(mode="after")
+    def _valid_area(self) -> ServiceAreaIn:
+        extent = None if self.extent is None else _geojson_object(self.extent, "extent")
+        area = extent if extent is not None else self.geometry
+        if area is None:
+            raise ValueError("a service area needs its extent (GeoJSON)")
+        shape = validation.check_area_geometry(area)
+        if (
+            extent is not None
+            and self.geometry is not None
+            and not shape.equals(validation.check_area_geometry(self.geometry))
+        ):
+            raise ValueError("geometry and extent describe different areas")
+        self._area = area
+        return self
 
-
-class ServiceAreaOut(BaseModel):
-    """A stored service area with its polygon."""
-
-    id: uuid.UUID
-    name: str | None = None
-    description: str | None = None
-    extent: dict[str, Any] | None = Field(default=None, description="GeoJSON geometry.")
-    extent_type: str | None = Field(default=None, examples=["geojson"])
-    uri: str | None = None
+    def geojson(self) -> dict[str, Any]:
+        """The checked area as a GeoJSON geometry object, whichever form it was given in."""
+        return self._area
 
 
 class CapacityIn(StrictModel):
@@ -307,7 +394,105 @@ class LanguageOut(BaseModel):
     name: str | None = Field(default=None, examples=["Mam"])
 
 
+class CategoryIn(StrictModel):
+    """A category of the referral-net taxonomy, by code (a bare code is accepted for it too)."""
+
+    code: str = Field(min_length=1, max_length=200, examples=["protection.legal_aid"])
+    name: str | None = Field(default=None, max_length=500, description=LABEL_DESCRIPTION)
+
+
+CategoryItem = Annotated[
+    CategoryIn, BeforeValidator(_code_as_object, json_schema_input_type=CategoryIn | str)
+]
+READ_ONLY_DESCRIPTION = (
+    "Read-only (as GET serves it): accepted when equal to the stored value, refused (422 naming"
+    " the field) otherwise."
+)
+ReadOnly = Annotated[Any, Field(default=None, description=READ_ONLY_DESCRIPTION)]
+
+
+class AttributeIn(StrictModel):
+    """An HSDS ``attribute``: links the service to a taxonomy term.
+
+    A term of the referral-net taxonomy is a category (``categories``). An Open Eligibility term
+    is derived on read from the categories; it is accepted only as it would be derived.
+    """
+
+    id: NestedId
+    taxonomy_term_id: uuid.UUID
+    link_id: uuid.UUID | None = Field(default=None, description="The service's id, if given.")
+    link_type: Literal["category"] | None = None
+    link_entity: Literal["service"] | None = None
+    value: Text | None = None
+    label: str | None = Field(default=None, max_length=500)
+    taxonomy_term: ReadOnly
+
+
+class HsdsPatch(PatchModel):
+    """A partial update that also takes the record as GET serves it (HSDS round trip).
+
+    ``read_only`` names the fields a client may send back but not change: each is compared with
+    the stored record as GET would serve it now (``domain.common.refuse_changed_read_only``).
+    ``compared_as`` narrows that comparison for a field where part of the value is evaluated at
+    each read (``open_now``, ``stale``) or where two forms are served.
+    """
+
+    read_only: ClassVar[frozenset[str]] = frozenset()
+    compared_as: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """Collect ``read_only``: the fields declared ``ReadOnly``."""
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.read_only = frozenset(
+            name
+            for name, field in cls.model_fields.items()
+            if field.description == READ_ONLY_DESCRIPTION
+        )
+
+
+def _without(*keys: str) -> Callable[[Any], Any]:
+    """A projection of a served object (as a dict) without ``keys`` (evaluated at each read)."""
+    return lambda value: (
+        {key: item for key, item in value.items() if key not in keys}
+        if isinstance(value, dict)
+        else value
+    )
+
+
+def _each(projection: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A projection of each item of a served list."""
+    return lambda value: [projection(v) for v in value] if isinstance(value, list) else value
+
+
+def _only(*keys: str) -> Callable[[Any], Any]:
+    """A projection of a served object (as a dict) onto ``keys``."""
+    return lambda value: {key: value.get(key) for key in keys} if isinstance(value, dict) else value
+
+
+def _capacity_figures(value: Any) -> Any:
+    """Capacity without ``stale``: freshness is evaluated at each read, not stored."""
+    return _each(_without("stale"))(value)
+
+
+def _service_as_stored(value: Any) -> Any:
+    """A served service without what is evaluated at each read (open now, freshness)."""
+    if not isinstance(value, dict):
+        return value
+    kept = _without("open_now", "open_24h")(value)
+    return {**kept, "capacity": _capacity_figures(kept.get("capacity"))}
+
+
 # --- organizations ---------------------------------------------------------------------------
+
+
+class OrganizationServiceRead(BaseModel):
+    """A service in an organization's ``services`` array: its id, name and status (HSDS allows
+    this "simple information"; ``full_service=true`` gives whole service records instead)."""
+
+    id: uuid.UUID
+    name: str
+    status: str = Field(examples=["active"])
 
 
 class OrganizationCreate(StrictModel):
@@ -329,10 +514,17 @@ class OrganizationCreate(StrictModel):
     phones: list[PhoneIn] = Field(default_factory=list, max_length=20)
 
 
-class OrganizationUpdate(PatchModel):
-    """A partial update: only the fields present change."""
+class OrganizationUpdate(HsdsPatch):
+    """A partial update: only the fields present change; ``phones`` replaces the stored list.
+
+    The organization as GET serves it is accepted as a body: its read-only fields must be
+    unchanged (``services`` is compared by id, name and status).
+    """
 
     not_nullable = frozenset({"name", "description", "phones"})
+    compared_as: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "services": _each(_only("id", "name", "status"))
+    }
 
     name: Name | None = Field(default=None, examples=["Nuevo nombre (ejemplo)"])
     alternate_name: str | None = Field(default=None, max_length=500)
@@ -347,6 +539,14 @@ class OrganizationUpdate(PatchModel):
     uri: Url | None = None
     parent_organization_id: uuid.UUID | None = None
     phones: list[PhoneIn] | None = Field(default=None, max_length=20)
+    id: ReadOnly
+    status: ReadOnly
+    contacts: ReadOnly
+    funding: ReadOnly
+    programs: ReadOnly
+    organization_identifiers: ReadOnly
+    services: ReadOnly
+    last_modified: ReadOnly
 
 
 class OrganizationRead(BaseModel):
@@ -366,15 +566,30 @@ class OrganizationRead(BaseModel):
     uri: str | None = None
     parent_organization_id: uuid.UUID | None = None
     status: RecordStatus
-    phones: list[PhoneOut] = Field(default_factory=list)
+    phones: list[PhoneRead] = Field(default_factory=list)
+    contacts: list[ContactRead] = Field(default_factory=list)
+    funding: list[FundingRead] = Field(default_factory=list)
+    programs: list[ProgramRead] = Field(default_factory=list)
+    organization_identifiers: list[OrganizationIdentifierRead] = Field(default_factory=list)
+    services: list[ServiceRead | OrganizationServiceRead] | None = Field(
+        default=None,
+        description="Its services the caller may see: id, name and status (single reads, and"
+        " lists with full=true); whole service records with full_service=true.",
+    )
     last_modified: datetime | None = None
 
 
 # --- services --------------------------------------------------------------------------------
 
 
-class ServiceFields(PatchModel):
-    """Fields shared by service creation and update."""
+class ServiceFields(HsdsPatch):
+    """Fields shared by service creation and update.
+
+    HSDS's top-level ``minimum_age``, ``maximum_age`` and ``eligibility_description`` and the
+    profile's ``eligibility`` say the same thing: either may be given, and where both give a
+    value the values must agree (422 otherwise). HSDS ``attributes`` and the profile's
+    ``categories`` likewise: either sets the categories, both must name the same terms.
+    """
 
     program_id: uuid.UUID | None = None
     alternate_name: str | None = Field(default=None, max_length=500)
@@ -390,6 +605,16 @@ class ServiceFields(PatchModel):
     accreditations: Text | None = None
     licenses: Text | None = None
     alert: Text | None = None
+    minimum_age: int | None = Field(default=None, ge=0, le=120, examples=[12])
+    maximum_age: int | None = Field(default=None, ge=0, le=120, examples=[17])
+    eligibility_description: Text | None = Field(
+        default=None, description="HSDS; the same as eligibility.description."
+    )
+    attributes: list[AttributeIn] | None = Field(
+        default=None,
+        max_length=40,
+        description="HSDS: the service's taxonomy terms; replaces the categories when given.",
+    )
 
 
 class ServiceCreate(ServiceFields):
@@ -400,10 +625,10 @@ class ServiceCreate(ServiceFields):
     name: Name = Field(examples=["Albergue para adolescentes (ejemplo)"])
     status: Literal["active", "inactive", "temporarily closed"] = "active"
     eligibility: EligibilityIn = Field(default_factory=EligibilityIn)
-    categories: list[str] = Field(
+    categories: list[CategoryItem] = Field(
         default_factory=list, max_length=20, examples=[["protection.shelter.children_adolescents"]]
     )
-    languages: list[LanguageCode] = Field(default_factory=list, max_length=30, examples=[["spa"]])
+    languages: list[LanguageItem] = Field(default_factory=list, max_length=30, examples=[["spa"]])
     phones: list[PhoneIn] = Field(default_factory=list, max_length=20)
     schedules: list[ScheduleIn] = Field(default_factory=list, max_length=30)
     cost_options: list[CostOptionIn] = Field(default_factory=list, max_length=20)
@@ -417,7 +642,12 @@ class ServiceCreate(ServiceFields):
 
 
 class ServiceUpdate(ServiceFields):
-    """A partial update: only the fields present change; lists replace the stored list."""
+    """A partial update: only the fields present change; lists replace the stored list.
+
+    The service as GET serves it is accepted as a body: its read-only fields must be unchanged,
+    but for what is evaluated at each read (``open_now``, ``open_24h``, ``capacity[].stale``).
+    Capacity changes through ``PUT /services/{id}/capacity``.
+    """
 
     not_nullable = frozenset(
         {
@@ -425,6 +655,7 @@ class ServiceUpdate(ServiceFields):
             "status",
             "eligibility",
             "categories",
+            "attributes",
             "languages",
             "phones",
             "schedules",
@@ -434,12 +665,13 @@ class ServiceUpdate(ServiceFields):
             "listed_despite_hidden_sites",
         }
     )
+    compared_as: ClassVar[dict[str, Callable[[Any], Any]]] = {"capacity": _capacity_figures}
 
     name: Name | None = Field(default=None, examples=["Nuevo nombre (ejemplo)"])
     status: Literal["active", "inactive", "temporarily closed"] | None = None
     eligibility: EligibilityIn | None = None
-    categories: list[str] | None = Field(default=None, max_length=20)
-    languages: list[LanguageCode] | None = Field(default=None, max_length=30)
+    categories: list[CategoryItem] | None = Field(default=None, max_length=20)
+    languages: list[LanguageItem] | None = Field(default=None, max_length=30)
     phones: list[PhoneIn] | None = Field(default=None, max_length=20)
     schedules: list[ScheduleIn] | None = Field(default=None, max_length=30)
     cost_options: list[CostOptionIn] | None = Field(default=None, max_length=20)
@@ -449,6 +681,25 @@ class ServiceUpdate(ServiceFields):
         default=None,
         description="Stewards only: list the service although each of its sites is hidden.",
     )
+    open_now: bool | None = Field(
+        default=None, description="Evaluated at each read, never stored: any value is accepted."
+    )
+    open_24h: bool | None = Field(
+        default=None, description="Evaluated at each read, never stored: any value is accepted."
+    )
+    id: ReadOnly
+    organization_id: ReadOnly
+    organization: ReadOnly
+    program: ReadOnly
+    fees: ReadOnly
+    assurer_email: ReadOnly
+    assured_date: ReadOnly
+    assured_by: ReadOnly
+    contacts: ReadOnly
+    funding: ReadOnly
+    capacities: ReadOnly
+    capacity: ReadOnly
+    last_modified: ReadOnly
 
 
 class ServiceRead(BaseModel):
@@ -470,15 +721,37 @@ class ServiceRead(BaseModel):
     accreditations: str | None = None
     licenses: str | None = None
     alert: str | None = None
-    eligibility: EligibilityOut
-    categories: list[CategoryOut] = Field(default_factory=list)
-    languages: list[LanguageOut] = Field(default_factory=list)
-    phones: list[PhoneOut] = Field(default_factory=list)
-    schedules: list[ScheduleOut] = Field(default_factory=list)
-    cost_options: list[CostOptionOut] = Field(default_factory=list)
-    required_documents: list[RequiredDocumentOut] = Field(default_factory=list)
-    service_areas: list[ServiceAreaOut] = Field(default_factory=list)
-    capacity: list[CapacityOut] = Field(default_factory=list)
+    fees: str | None = None
+    eligibility_description: str | None = None
+    minimum_age: int | None = Field(default=None, examples=[12])
+    maximum_age: int | None = Field(default=None, examples=[17])
+    assurer_email: str | None = None
+    organization: OrganizationRead | None = Field(
+        default=None, description="The provider, nested (single service reads and full=true)."
+    )
+    program: ProgramRead | None = None
+    attributes: list[AttributeRead] = Field(
+        default_factory=list,
+        description="HSDS: the service's taxonomy terms (ours and their Open Eligibility twins).",
+    )
+    eligibility: EligibilityOut = Field(description="Profile: structured eligibility.")
+    categories: list[CategoryOut] = Field(
+        default_factory=list, description="Profile: our taxonomy codes, labelled."
+    )
+    languages: list[LanguageRead] = Field(default_factory=list)
+    phones: list[PhoneRead] = Field(default_factory=list)
+    schedules: list[ScheduleRead] = Field(default_factory=list)
+    contacts: list[ContactRead] = Field(default_factory=list)
+    funding: list[FundingRead] = Field(default_factory=list)
+    cost_options: list[CostOptionRead] = Field(default_factory=list)
+    required_documents: list[RequiredDocumentRead] = Field(default_factory=list)
+    service_areas: list[ServiceAreaRead] = Field(default_factory=list)
+    capacities: list[ServiceCapacityRead] = Field(
+        default_factory=list, description="HSDS 3.1 draft ``service_capacity`` records."
+    )
+    capacity: list[CapacityOut] = Field(
+        default_factory=list, description="Profile: capacity with its freshness (stale)."
+    )
     open_now: bool | None = Field(default=None, description="Open at the evaluated instant.")
     open_24h: bool = False
     assured_date: date | None = Field(default=None, description="Last verified.")
@@ -491,6 +764,13 @@ class ServiceRead(BaseModel):
     last_modified: datetime | None = None
 
 
+class ServiceMinimal(BaseModel):
+    """A service as HSDS ``minimal=true`` lists it: enough for incremental sync."""
+
+    id: uuid.UUID
+    last_modified: datetime | None = None
+
+
 class CapacityUpdate(StrictModel):
     """Replace a service's capacity figures (provider staff and stewards)."""
 
@@ -500,7 +780,7 @@ class CapacityUpdate(StrictModel):
 # --- locations -------------------------------------------------------------------------------
 
 
-class LocationFields(PatchModel):
+class LocationFields(HsdsPatch):
     """Fields shared by location creation and update."""
 
     alternate_name: str | None = Field(default=None, max_length=500)
@@ -528,8 +808,9 @@ class LocationCreate(LocationFields):
     visibility: Visibility = Visibility.PUBLIC
     addresses: list[AddressIn] = Field(default_factory=list, max_length=5)
     phones: list[PhoneIn] = Field(default_factory=list, max_length=20)
-    languages: list[LanguageCode] = Field(default_factory=list, max_length=30)
+    languages: list[LanguageItem] = Field(default_factory=list, max_length=30)
     accessibility: list[AccessibilityIn] = Field(default_factory=list, max_length=20)
+    schedules: list[ScheduleIn] = Field(default_factory=list, max_length=30)
 
     @model_validator(mode="after")
     def _point(self) -> LocationCreate:
@@ -545,7 +826,11 @@ class LocationCreate(LocationFields):
 
 
 class LocationUpdate(LocationFields):
-    """A partial update. Latitude and longitude change together."""
+    """A partial update. Latitude and longitude change together; lists replace the stored list.
+
+    The location as its editor's GET serves it (exact) is accepted as a body: its read-only
+    fields must be unchanged (the INE codes follow the point; status changes by DELETE).
+    """
 
     not_nullable = frozenset(
         {
@@ -556,6 +841,7 @@ class LocationUpdate(LocationFields):
             "phones",
             "languages",
             "accessibility",
+            "schedules",
         }
     )
 
@@ -566,8 +852,18 @@ class LocationUpdate(LocationFields):
     visibility: Visibility | None = None
     addresses: list[AddressIn] | None = Field(default=None, max_length=5)
     phones: list[PhoneIn] | None = Field(default=None, max_length=20)
-    languages: list[LanguageCode] | None = Field(default=None, max_length=30)
+    languages: list[LanguageItem] | None = Field(default=None, max_length=30)
     accessibility: list[AccessibilityIn] | None = Field(default=None, max_length=20)
+    schedules: list[ScheduleIn] | None = Field(default=None, max_length=30)
+    id: ReadOnly
+    organization_id: ReadOnly
+    location_type: ReadOnly
+    precision: ReadOnly
+    department_code: ReadOnly
+    municipality_code: ReadOnly
+    status: ReadOnly
+    contacts: ReadOnly
+    last_modified: ReadOnly
 
     @model_validator(mode="after")
     def _point(self) -> LocationUpdate:
@@ -608,10 +904,12 @@ class LocationRead(BaseModel):
     external_identifier: str | None = None
     external_identifier_type: str | None = None
     status: str = Field(examples=["active"])
-    addresses: list[AddressOut] = Field(default_factory=list)
-    phones: list[PhoneOut] = Field(default_factory=list)
-    languages: list[LanguageOut] = Field(default_factory=list)
-    accessibility: list[AccessibilityOut] = Field(default_factory=list)
+    addresses: list[AddressRead] = Field(default_factory=list)
+    phones: list[PhoneRead] = Field(default_factory=list)
+    languages: list[LanguageRead] = Field(default_factory=list)
+    accessibility: list[AccessibilityRead] = Field(default_factory=list)
+    schedules: list[ScheduleRead] = Field(default_factory=list)
+    contacts: list[ContactRead] = Field(default_factory=list)
     last_modified: datetime | None = None
 
 
@@ -627,10 +925,27 @@ class ServiceAtLocationCreate(StrictModel):
     description: Text | None = Field(default=None, examples=["Atención con cita previa"])
 
 
-class ServiceAtLocationUpdate(StrictModel):
-    """Change a link's description."""
+class ServiceAtLocationUpdate(HsdsPatch):
+    """Change a link's description.
+
+    The link as GET serves it is accepted as a body: the rest is read-only and must be unchanged
+    (its nested ``service`` but for what is evaluated at each read, as for a service).
+    """
+
+    compared_as: ClassVar[dict[str, Callable[[Any], Any]]] = {"service": _service_as_stored}
 
     description: Text | None = Field(default=None, examples=["Atención con cita previa"])
+    id: ReadOnly
+    service_id: ReadOnly
+    location_id: ReadOnly
+    service_name: ReadOnly
+    location_name: ReadOnly
+    phones: ReadOnly
+    schedules: ReadOnly
+    contacts: ReadOnly
+    last_modified: ReadOnly
+    service: ReadOnly
+    location: ReadOnly
 
 
 class ServiceAtLocationRead(BaseModel):
@@ -642,6 +957,16 @@ class ServiceAtLocationRead(BaseModel):
     description: str | None = None
     service_name: str | None = Field(default=None, examples=["Albergue (ejemplo)"])
     location_name: str | None = Field(default=None, examples=["Sede Xela (ejemplo)"])
+    phones: list[PhoneRead] = Field(default_factory=list)
+    schedules: list[ScheduleRead] = Field(default_factory=list)
+    contacts: list[ContactRead] = Field(default_factory=list)
+    last_modified: datetime | None = Field(
+        default=None, description="Latest change of the link's service or location."
+    )
+    service: ServiceRead | None = Field(default=None, description="Nested with full=true.")
+    location: LocationRead | None = Field(
+        default=None, description="Nested with full=true, as the caller may see the site."
+    )
 
 
 class VerificationDue(BaseModel):

@@ -4,23 +4,34 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
 from referral_net import validation
 from referral_net.api.deps import PrincipalDep, SessionDep, SettingsDep, require_roles
 from referral_net.api.etag import check_if_match, set_etag
+from referral_net.api.hsds import (
+    NDJSON_MEDIA_TYPE,
+    FormatParam,
+    FullParam,
+    check_ndjson_paging,
+    hsds_router,
+    ndjson_stream,
+)
 from referral_net.api.i18n import ContentLocaleDep, LocaleDep
 from referral_net.api.pagination import PageDep
 from referral_net.api.params import KnownQueryOnly, evaluation_instant
 from referral_net.domain import services
+from referral_net.domain.common import refuse_changed_read_only
 from referral_net.errors import BadRequest, InvalidInput
 from referral_net.schemas.common import Page
 from referral_net.schemas.directory import (
     CapacityUpdate,
     ServiceCreate,
+    ServiceMinimal,
     ServiceRead,
     ServiceUpdate,
     VerificationDue,
@@ -31,7 +42,7 @@ from referral_net.security.roles import Principal, Role
 from referral_net.settings import Settings
 from referral_net.vocab import Locale
 
-router = APIRouter(prefix="/api/v1/services", tags=["services"])
+router = hsds_router(prefix="/api/v1/services", tags=["services"])
 verification_router = APIRouter(prefix="/api/v1/verification", tags=["verification"])
 Editor = Annotated[Principal, Depends(require_roles(Role.STEWARD, Role.PROVIDER))]
 Steward = Annotated[Principal, Depends(require_roles(Role.STEWARD))]
@@ -62,9 +73,14 @@ def _read_now(
 
 
 @router.get(
-    "", summary="List services", response_model=Page[ServiceRead], dependencies=[KnownQueryOnly]
+    "",
+    summary="List services",
+    response_model=Page[ServiceRead] | Page[ServiceMinimal],
+    dependencies=[KnownQueryOnly],
+    responses={200: {"content": {NDJSON_MEDIA_TYPE: {}}}},
 )
 def list_services(  # noqa: PLR0913 - one parameter per query parameter of GET /services
+    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
     settings: SettingsDep,
@@ -76,6 +92,9 @@ def list_services(  # noqa: PLR0913 - one parameter per query parameter of GET /
         Query(description="Taxonomy code; repeatable; a parent includes its descendants."),
     ] = None,
     taxonomy_term_id: uuid.UUID | None = None,
+    taxonomy_id: Annotated[
+        uuid.UUID | None, Query(description="HSDS: services with any term of this taxonomy.")
+    ] = None,
     search: Annotated[str | None, Query(max_length=200)] = None,
     open_now: Annotated[bool, Query(description="Only services open now.")] = False,
     open_at: Annotated[
@@ -83,29 +102,65 @@ def list_services(  # noqa: PLR0913 - one parameter per query parameter of GET /
         Query(description="Only services open at this ISO 8601 time (naive = Guatemala time)."),
     ] = None,
     modified_after: Annotated[
-        UtcInstant | None, Query(description="ISO 8601; a naive time is UTC.")
+        UtcInstant | None,
+        Query(description="ISO 8601; on or after this instant; a naive time is UTC."),
     ] = None,
     include_defunct: Annotated[bool, Query(description="Stewards only.")] = False,
-) -> Page[ServiceRead]:
-    """Services ordered by name, paginated; each carries open-now and capacity freshness."""
+    full: FullParam = False,
+    minimal: Annotated[
+        bool, Query(description="HSDS: each service as its id and last_modified only.")
+    ] = False,
+    format: FormatParam = "json",
+) -> Page[ServiceRead] | Page[ServiceMinimal] | StreamingResponse:
+    """Services ordered by name, paginated; each carries open-now and capacity freshness.
+
+    ``full=true`` nests each service's organization (as ``GET /services/{id}`` does);
+    ``minimal=true`` gives ids and modification times only (for incremental sync);
+    ``format=ndjson`` streams every matching service, one per line.
+    """
+    if full and minimal:
+        raise BadRequest("full and minimal exclude each other.")
     at = evaluation_instant(open_now, open_at)
     if modified_after is not None and modified_after.tzinfo is None:
         modified_after = modified_after.replace(tzinfo=UTC)
-    items, total = services.list_page(
-        session=session,
-        principal=principal,
-        context=_context(settings, locale, at),
-        offset=page.offset,
-        limit=page.per_page,
+    filters = services.ListFilters(
         organization_id=organization_id,
         categories=category or (),
         taxonomy_term_id=taxonomy_term_id,
+        taxonomy_id=taxonomy_id,
         search=search,
         open_only=open_now or open_at is not None,
         include_defunct=include_defunct,
         modified_after=modified_after,
     )
-    return Page[ServiceRead].build(items, total=total, page=page.page, per_page=page.per_page)
+    context = _context(settings, locale, at)
+
+    def page_of(offset: int, limit: int) -> tuple[list[ServiceRead] | list[ServiceMinimal], int]:
+        if minimal:
+            return services.list_minimal(
+                session=session, principal=principal, filters=filters, offset=offset, limit=limit
+            )
+        return services.list_page(
+            session=session,
+            principal=principal,
+            context=context,
+            offset=offset,
+            limit=limit,
+            filters=filters,
+            full=full,
+        )
+
+    if format == "ndjson":
+        check_ndjson_paging(request)
+        return ndjson_stream(lambda offset, limit: page_of(offset, limit)[0])
+    items, total = page_of(page.offset, page.per_page)
+    if minimal:
+        return Page[ServiceMinimal].build(
+            cast("list[ServiceMinimal]", items), total=total, page=page.page, per_page=page.per_page
+        )
+    return Page[ServiceRead].build(
+        cast("list[ServiceRead]", items), total=total, page=page.page, per_page=page.per_page
+    )
 
 
 @router.post(
@@ -166,9 +221,14 @@ def update_service(
     locale: LocaleDep,
     response: Response,
 ) -> ServiceRead:
-    """Change the fields present; nested lists present replace the stored ones."""
+    """Change the fields present; nested lists present replace the stored ones (items keep the
+    ids they name). The service as GET serves it is a valid body: read-only fields are accepted
+    when unchanged, refused (422) otherwise."""
     record = services.editable(session=session, principal=principal, service_id=service_id)
     check_if_match(request, record.id, record.version)
+    refuse_changed_read_only(
+        body, lambda: _read_now(session, principal, settings, locale, record.id)
+    )
     services.update(session=session, principal=principal, service=record, data=body)
     set_etag(response, record.id, record.version)
     return _read_now(session, principal, settings, locale, record.id)

@@ -1,12 +1,23 @@
-"""The taxonomy and its terms, read-only: thin HTTP layer over ``domain.taxonomy``."""
+"""The taxonomies and their terms, read-only: thin HTTP layer over ``domain.taxonomy``.
+
+Every parameter the HSDS 3.0 ``openapi.json`` gives these paths is implemented: ``search``,
+``page``, ``per_page`` and ``format`` on both lists, and ``taxonomy_id``, ``top_only`` and
+``parent_id`` on ``/taxonomy_terms``. ``top_level`` and ``parent_code`` are ours. ``format=ndjson``
+streams every matching record, one JSON object a line, without the page envelope (so ``page`` and
+``per_page`` are refused beside it). Absent fields are left out, never ``null``, as HSDS wants.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from typing import Annotated
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from sqlmodel import Session
 
 from referral_net.api.deps import SessionDep
 from referral_net.api.i18n import ContentLocaleDep
@@ -16,64 +27,130 @@ from referral_net.db.models import TaxonomyTerm
 from referral_net.domain import taxonomy
 from referral_net.errors import BadRequest
 from referral_net.schemas.common import Page
-from referral_net.schemas.taxonomy import TaxonomyRead, TaxonomyTermRead
+from referral_net.schemas.taxonomy import (
+    LocalizedTermLabel,
+    OpenEligibilityLink,
+    TaxonomyRead,
+    TaxonomyTermRead,
+    TermLabel,
+)
 from referral_net.vocab import Locale
 
 router = APIRouter(prefix="/api/v1", tags=["taxonomy"])
 
+NDJSON = "application/x-ndjson"
+ListFormat = Literal["json", "ndjson"]
+FormatQuery = Annotated[
+    ListFormat,
+    Query(
+        alias="format",
+        description=(
+            "json: one page in the HSDS envelope; ndjson: every matching record, one JSON object "
+            "a line, without pagination."
+        ),
+    ),
+]
+_NDJSON_RESPONSE: dict[int | str, dict[str, object]] = {
+    200: {"content": {NDJSON: {"schema": {"type": "string"}, "example": '{"id": "..."}\n'}}}
+}
 
-def _term_read(
-    term: TaxonomyTerm, parents: Mapping[uuid.UUID, str], locale: Locale
-) -> TaxonomyTermRead:
-    name, description = taxonomy.term_label(term, locale)
-    return TaxonomyTermRead(
-        id=term.id,
-        code=term.code,
-        name=name,
-        description=description,
-        parent_id=term.parent_id,
-        parent_code=parents.get(term.parent_id) if term.parent_id else None,
-        taxonomy=term.taxonomy,
-        taxonomy_id=term.taxonomy_id,
-        language=locale,
-        term_uri=term.term_uri,
-        open_eligibility=term.open_eligibility,
-    )
+
+def _refuse_pages_in_a_stream(request: Request, output_format: ListFormat) -> None:
+    """A stream has no pages: ``page``/``per_page`` beside ``format=ndjson`` would be ignored."""
+    given = sorted({"page", "per_page"} & set(request.query_params))
+    if output_format == "ndjson" and given:
+        raise BadRequest(f"format=ndjson streams every record; {' and '.join(given)} do not apply.")
+
+
+def _ndjson(
+    records: Iterable[BaseModel], headers: Mapping[str, str] | None = None
+) -> StreamingResponse:
+    lines = (record.model_dump_json(exclude_none=True) + "\n" for record in records)
+    return StreamingResponse(lines, media_type=NDJSON, headers=headers)
+
+
+# --- taxonomies ----------------------------------------------------------------------------------
 
 
 @router.get(
     "/taxonomies",
     summary="List taxonomies",
     response_model=Page[TaxonomyRead],
+    response_model_exclude_none=True,
+    responses=_NDJSON_RESPONSE,
     dependencies=[KnownQueryOnly],
 )
-def list_taxonomies(session: SessionDep, page: PageDep) -> Page[TaxonomyRead]:
-    """Taxonomies ordered by name, paginated (HSDS envelope)."""
-    rows, total = taxonomy.list_taxonomies(session=session, offset=page.offset, limit=page.per_page)
+def list_taxonomies(
+    request: Request,
+    session: SessionDep,
+    page: PageDep,
+    search: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Text in the name, description or URI (case and accents ignored).",
+            examples=["eligibility"],
+        ),
+    ] = None,
+    output_format: FormatQuery = "json",
+) -> Page[TaxonomyRead] | StreamingResponse:
+    """Taxonomies ordered by name, paginated (HSDS envelope) or streamed as NDJSON."""
+    _refuse_pages_in_a_stream(request, output_format)
+    streamed = output_format == "ndjson"
+    rows, total = taxonomy.list_taxonomies(
+        session=session,
+        offset=0 if streamed else page.offset,
+        limit=None if streamed else page.per_page,
+        search=search,
+    )
     items = [TaxonomyRead.model_validate(row, from_attributes=True) for row in rows]
+    if streamed:
+        return _ndjson(items)
     return Page[TaxonomyRead].build(items, total=total, page=page.page, per_page=page.per_page)
 
 
-@router.get("/taxonomies/{taxonomy_id}", summary="Read a taxonomy", response_model=TaxonomyRead)
+@router.get(
+    "/taxonomies/{taxonomy_id}",
+    summary="Read a taxonomy",
+    response_model=TaxonomyRead,
+    response_model_exclude_none=True,
+)
 def read_taxonomy(taxonomy_id: uuid.UUID, session: SessionDep) -> TaxonomyRead:
     """One taxonomy."""
     row = taxonomy.get_taxonomy(session=session, taxonomy_id=taxonomy_id)
     return TaxonomyRead.model_validate(row, from_attributes=True)
 
 
-@router.get(
-    "/taxonomy_terms",
-    summary="List taxonomy terms",
-    response_model=Page[TaxonomyTermRead],
-    dependencies=[KnownQueryOnly],
-)
-def list_taxonomy_terms(
-    session: SessionDep,
-    locale: ContentLocaleDep,
-    page: PageDep,
-    taxonomy_id: uuid.UUID | None = None,
+# --- terms ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TermFilters:
+    """The filters of a term list, checked."""
+
+    taxonomy_id: uuid.UUID | None
+    parent_id: uuid.UUID | None
+    parent_code: str | None
+    top_level: bool | None
+    search: str | None
+
+
+def _top_level(top_only: bool | None, top_level: bool | None) -> bool | None:
+    """HSDS ``top_only`` true asks for the roots, false for no restriction; our ``top_level``
+    keeps its meaning (true the roots, false the others)."""
+    if top_only is not None and top_level is not None:
+        raise BadRequest("Give top_only or top_level, not both.")
+    if top_only is not None:
+        return True if top_only else None
+    return top_level
+
+
+def term_filters(
+    taxonomy_id: Annotated[
+        uuid.UUID | None, Query(description="Only the terms of this taxonomy (HSDS).")
+    ] = None,
     parent_id: Annotated[
-        uuid.UUID | None, Query(description="Only the direct children of this term.")
+        uuid.UUID | None, Query(description="Only the direct children of this term (HSDS).")
     ] = None,
     parent_code: Annotated[
         str | None,
@@ -83,8 +160,13 @@ def list_taxonomy_terms(
             examples=["protection"],
         ),
     ] = None,
+    top_only: Annotated[
+        bool | None,
+        Query(description="HSDS: true gives only top-level terms (no parent); false, every term."),
+    ] = None,
     top_level: Annotated[
-        bool | None, Query(description="true: only top-level terms; false: only the others.")
+        bool | None,
+        Query(description="true: only top-level terms (as top_only=true); false: only the others."),
     ] = None,
     search: Annotated[
         str | None,
@@ -93,34 +175,120 @@ def list_taxonomy_terms(
             description="Text in the code, name or description (any language, accents ignored).",
         ),
     ] = None,
-) -> Page[TaxonomyTermRead]:
-    """Taxonomy terms ordered by code, paginated, labelled in the negotiated language."""
+) -> TermFilters:
+    """The filters of ``/taxonomy_terms``; contradictory ones are a 400."""
     if parent_id is not None and parent_code is not None:
         raise BadRequest("Give parent_id or parent_code, not both.")
-    if top_level is True and (parent_id is not None or parent_code is not None):
-        raise BadRequest("top_level=true cannot be combined with a parent.")
-    rows, total = taxonomy.list_terms(
-        session=session,
-        offset=page.offset,
-        limit=page.per_page,
+    roots = _top_level(top_only, top_level)
+    if roots is True and (parent_id is not None or parent_code is not None):
+        raise BadRequest("Top-level terms have no parent: top_only/top_level=true and a parent.")
+    return TermFilters(
         taxonomy_id=taxonomy_id,
         parent_id=parent_id,
         parent_code=parent_code,
-        top_level=top_level,
+        top_level=roots,
         search=search,
     )
-    parents = taxonomy.parent_codes(session=session, terms=rows)
-    items = [_term_read(row, parents, locale) for row in rows]
+
+
+TermFiltersDep = Annotated[TermFilters, Depends(term_filters)]
+
+
+def _term_reads(
+    session: Session, terms: list[TaxonomyTerm], locale: Locale
+) -> list[TaxonomyTermRead]:
+    parents = taxonomy.parent_codes(session=session, terms=terms)
+    mapped = taxonomy.open_eligibility_terms(session, [term.id for term in terms])
+    return [_term_read(term, parents, mapped.get(term.id), locale) for term in terms]
+
+
+def _term_read(
+    term: TaxonomyTerm,
+    parents: Mapping[uuid.UUID, str],
+    open_eligibility: TaxonomyTerm | None,
+    locale: Locale,
+) -> TaxonomyTermRead:
+    localized = taxonomy.localized_term(term, locale)
+    return TaxonomyTermRead(
+        id=term.id,
+        code=term.code,
+        name=term.name,
+        description=term.description,
+        parent_id=term.parent_id,
+        taxonomy=term.taxonomy,
+        taxonomy_id=term.taxonomy_id,
+        language=term.language,
+        term_uri=term.term_uri,
+        parent_code=parents.get(term.parent_id) if term.parent_id else None,
+        localized=LocalizedTermLabel(
+            language=localized.language, name=localized.name, description=localized.description
+        ),
+        translations=_translations(term),
+        open_eligibility=OpenEligibilityLink(
+            taxonomy_term_id=open_eligibility.id,
+            code=open_eligibility.code or open_eligibility.name,
+            name=open_eligibility.name,
+        )
+        if open_eligibility is not None
+        else None,
+    )
+
+
+def _translations(term: TaxonomyTerm) -> dict[str, TermLabel] | None:
+    """The stored translations that are whole labels (hand-edited rows may hold less)."""
+    labels = {
+        language: TermLabel(name=label["name"], description=label.get("description") or "")
+        for language, label in (term.translations or {}).items()
+        if isinstance(label, dict) and isinstance(label.get("name"), str)
+    }
+    return labels or None
+
+
+@router.get(
+    "/taxonomy_terms",
+    summary="List taxonomy terms",
+    response_model=Page[TaxonomyTermRead],
+    response_model_exclude_none=True,
+    responses=_NDJSON_RESPONSE,
+    dependencies=[KnownQueryOnly],
+)
+def list_taxonomy_terms(
+    request: Request,
+    session: SessionDep,
+    locale: ContentLocaleDep,
+    page: PageDep,
+    filters: TermFiltersDep,
+    output_format: FormatQuery = "json",
+) -> Page[TaxonomyTermRead] | StreamingResponse:
+    """Terms of every taxonomy ordered by code, paginated (HSDS envelope) or streamed as NDJSON;
+    each in its own language, with its label in the negotiated one as ``localized``."""
+    _refuse_pages_in_a_stream(request, output_format)
+    streamed = output_format == "ndjson"
+    rows, total = taxonomy.list_terms(
+        session=session,
+        offset=0 if streamed else page.offset,
+        limit=None if streamed else page.per_page,
+        taxonomy_id=filters.taxonomy_id,
+        parent_id=filters.parent_id,
+        parent_code=filters.parent_code,
+        top_level=filters.top_level,
+        search=filters.search,
+    )
+    items = _term_reads(session, rows, locale)
+    if streamed:
+        return _ndjson(items, headers={"Content-Language": locale})
     return Page[TaxonomyTermRead].build(items, total=total, page=page.page, per_page=page.per_page)
 
 
 @router.get(
-    "/taxonomy_terms/{term_id}", summary="Read a taxonomy term", response_model=TaxonomyTermRead
+    "/taxonomy_terms/{term_id}",
+    summary="Read a taxonomy term",
+    response_model=TaxonomyTermRead,
+    response_model_exclude_none=True,
 )
 def read_taxonomy_term(
     term_id: uuid.UUID, session: SessionDep, locale: ContentLocaleDep
 ) -> TaxonomyTermRead:
-    """One taxonomy term, labelled in the negotiated language."""
+    """One taxonomy term in its own language, with its label in the negotiated one."""
     term = taxonomy.get_term(session=session, term_id=term_id)
-    parents = taxonomy.parent_codes(session=session, terms=[term])
-    return _term_read(term, parents, locale)
+    return _term_reads(session, [term], locale)[0]

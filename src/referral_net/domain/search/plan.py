@@ -52,7 +52,7 @@ from sqlalchemy.orm import Session
 from referral_net.db import dialect
 from referral_net.db.dialect import Dialect
 from referral_net.db.models import AdminArea, SearchEntry, TaxonomyTerm
-from referral_net.domain import access
+from referral_net.domain import access, taxonomy
 from referral_net.domain.search.query import SearchQuery
 from referral_net.geo.convert import geodesic_bbox
 from referral_net.schemas.search import SearchMode
@@ -349,7 +349,7 @@ def _checks(shape: Shape, parts: _Parts) -> list[Label[Any]]:
     checks: list[Label[Any]] = []
     if "categories" in shape.filters:
         known = select(func.count(distinct(_TERM_CODE))).where(
-            parts.sql.in_code_list(_TERM_CODE, parts.codes)
+            parts.sql.in_code_list(_TERM_CODE, parts.codes), taxonomy.own_terms()
         )
         checks.append(known.scalar_subquery().label("known_codes"))
     if shape.mode in AREA_MODES:
