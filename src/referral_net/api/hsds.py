@@ -86,16 +86,21 @@ def check_ndjson_paging(request: Request) -> None:
 
 def ndjson_stream(page_of: Callable[[int, int], Sequence[BaseModel]]) -> StreamingResponse:
     """Stream every record, one JSON line each, reading ``page_of(offset, limit)`` in batches
-    until a batch comes back short. Lines leave ``None`` fields out, like the JSON lists."""
+    until a batch comes back short. Lines leave ``None`` fields out, like the JSON lists.
+
+    The first batch is read before the response starts, so a bad filter (an unknown taxonomy,
+    say) is still a 4xx problem, not a stream cut short.
+    """
+    first = page_of(0, NDJSON_BATCH)
 
     def lines() -> Iterator[bytes]:
-        offset = 0
+        batch, offset = first, 0
         while True:
-            batch = page_of(offset, NDJSON_BATCH)
             for record in batch:
                 yield record.model_dump_json(exclude_none=True).encode() + b"\n"
             if len(batch) < NDJSON_BATCH:
                 return
             offset += NDJSON_BATCH
+            batch = page_of(offset, NDJSON_BATCH)
 
     return StreamingResponse(lines(), media_type=NDJSON_MEDIA_TYPE)

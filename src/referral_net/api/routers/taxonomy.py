@@ -10,7 +10,7 @@ streams every matching record, one JSON object a line, without the page envelope
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from referral_net.api.deps import SessionDep
+from referral_net.api.hsds import NDJSON_MEDIA_TYPE, check_ndjson_paging, ndjson_stream
 from referral_net.api.i18n import ContentLocaleDep
 from referral_net.api.pagination import PageDep
 from referral_net.api.params import KnownQueryOnly
@@ -38,7 +39,6 @@ from referral_net.vocab import Locale
 
 router = APIRouter(prefix="/api/v1", tags=["taxonomy"])
 
-NDJSON = "application/x-ndjson"
 ListFormat = Literal["json", "ndjson"]
 FormatQuery = Annotated[
     ListFormat,
@@ -51,22 +51,19 @@ FormatQuery = Annotated[
     ),
 ]
 _NDJSON_RESPONSE: dict[int | str, dict[str, object]] = {
-    200: {"content": {NDJSON: {"schema": {"type": "string"}, "example": '{"id": "..."}\n'}}}
+    200: {
+        "content": {NDJSON_MEDIA_TYPE: {"schema": {"type": "string"}, "example": '{"id": "..."}\n'}}
+    }
 }
 
 
-def _refuse_pages_in_a_stream(request: Request, output_format: ListFormat) -> None:
-    """A stream has no pages: ``page``/``per_page`` beside ``format=ndjson`` would be ignored."""
-    given = sorted({"page", "per_page"} & set(request.query_params))
-    if output_format == "ndjson" and given:
-        raise BadRequest(f"format=ndjson streams every record; {' and '.join(given)} do not apply.")
-
-
-def _ndjson(
-    records: Iterable[BaseModel], headers: Mapping[str, str] | None = None
+def _streamed(
+    records: Sequence[BaseModel], headers: Mapping[str, str] | None = None
 ) -> StreamingResponse:
-    lines = (record.model_dump_json(exclude_none=True) + "\n" for record in records)
-    return StreamingResponse(lines, media_type=NDJSON, headers=headers)
+    """The records as NDJSON (``api.hsds.ndjson_stream``; taxonomies are read whole)."""
+    response = ndjson_stream(lambda offset, limit: records[offset : offset + limit])
+    response.headers.update(headers or {})
+    return response
 
 
 # --- taxonomies ----------------------------------------------------------------------------------
@@ -95,7 +92,8 @@ def list_taxonomies(
     output_format: FormatQuery = "json",
 ) -> Page[TaxonomyRead] | StreamingResponse:
     """Taxonomies ordered by name, paginated (HSDS envelope) or streamed as NDJSON."""
-    _refuse_pages_in_a_stream(request, output_format)
+    if output_format == "ndjson":
+        check_ndjson_paging(request)
     streamed = output_format == "ndjson"
     rows, total = taxonomy.list_taxonomies(
         session=session,
@@ -105,7 +103,7 @@ def list_taxonomies(
     )
     items = [TaxonomyRead.model_validate(row, from_attributes=True) for row in rows]
     if streamed:
-        return _ndjson(items)
+        return _streamed(items)
     return Page[TaxonomyRead].build(items, total=total, page=page.page, per_page=page.per_page)
 
 
@@ -262,7 +260,8 @@ def list_taxonomy_terms(
 ) -> Page[TaxonomyTermRead] | StreamingResponse:
     """Terms of every taxonomy ordered by code, paginated (HSDS envelope) or streamed as NDJSON;
     each in its own language, with its label in the negotiated one as ``localized``."""
-    _refuse_pages_in_a_stream(request, output_format)
+    if output_format == "ndjson":
+        check_ndjson_paging(request)
     streamed = output_format == "ndjson"
     rows, total = taxonomy.list_terms(
         session=session,
@@ -276,7 +275,7 @@ def list_taxonomy_terms(
     )
     items = _term_reads(session, rows, locale)
     if streamed:
-        return _ndjson(items, headers={"Content-Language": locale})
+        return _streamed(items, headers={"Content-Language": locale})
     return Page[TaxonomyTermRead].build(items, total=total, page=page.page, per_page=page.per_page)
 
 
