@@ -96,9 +96,19 @@ def _match(client: TestClient, sites: HiddenSites) -> Any:
     return client.post("/api/v1/match", json=MATCH_BODY, headers=sites.caseworker)
 
 
+def _links_nested(client: TestClient, sites: HiddenSites) -> Any:
+    # HSDS full=true nests each link's location: an exact view of a hidden site too.
+    return client.get(
+        "/api/v1/service_at_locations",
+        params={"full": "true", "per_page": 100},
+        headers=sites.caseworker,
+    )
+
+
 CALLS: dict[str, tuple[Callable[[TestClient, HiddenSites], Any], str]] = {
     "search": (_search, "GET /api/v1/search"),
     "match": (_match, "POST /api/v1/match"),
+    "links nested": (_links_nested, "GET /api/v1/service_at_locations"),
 }
 
 

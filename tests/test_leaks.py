@@ -334,6 +334,21 @@ def _paths(w: World) -> list[tuple[str, str, dict[str, Any] | None]]:
         # organizations (with their embedded records)
         ("GET", "/api/v1/organizations?per_page=100", None),
         ("GET", f"/api/v1/organizations/{w.org_id}", None),
+        # the HSDS forms: nesting, minimal, streams, incremental sync
+        ("GET", "/api/v1/", None),
+        ("GET", "/api/v1/services?full=true&per_page=100", None),
+        ("GET", "/api/v1/services?minimal=true&per_page=100", None),
+        ("GET", "/api/v1/services?format=ndjson", None),
+        ("GET", "/api/v1/services?modified_after=2000-01-01T00:00:00Z&per_page=100", None),
+        ("GET", "/api/v1/organizations?full=true&per_page=100", None),
+        ("GET", "/api/v1/organizations?full_service=true&per_page=100", None),
+        ("GET", "/api/v1/organizations?format=ndjson&full_service=true", None),
+        ("GET", f"/api/v1/organizations/{w.org_id}?full_service=true", None),
+        ("GET", "/api/v1/service_at_locations?full=true&per_page=100", None),
+        ("GET", "/api/v1/service_at_locations?format=ndjson&full=true", None),
+        ("GET", "/api/v1/service_at_locations?search=albergue&full=true", None),
+        ("GET", "/api/v1/service_at_locations?modified_after=2000-01-01T00:00:00Z", None),
+        ("GET", "/api/v1/locations?modified_after=2000-01-01T00:00:00Z&per_page=100", None),
         # search, every mode and some filters
         ("GET", f"/api/v1/search?near={near}&limit=100", None),
         ("GET", f"/api/v1/search?near={near}&radius_m=2000&limit=100", None),
