@@ -217,17 +217,7 @@ def units_of(session: Session, unit_ids: set[uuid.UUID]) -> dict[uuid.UUID, Unit
 
 
 def _term(term: TaxonomyTerm) -> AttributeTermRead:
-    return AttributeTermRead(
-        id=term.id,
-        code=term.code,
-        name=term.name,
-        description=term.description,
-        parent_id=term.parent_id,
-        taxonomy=term.taxonomy,
-        taxonomy_id=term.taxonomy_id,
-        language=term.language,
-        term_uri=term.term_uri,
-    )
+    return AttributeTermRead.model_validate(term, from_attributes=True)
 
 
 def _open_eligibility_twins(

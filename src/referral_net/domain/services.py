@@ -196,27 +196,20 @@ def _shape_children(
     )
 
 
-def _load_children(session: Session, ids: list[uuid.UUID], *, summary: bool = False) -> _Children:
-    """Nested rows of many services; ``summary`` skips what search results do not show."""
+def _load_children(session: Session, ids: list[uuid.UUID], *, for_read: bool = False) -> _Children:
+    """Nested rows of many services. ``for_read`` skips the phones and languages, which a read
+    takes shaped from ``_shape_children`` (the change history needs the rows)."""
     skipped: dict[uuid.UUID, list[Any]] = defaultdict(list)
     capacity = children_by(session, ServiceCapacity, "service_id", ids)
-    unit_ids = {c.unit_id for rows in capacity.values() for c in rows}
-    units = (
-        {u.id: u for u in session.exec(select(Unit).where(col(Unit.id).in_(unit_ids)))}
-        if unit_ids
-        else {}
-    )
     return _Children(
-        phones=skipped if summary else children_by(session, Phone, "service_id", ids),
+        phones=skipped if for_read else children_by(session, Phone, "service_id", ids),
         schedules=children_by(session, Schedule, "service_id", ids),
-        languages=children_by(session, Language, "service_id", ids),
-        cost_options=skipped if summary else children_by(session, CostOption, "service_id", ids),
-        required_documents=(
-            skipped if summary else children_by(session, RequiredDocument, "service_id", ids)
-        ),
-        service_areas=skipped if summary else children_by(session, ServiceArea, "service_id", ids),
+        languages=skipped if for_read else children_by(session, Language, "service_id", ids),
+        cost_options=children_by(session, CostOption, "service_id", ids),
+        required_documents=children_by(session, RequiredDocument, "service_id", ids),
+        service_areas=children_by(session, ServiceArea, "service_id", ids),
         capacity=capacity,
-        units=units,
+        units=nested.units_of(session, {c.unit_id for rows in capacity.values() for c in rows}),
         categories=taxonomy.categories_for(session=session, link_entity=LINK_ENTITY, link_ids=ids),
     )
 
@@ -452,7 +445,7 @@ def read_many(
 ) -> list[ServiceRead]:
     """Shape several services with one query per nested table; ``full`` nests each one's
     organization too."""
-    children = _load_children(session, [s.id for s in services])
+    children = _load_children(session, [s.id for s in services], for_read=True)
     shaped = _shape_children(session, services, context.locale, full=full)
     return [_for_caller(principal, to_read(s, children, shaped, context)) for s in services]
 
