@@ -5,7 +5,7 @@ Usage (from the checkout root)::
     .venv/bin/python scripts/build_profile.py [--hsds DIR] [--patches DIR] [--output DIR]
 
 ``--hsds`` is a copy of the official HSDS 3.0 folder (its ``schema/*.json`` are read; default
-``../shared/specs/hsds-3.0`` beside the checkout). ``--patches`` holds the profile's JSON Merge
+``specs/hsds-3.0`` of the checkout, vendored). ``--patches`` holds the profile's JSON Merge
 Patch files (RFC 7396), each named like the official schema it changes, plus whole new schemas
 under names HSDS does not have (default ``profile/schema``). ``--output`` is the profile folder the
 results go to (default ``profile``): ``schema/compiled/*.json`` and ``datapackage.json``. The output
@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_HSDS = ROOT.parent / "shared" / "specs" / "hsds-3.0"
+DEFAULT_HSDS = ROOT / "specs" / "hsds-3.0"
 DEFAULT_PATCHES = ROOT / "profile" / "schema"
 DEFAULT_OUTPUT = ROOT / "profile"
 

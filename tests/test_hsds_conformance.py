@@ -5,7 +5,7 @@ partner key, a caseworker, a provider (of an organization with a restricted site
 every list page (items against the official ``*_list`` schemas, the envelope against the ``Page``
 schema of the official ``openapi.json``) and every single record (against the official compiled
 schemas; locations against ``location.json`` with its references resolved from the same folder).
-The validators are built from the official files in ``../shared/specs/hsds-3.0`` with format
+The validators are built from the official files in ``specs/hsds-3.0`` (vendored) with format
 checks on and no network, independent of the code under test.
 
 The profile's one relaxation (``address.postal_code`` optional, little used in Guatemala) is the
@@ -18,7 +18,6 @@ import json
 import uuid
 from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,9 +34,10 @@ from referral_net.domain import keys, seed
 from referral_net.security.roles import Role
 from referral_net.vocab import Visibility
 from tests.factories import bearer, make_user
+from tests.specs import HSDS_SCHEMA
 
 pytestmark = pytest.mark.db
-SPEC = Path(__file__).resolve().parents[2] / "shared/specs/hsds-3.0/schema"
+SPEC = HSDS_SCHEMA
 BASE = "https://hsds.invalid/schema/"
 AUDIENCES = ("public", "partner", "caseworker", "provider", "steward")
 # path -> (schema of a single record, schema of a list item)

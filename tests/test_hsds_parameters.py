@@ -14,7 +14,6 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,13 +30,10 @@ from referral_net.db.models import (
 )
 from referral_net.domain import seed
 from referral_net.vocab import RecordStatus, Visibility
+from tests.specs import HSDS_SCHEMA
 
 pytestmark = pytest.mark.db
-OPENAPI = json.loads(
-    (Path(__file__).resolve().parents[2] / "shared/specs/hsds-3.0/schema/openapi.json").read_text(
-        encoding="utf-8"
-    )
-)
+OPENAPI = json.loads((HSDS_SCHEMA / "openapi.json").read_text(encoding="utf-8"))
 # The two HSDS parameters this profile refuses, with the path that offers them.
 REFUSED = {("/service_at_locations", "postcode"), ("/service_at_locations", "proximity")}
 

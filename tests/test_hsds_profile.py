@@ -1,7 +1,7 @@
 """The HSDS profile (profile/, scripts/build_profile.py, referral_net.hsds and its router).
 
 Checked against independent truth: the official HSDS 3.0 schemas, compiled schemas, datapackage
-and examples in ``../shared/specs/hsds-3.0`` (the build must reproduce the official compiled files
+and examples in ``specs/hsds-3.0`` (the build must reproduce the official compiled files
 from the official schemas), the HSDS 3.1 draft's capacity schemas, and the examples of RFC 7396.
 No database.
 """
@@ -31,7 +31,7 @@ from referral_net.api.routers import profile as profile_router
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "profile"
-SPECS = ROOT.parent / "shared" / "specs"
+SPECS = ROOT / "specs"
 HSDS = SPECS / "hsds-3.0"
 CAPACITY_DRAFT = SPECS / "hsds-3.1-dev-capacity"
 UUID = "f75b808e-7bdb-11ef-afaa-ab00a77dc5c4"

@@ -3,7 +3,7 @@
 - Every taxonomy and term served (list pages, single records, NDJSON lines; in Spanish and in
   English) validates against the official ``taxonomy.json``/``taxonomy_term.json`` and, for the
   lists, against the response schema the official ``openapi.json`` gives the path (the ``Page``
-  envelope with the items). The validators are built from the files in ``../shared/specs`` (a
+  envelope with the items). The validators are built from the files in ``specs/`` (vendored) (a
   ``referencing`` registry, format checks on, no network), independent of the code under test.
 - A term's ``name``, ``description`` and ``language`` are its own as stored, whatever
   ``Accept-Language`` asks; the negotiated label is the profile's ``localized``.
@@ -34,12 +34,13 @@ from sqlmodel import Session, col, select
 from referral_net.db.models import Attribute, Taxonomy, TaxonomyTerm
 from referral_net.domain import taxonomy
 from referral_net.errors import InvalidInput
+from tests.specs import HSDS_EXAMPLES, HSDS_SCHEMA
 
 pytestmark = pytest.mark.db
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = json.loads((ROOT / "seed" / "taxonomy.json").read_text(encoding="utf-8"))
-SCHEMA_DIR = ROOT.parent / "shared" / "specs" / "hsds-3.0" / "schema"
+SCHEMA_DIR = HSDS_SCHEMA
 # The URIs the official openapi.json refers to the schemas by; the registry serves the local files
 # under them.
 OFFICIAL = "https://raw.githubusercontent.com/openreferral/specification/3.0/schema/"
@@ -138,7 +139,7 @@ def _openapi_parameters(path: str) -> frozenset[str]:
 
 
 def test_the_validators_accept_the_official_examples() -> None:
-    examples = ROOT.parent / "shared" / "specs" / "hsds-3.0" / "examples"
+    examples = HSDS_EXAMPLES
     for name, ref in [
         ("taxonomy.json", "taxonomy.json"),
         ("taxonomy_term.json", "taxonomy_term.json"),
