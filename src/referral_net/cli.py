@@ -42,6 +42,12 @@ audit_app = CliTyper(help="The tamper-evident audit trail.", no_args_is_help=Tru
 app.add_typer(audit_app, name="audit")
 search_app = CliTyper(help="The search read model.", no_args_is_help=True)
 app.add_typer(search_app, name="search")
+import_app = CliTyper(
+    help="Import a directory: HSDS files or the spreadsheet template.", no_args_is_help=True
+)
+app.add_typer(import_app, name="import")
+export_app = CliTyper(help="Export the directory as HSDS.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
 
 
 def _settings(*, may_create_database: bool = False) -> Settings:
