@@ -8,9 +8,12 @@ GeoAlchemy2's Alembic helpers render spatial columns and indexes; SQLite runs in
 
 from __future__ import annotations
 
+import logging
+
 from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import Connection
+from sqlmodel import Session
 
 from referral_net.db import models
 from referral_net.db.engine import make_engine
@@ -19,6 +22,10 @@ from referral_net.settings import Settings
 
 config = context.config
 target_metadata = models.SQLModel.metadata
+logger = logging.getLogger("referral_net.migrations")
+
+# Set in config.attributes by a revision whose rows the search read model must be rebuilt from.
+REBUILD_SEARCH_MODEL = "rebuild_search_model"
 
 
 def _set_sqlite_foreign_keys(connection: Connection, *, on: bool) -> None:
@@ -62,11 +69,33 @@ def _run(connection: Connection) -> None:
     try:
         with context.begin_transaction():
             context.run_migrations()
+            _rebuild_search_model_if_asked(connection)
             if sqlite:
                 _check_sqlite_foreign_keys(connection)
     finally:
         if sqlite and not connection.in_transaction():
             _set_sqlite_foreign_keys(connection, on=True)
+
+
+def _rebuild_search_model_if_asked(connection: Connection) -> None:
+    """Rebuild the search read model where a revision of this run asked for it.
+
+    The rebuild is the application's own code, which reads and writes the newest schema: it runs
+    once, after the last step and in the same transaction, only when the run has reached the
+    head. A run that stops earlier says so; ``referral-net search rebuild`` (or the upgrade to
+    the head) fills the model then.
+    """
+    if not config.attributes.pop(REBUILD_SEARCH_MODEL, False):
+        return
+    migration = context.get_context()
+    heads = set(migration.script.get_heads()) if migration.script is not None else set()
+    if set(migration.get_current_heads()) != heads:
+        logger.warning("search read model not rebuilt: upgrade to the head to rebuild it")
+        return
+    from referral_net.domain import search_model  # noqa: PLC0415 - the domain, only when asked
+
+    with Session(bind=connection) as session:
+        search_model.rebuild(session)
 
 
 def run_migrations_online() -> None:

@@ -99,15 +99,23 @@ def _table_rows(session: Session) -> dict[str, dict[str, Any]]:
         values = dict(row._mapping)
         values["doc"] = json.loads(json.dumps(values["doc"]))
         rows[str(row.service_at_location_id)] = values
-    for model, key in (
-        (SearchEntryCategory, "side_categories"),
-        (SearchEntryLanguage, "side_langs"),
+    languages = SearchEntryLanguage.__table__  # type: ignore[attr-defined]
+    for link_id, code in session.connection().execute(
+        select(languages.c.service_at_location_id, languages.c.code)
     ):
-        table = model.__table__  # type: ignore[attr-defined]
-        for link_id, code in session.connection().execute(
-            select(table.c.service_at_location_id, table.c.code)
-        ):
-            rows[str(link_id)].setdefault(key, set()).add(code)
+        rows[str(link_id)].setdefault("side_langs", set()).add(code)
+    categories = SearchEntryCategory.__table__  # type: ignore[attr-defined]
+    for link_id, code, public, exact in session.connection().execute(
+        select(
+            categories.c.service_at_location_id,
+            categories.c.code,
+            categories.c.listed_with_public_point,
+            categories.c.listed_with_exact_point,
+        )
+    ):
+        values = rows[str(link_id)]
+        values.setdefault("side_categories", set()).add(code)
+        values.setdefault("side_flags", set()).add((bool(public), bool(exact)))
     return rows
 
 
@@ -132,11 +140,17 @@ def assert_in_step(session: Session) -> None:
 def _sides_match_lists(session: Session, backend: str) -> None:
     rows = _table_rows(session)
     for values in rows.values():
+        # Both engines count categories from their side table: its flags are the conditions
+        # every match has, read here from the entry itself.
+        assert values.get("side_categories", set()) == set(values["category_codes"])
+        if values["category_codes"]:
+            listed = bool(values["listed"])
+            public = listed and values["public_wkt"] is not None
+            exact = listed and values["exact_wkt"] is not None
+            assert values["side_flags"] == {(public, exact)}
         if backend == "spatialite":
-            assert values.get("side_categories", set()) == set(values["category_codes"])
             assert values.get("side_langs", set()) == set(values["language_codes"])
-        else:  # PostGIS filters on the arrays: the side tables stay empty
-            assert "side_categories" not in values
+        else:  # PostGIS filters languages on the array: that side table stays empty
             assert "side_langs" not in values
 
 

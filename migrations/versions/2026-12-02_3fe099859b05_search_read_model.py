@@ -10,9 +10,9 @@ index path, in the side tables ``search_entry_category`` and ``search_entry_lang
 both engines so the schema is one, filled on SpatiaLite only). Both point columns get a spatial
 index (GiST / R*Tree).
 
-The backfill runs the application's own rebuild, so an upgraded database holds exactly what the
-code writes from then on. It reads and writes the schema of this revision: a later revision that
-changes what ``search_model.rebuild`` reads or writes must give this step a frozen copy.
+The backfill is the application's own rebuild, so an upgraded database holds exactly what the
+code writes from then on. That code reads and writes the newest schema, so this revision does not
+run it: it asks ``env.py`` to, once the run has reached the head (``REBUILD_SEARCH_MODEL``).
 """
 
 from collections.abc import Sequence
@@ -20,18 +20,17 @@ from collections.abc import Sequence
 import geoalchemy2  # noqa: F401 - used by spatial migrations
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
-from alembic import op
+from alembic import context, op
 from geoalchemy2 import Geometry
 from sqlalchemy.dialects import postgresql
-from sqlmodel import Session
-
-from referral_net.domain import search_model
 
 revision: str = "3fe099859b05"
 down_revision: str | None = "5b1e0f7c2a91"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# The flag env.py reads (config.attributes) to rebuild the read model after the last step.
+REBUILD_SEARCH_MODEL = "rebuild_search_model"
 _CODE_LISTS = ("category_codes", "language_codes", "served_genders")
 _SIDE_TABLES = {"search_entry_category": 200, "search_entry_language": 3}
 
@@ -120,9 +119,8 @@ def upgrade() -> None:
 
 
 def _backfill() -> None:
-    """Build the entries of the rows written before this revision (see the module docstring)."""
-    with Session(bind=op.get_bind()) as session:
-        search_model.rebuild(session)
+    """Have the entries of the rows written before this revision built at the end of the run."""
+    context.config.attributes[REBUILD_SEARCH_MODEL] = True
 
 
 def downgrade() -> None:

@@ -14,7 +14,7 @@ import uuid
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Index, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
@@ -626,10 +626,33 @@ class SearchEntry(SQLModel, table=True):
     doc: dict[str, Any] = Field(sa_type=JSON().with_variant(JSONB(), "postgresql"))
 
 
+def _countable_index(name: str, flag: str) -> Index:
+    """The listed entries of a code that have the point an audience reads, in id order: a
+    count of one category's matches is an index-only scan that stops at its cap."""
+    # Each engine's predicate as SQLAlchemy renders the flag in a WHERE clause (SQLite has no
+    # boolean type: ``flag = 1``), so that the planner proves the query implies it.
+    return Index(
+        name,
+        "code",
+        "service_at_location_id",
+        postgresql_where=text(flag),
+        sqlite_where=text(f"{flag} = 1"),
+    )
+
+
 class SearchEntryCategory(SQLModel, table=True):
-    """SpatiaLite: one row per code of ``SearchEntry.category_codes`` (empty on PostGIS)."""
+    """One row per code of ``SearchEntry.category_codes``, on both engines.
+
+    SpatiaLite filters categories through it (no array index); both engines count a category's
+    matches from it without reading the wide entries: the two flags are the conditions every
+    match has (``listed`` and a point for the audience) and the partial indexes hold them.
+    """
 
     __tablename__ = "search_entry_category"
+    __table_args__ = (
+        _countable_index("ix_search_entry_category_public_count", "listed_with_public_point"),
+        _countable_index("ix_search_entry_category_exact_count", "listed_with_exact_point"),
+    )
 
     code: str = Field(primary_key=True, max_length=200)
     service_at_location_id: uuid.UUID = Field(
@@ -638,6 +661,9 @@ class SearchEntryCategory(SQLModel, table=True):
         ondelete="CASCADE",
         index=True,
     )
+    # The entry is listed and has a public point (its public_geom is not NULL) / an exact point.
+    listed_with_public_point: bool = False
+    listed_with_exact_point: bool = False
 
 
 class SearchEntryLanguage(SQLModel, table=True):

@@ -36,7 +36,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from referral_net.db.models import AdminArea, SearchEntry, ServiceArea
+from referral_net.db.dialect import side_tables
+from referral_net.db.models import AdminArea, SearchEntry, SearchEntryCategory, ServiceArea
 
 
 def point(*, latitude: float, longitude: float) -> ColumnElement[Any]:
@@ -199,10 +200,19 @@ _INSERT_ENTRY = insert(SearchEntry.__table__).values(  # type: ignore[attr-defin
 )
 
 
+_INSERT_CATEGORY = insert(SearchEntryCategory.__table__)  # type: ignore[attr-defined]
+
+
 def insert_search_entries(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
-    """Insert read-model entries: code lists as ``text[]`` columns (GIN), no side tables."""
-    if entries:
-        session.connection().execute(_INSERT_ENTRY, list(entries))
+    """Insert read-model entries: code lists as ``text[]`` columns (GIN), and one category
+    side-table row per code (the index-only category count); no language side table."""
+    if not entries:
+        return
+    connection = session.connection()
+    connection.execute(_INSERT_ENTRY, list(entries))
+    categories = side_tables.category_rows(entries)
+    if categories:
+        connection.execute(_INSERT_CATEGORY, categories)
 
 
 def lock_search_entries(session: Session) -> None:

@@ -45,6 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from referral_net.db.dialect import side_tables
 from referral_net.db.models import (
     AdminArea,
     SearchEntry,
@@ -360,20 +361,16 @@ _INSERT_LANGUAGE = insert(SearchEntryLanguage.__table__)  # type: ignore[attr-de
 
 def insert_search_entries(session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
     """Insert read-model entries: code lists as JSON arrays, and one side-table row per
-    category and language code (the index path of the category and language filters)."""
+    category and language code (the index path of the category and language filters, and the
+    category counts)."""
     if not entries:
         return
     connection = session.connection()
     connection.execute(_INSERT_ENTRY, list(entries))
-    for statement, codes_column in (
-        (_INSERT_CATEGORY, "category_codes"),
-        (_INSERT_LANGUAGE, "language_codes"),
+    for statement, rows in (
+        (_INSERT_CATEGORY, side_tables.category_rows(entries)),
+        (_INSERT_LANGUAGE, side_tables.language_rows(entries)),
     ):
-        rows = [
-            {"code": code, "service_at_location_id": entry["service_at_location_id"]}
-            for entry in entries
-            for code in entry[codes_column]
-        ]
         if rows:
             connection.execute(statement, rows)
 

@@ -51,7 +51,7 @@ from sqlalchemy.orm import Session
 
 from referral_net.db import dialect
 from referral_net.db.dialect import Dialect
-from referral_net.db.models import AdminArea, SearchEntry, TaxonomyTerm
+from referral_net.db.models import AdminArea, SearchEntry, SearchEntryCategory, TaxonomyTerm
 from referral_net.domain import access, taxonomy
 from referral_net.domain.search.query import SearchQuery
 from referral_net.geo.convert import geodesic_bbox
@@ -60,6 +60,7 @@ from referral_net.security.roles import Principal
 from referral_net.text import fold
 
 _ENTRY = SearchEntry.__table__  # type: ignore[attr-defined]
+_ENTRY_CATEGORY = SearchEntryCategory.__table__  # type: ignore[attr-defined]
 _AREA_CODE = AdminArea.__table__.c.code  # type: ignore[attr-defined]
 _AREA_LEVEL = AdminArea.__table__.c.level  # type: ignore[attr-defined]
 _TERM_CODE = TaxonomyTerm.__table__.c.code  # type: ignore[attr-defined]
@@ -97,7 +98,8 @@ class Shape:
     SpatiaLite's growing windows, or a radius's box). ``matching``: the rows also carry what
     matching reads (category codes, ``minors_only``, whether a service area covers the point).
     ``counted``: near mode's statement also counts and checks (``count``'s columns), where its
-    one run is the whole search (PostGIS).
+    one run is the whole search (PostGIS). ``one_category``: the query names one category code
+    (its count needs no ``DISTINCT``: an entry holds a code once).
     """
 
     engine: str
@@ -109,6 +111,7 @@ class Shape:
     window: bool = False
     matching: bool = False
     counted: bool = False
+    one_category: bool = False
 
 
 def _filter_names(query: SearchQuery) -> frozenset[str]:
@@ -144,6 +147,7 @@ def shape_of(
         radius=query.mode == "near" and query.radius_m is not None,
         window=query.mode == "near" and query.radius_m is not None,
         matching=matching,
+        one_category=len(set(query.categories)) == 1,
     )
 
 
@@ -436,6 +440,25 @@ def listing(shape: Shape) -> Select[Any]:
     )
 
 
+def _counted_by_category(shape: Shape, parts: _Parts) -> Select[Any]:
+    """The matches of a query with only categories and no window, from the side table alone:
+    its partial index per audience holds the listed entries with a point, so the count is an
+    index-only scan that stops at the cap (on PostGIS the entries' heap is wide: a scan of it
+    until 201 matches took 8 of a 1M-row search's 9 ms)."""
+    side = _ENTRY_CATEGORY.c
+    flag = (
+        side.listed_with_public_point
+        if shape.column == "public_geom"
+        else side.listed_with_exact_point
+    )
+    rows = select(side.service_at_location_id).where(
+        parts.sql.in_code_list(side.code, parts.codes), flag
+    )
+    # An entry holds each code once, so one code needs no DISTINCT (which would read every
+    # match before the cap stops it); several codes may meet in one entry.
+    return rows if shape.one_category else rows.distinct()
+
+
 def _capped_total(shape: Shape, parts: _Parts) -> Label[Any]:
     """The matches counted up to ``cap`` rows (the caller binds the cap plus one)."""
     unwindowed = shape.mode == "near" and not shape.window
@@ -444,7 +467,9 @@ def _capped_total(shape: Shape, parts: _Parts) -> Label[Any]:
         if unwindowed and "categories" in shape.filters
         else None
     )
-    if leading is None:
+    if unwindowed and shape.filters == {"categories"}:
+        capped = _counted_by_category(shape, parts)
+    elif leading is None:
         capped = (
             select(literal(1))
             .select_from(_ENTRY)
