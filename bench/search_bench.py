@@ -491,11 +491,19 @@ def ensure_read_model(settings: Settings, size: int) -> float:
     model existed gets its table from the migration, then its entries from the rebuild.
     """
     had = read_model_rows(settings)
-    started = time.perf_counter()
-    migrate.upgrade(settings)
-    upgraded = round(time.perf_counter() - started, 1)
+    engine = make_engine(settings)
+    try:
+        revision_before = migrate.current_revision(engine)
+        started = time.perf_counter()
+        migrate.upgrade(settings)
+        upgraded = round(time.perf_counter() - started, 1)
+        migrated = migrate.current_revision(engine) != revision_before
+    finally:
+        engine.dispose()
     if read_model_rows(settings) == size:
         if had == size:
+            if migrated:  # a revision may have filled tables (the category side table)
+                analyze(settings)
             return 0.0
         # The read model's migration filled it (its backfill is the rebuild).
         analyze(settings)
