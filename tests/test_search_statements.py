@@ -138,5 +138,6 @@ def test_a_match_with_three_needs_gathers_with_the_search_statement(
     assert all(need["proposals"] for need in response.json()["needs"])
     reads = _reads(sent)
     print(f"\n{engine.dialect.name} match: {len(sent)} statements, {len(reads)} reads")
-    # The codes, the nearest candidates and those whose area covers the place.
-    assert len(reads) <= 3, reads
+    # The nearest candidates (the need codes checked in the same statement) and those whose
+    # area covers the place.
+    assert len(reads) == 2, reads

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 import sqlean
 from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -79,7 +80,12 @@ PG_CONNECT_OPTIONS = (
 
 
 def make_engine(settings: Settings) -> Engine:
-    """Create the SQLAlchemy engine for the configured backend."""
+    """Create the SQLAlchemy engine for the configured backend.
+
+    JSON columns are read with orjson on both engines: a search or match decodes each result's
+    pre-rendered document (``search_entry.doc``), and the standard library's decoder took about
+    a tenth of a match's time (py-spy, docs/performance.md).
+    """
     if settings.backend is Backend.SPATIALITE:
         return _make_spatialite_engine(settings)
     engine = create_engine(
@@ -95,6 +101,7 @@ def make_engine(settings: Settings) -> Engine:
         # window's cost estimate crosses jit_above_cost and compiling took over a second of a
         # 10 km radius query at 1M rows, for a query that runs in milliseconds.
         connect_args={"options": PG_CONNECT_OPTIONS},
+        json_deserializer=orjson.loads,
     )
 
     @event.listens_for(engine, "checkin")
@@ -121,6 +128,7 @@ def _make_spatialite_engine(settings: Settings) -> Engine:
         # (seen at 32 writers + 16 readers per 2 workers before api/write_turns.py).
         pool_size=10,
         max_overflow=20,
+        json_deserializer=orjson.loads,
     )
     library = settings.spatialite_library
     synchronous = settings.sqlite_synchronous

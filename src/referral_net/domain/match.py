@@ -24,7 +24,7 @@ from sqlmodel import Session
 
 from referral_net import matching
 from referral_net.db.models import AdminArea
-from referral_net.domain import places, search, taxonomy
+from referral_net.domain import places, search
 from referral_net.domain.search import shape as search_shape
 from referral_net.errors import InvalidInput
 from referral_net.geo.country import point_in_guatemala
@@ -190,11 +190,14 @@ def match(
 ) -> MatchResponse:
     """Rank eligible services for each need and propose a referral plan."""
     codes = [need.code for need in request.needs]
-    taxonomy.resolve_codes(session=session, codes=codes, field="needs")
     place = _person_point(session, request)
     profile = _profile(request, locale)
+    # The need codes are checked by the first search's own statement (unknown: 422 on "needs").
     found = search.find_entries(
-        session=session, principal=principal, query=_query(place, codes, GATHER_LIMIT)
+        session=session,
+        principal=principal,
+        query=_query(place, codes, GATHER_LIMIT),
+        check_categories_as="needs",
     )
     # Services whose area covers the place count whatever their office's distance (a national
     # service far away), so they are gathered on their own, not only among the nearest.

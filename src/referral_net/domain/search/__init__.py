@@ -66,7 +66,7 @@ def _nearest(
     first: list[Row[Any]] = []
 
     def run(window_m: float | None, fetch: int) -> bound.Attempt:
-        shape = base if not first else dataclasses.replace(base, counted=False)
+        shape = base if not first else dataclasses.replace(base, counted=False, checked=False)
         bound_values = {**values, "limit": query.limit, "offset": query.offset, "fetch": fetch}
         if window_m is not None:  # SpatiaLite: this index window (within the radius)
             shape = dataclasses.replace(shape, window=True)
@@ -79,7 +79,7 @@ def _nearest(
         )
 
     rows = bound.nearest(run, query, windowed=not knn, planar=knn, matches=matches)
-    summary = first[0] if base.counted else None
+    summary = first[0] if base.counted or base.checked else None
     return _Nearest(entries=[entry(row) for row in rows], summary=summary)
 
 
@@ -112,17 +112,34 @@ def _counted_page(
     return _page(session, shape, query, values, total), total
 
 
-def find_entries(*, session: Session, principal: Principal, query: SearchQuery) -> list[Entry]:
+def find_entries(
+    *,
+    session: Session,
+    principal: Principal,
+    query: SearchQuery,
+    check_categories_as: str | None = None,
+) -> list[Entry]:
     """The ordered page of entries, with what matching reads, without shaping or counting.
 
-    Used by matching, whose codes are checked already.
+    Used by matching. ``check_categories_as``: refuse unknown category codes (a 422 naming that
+    field) from the near statement's own summary row, so the check costs no statement of its
+    own; None when the caller checked them already.
     """
     _up_to_date(session)
     shape = plan.shape_of(session, principal, query, matching=True)
     values = plan.parameters(query)
-    if query.open_at is not None:
-        return hours.open_page(session, shape, query, values)[0]
-    return _page(session, shape, query, values)
+    if check_categories_as is None:
+        if query.open_at is not None:
+            return hours.open_page(session, shape, query, values)[0]
+        return _page(session, shape, query, values)
+    if query.mode != "near" or query.open_at is not None:
+        raise ValueError("codes are checked in near mode's own statement")
+    checked = dataclasses.replace(shape, checked=True)
+    found = _nearest(session, checked, query, values)
+    if found.summary is None:
+        raise ValueError("a checked nearest statement returns its summary row")
+    count.check(session, checked, query, found.summary, category_field=check_categories_as)
+    return found.entries
 
 
 def search(*, session: Session, principal: Principal, query: SearchQuery) -> SearchPage:

@@ -75,8 +75,16 @@ def check_only(
         check(session, shape, query, session.connection().execute(statement, values).one())
 
 
-def check(session: Session, shape: plan.Shape, query: SearchQuery, row: Row[Any]) -> None:
-    """Refuse an unknown area code, then unknown category codes (422s naming the parameter)."""
+def check(
+    session: Session,
+    shape: plan.Shape,
+    query: SearchQuery,
+    row: Row[Any],
+    *,
+    category_field: str = "category",
+) -> None:
+    """Refuse an unknown area code, then unknown category codes (422s naming the parameter:
+    ``category_field`` for the categories)."""
     if shape.mode in plan.AREA_MODES and row.area_level != query.mode:
         raise InvalidInput(
             f"unknown {query.mode} code: {query.area_code}",
@@ -90,4 +98,4 @@ def check(session: Session, shape: plan.Shape, query: SearchQuery, row: Row[Any]
         )
     if "categories" in shape.filters and row.known_codes < len(set(query.categories)):
         # Only on a refusal: the taxonomy names which codes are unknown, and where.
-        taxonomy.resolve_codes(session=session, codes=query.categories, field="category")
+        taxonomy.resolve_codes(session=session, codes=query.categories, field=category_field)

@@ -98,8 +98,9 @@ class Shape:
     SpatiaLite's growing windows, or a radius's box). ``matching``: the rows also carry what
     matching reads (category codes, ``minors_only``, whether a service area covers the point).
     ``counted``: near mode's statement also counts and checks (``count``'s columns), where its
-    one run is the whole search (PostGIS). ``one_category``: the query names one category code
-    (its count needs no ``DISTINCT``: an entry holds a code once).
+    one run is the whole search (PostGIS). ``checked``: near mode's statement also carries the
+    checks of the query's codes alone (matching: one statement fewer). ``one_category``: the
+    query names one category code (its count needs no ``DISTINCT``: an entry holds a code once).
     """
 
     engine: str
@@ -111,6 +112,7 @@ class Shape:
     window: bool = False
     matching: bool = False
     counted: bool = False
+    checked: bool = False
     one_category: bool = False
 
 
@@ -402,7 +404,11 @@ def nearest(shape: Shape) -> Select[Any]:
         .offset(_OFFSET)
         .subquery("page")
     )
-    counted = [_capped_total(shape, parts), *_checks(shape, parts)] if shape.counted else []
+    counted: list[Label[Any]] = []
+    if shape.counted:
+        counted = [_capped_total(shape, parts), *_checks(shape, parts)]
+    elif shape.checked:
+        counted = _checks(shape, parts)
     summary = (
         select(func.count().label("fetched"), func.max(near.c.reach).label("reach"), *counted)
         .select_from(near)
