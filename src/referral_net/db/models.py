@@ -140,6 +140,11 @@ class Location(SQLModel, table=True):
         CheckConstraint(
             "longitude IS NULL OR (longitude BETWEEN -180 AND 180)", name="ck_location_longitude"
         ),
+        CheckConstraint(
+            "geocoding_precision IS NULL"
+            " OR geocoding_precision IN ('given', 'town', 'municipality')",
+            name="ck_location_geocoding_precision",
+        ),
     )
 
     id: uuid.UUID = _uuid_pk()
@@ -166,6 +171,10 @@ class Location(SQLModel, table=True):
     outside_country: bool = False
     intake_phone: str | None = Field(default=None, max_length=40)
     intake_description: str | None = None
+    # profile (issue 15): how an import placed the point (given, town, municipality; NULL for a
+    # point its writer gave through the API) and whether it still has no usable point
+    geocoding_precision: str | None = Field(default=None, max_length=20)
+    needs_geocoding: bool = False
     status: str = Field(default=RecordStatus.ACTIVE, max_length=40, index=True)
     version: int = Field(default=1)
     last_modified: datetime | None = _timestamp()
