@@ -178,6 +178,8 @@ ENDPOINTS: list[tuple[str, Call, set[str]]] = [
     ("taxonomy", lambda w: ("GET", f"/api/v1/taxonomies/{TAXONOMY_ID}", None), READ),
     ("taxonomy term", lambda w: ("GET", f"/api/v1/taxonomy_terms/{TERM_ID}", None), READ),
     ("search", lambda w: ("GET", "/api/v1/search?near=14.8347,-91.5181", None), READ),
+    # The public export, whoever asks (more only through the audited CLI export).
+    ("export", lambda w: ("GET", "/api/v1/export?format=ndjson", None), READ),
     (
         "match",
         lambda w: (
@@ -190,7 +192,17 @@ ENDPOINTS: list[tuple[str, Call, set[str]]] = [
     ("history", lambda w: ("GET", f"/api/v1/metadata?resource_id={w.org.id}", None), STEWARD_ONLY),
     ("audit", lambda w: ("GET", f"/api/v1/audit?resource_id={w.org.id}", None), STEWARD_ONLY),
     ("audit verify", lambda w: ("GET", "/api/v1/audit/verify", None), STEWARD_ONLY),
+    ("list imports", lambda w: ("GET", "/api/v1/imports", None), STEWARD_ONLY),
+    # Stewards only; a steward's upload is queued (202) and an unknown job is a 404 (below).
+    (
+        "submit import",
+        lambda w: ("POST", "/api/v1/imports?dry_run=true", {"id": str(w.org.id), "name": "x"}),
+        set(),
+    ),
+    ("read import", lambda w: ("GET", f"/api/v1/imports/{w.org.id}", None), set()),
 ]
+# What a steward gets from the calls above that answer neither 200 nor 201 nor 204.
+STEWARD_STATUS = {"submit import": 202, "read import": 404}
 
 
 @pytest.fixture
@@ -237,6 +249,8 @@ def test_every_endpoint_allows_or_denies(
         outcomes[name] = response.status_code
         if name == "create link":
             expected = {409} if role in EDITORS_OF_A else ({401} if role == "anonymous" else {403})
+        elif name in STEWARD_STATUS and role == "steward":
+            expected = {STEWARD_STATUS[name]}
         elif role in allowed:
             expected = {200, 201, 204}
         else:

@@ -42,6 +42,8 @@ EXTENSIONS = {
     "location": (
         "visibility",
         "precision",
+        "geocoding_precision",
+        "needs_geocoding",
         "department_code",
         "municipality_code",
         "outside_country",
@@ -404,6 +406,8 @@ GOOD = {
     "location": {
         "visibility": "restricted",
         "precision": "municipality",
+        "geocoding_precision": "town",
+        "needs_geocoding": False,
         "department_code": "09",
         "municipality_code": "0901",
         "outside_country": False,
@@ -527,6 +531,8 @@ def test_an_organization_lists_its_services_by_id_name_and_status_as_hsds_allows
         ("location", "intake_description", None),
         ("location", "status", "closed"),
         ("location", "precision", "approximate"),
+        ("location", "geocoding_precision", "street"),
+        ("location", "needs_geocoding", "yes"),
         ("service_area", "geometry", json.dumps(POLYGON)),
         ("service_area", "geometry", {"type": "Point", "coordinates": [-91.5, 14.8]}),
         ("service_area", "geometry", {"type": "Polygon"}),

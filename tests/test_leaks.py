@@ -336,6 +336,9 @@ def _paths(w: World) -> list[tuple[str, str, dict[str, Any] | None]]:
         ("GET", f"/api/v1/organizations/{w.org_id}", None),
         # the HSDS forms: nesting, minimal, streams, incremental sync
         ("GET", "/api/v1/", None),
+        # the public export (the csv zip is checked unzipped in tests/test_export_hsds.py)
+        ("GET", "/api/v1/export?format=json", None),
+        ("GET", "/api/v1/export?format=ndjson", None),
         ("GET", "/api/v1/services?full=true&per_page=100", None),
         ("GET", "/api/v1/services?minimal=true&per_page=100", None),
         ("GET", "/api/v1/services?format=ndjson", None),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -14,7 +14,9 @@ from referral_net import cli_support
 from referral_net.cli_support import CliTyper, ReportingGroup
 from referral_net.db import migrate
 from referral_net.db.engine import make_engine
+from referral_net.exchange.records import ImportOptions, SourceRecord
 from referral_net.settings import Settings, get_settings
+from referral_net.vocab import Visibility
 
 if TYPE_CHECKING:
     from referral_net.domain.audit import Checkpoint, VerifyReport
@@ -455,3 +457,242 @@ def audit_checkpoint(
         typer.echo(f"error: cannot append to {target}: {exc.strerror}", err=True)
         raise typer.Exit(code=2) from None
     typer.echo(line)
+
+
+# --- import (issue 15): the options and the run that `import hsds` and `import sheet` share ------
+
+VisibilityOption = Annotated[
+    str,
+    typer.Option(
+        "--visibility",
+        help="Visibility of imported locations: public, restricted or confidential (a record"
+        " stating a more hidden one keeps it; an import never makes a site more visible).",
+    ),
+]
+SkipInvalidOption = Annotated[
+    bool,
+    typer.Option(
+        "--skip-invalid", help="Import the valid records and report the rest (exit code 3)."
+    ),
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Validate everything, write nothing.")
+]
+ReportOption = Annotated[
+    Path | None,
+    typer.Option("--report", help="Write the report (counts, errors, warnings) as JSON here."),
+]
+KeepLastModifiedOption = Annotated[
+    bool,
+    typer.Option(
+        "--keep-last-modified",
+        help="Keep the source's last_modified instead of the time of the import.",
+    ),
+]
+
+
+def import_visibility(value: str) -> Visibility:
+    """The --visibility value, or an operator's error naming the choices."""
+    try:
+        return Visibility(value)
+    except ValueError:
+        raise cli_support.CliError(
+            "--visibility must be public, restricted or confidential"
+        ) from None
+
+
+def run_import_command(
+    *,
+    source_name: str,
+    records: Iterable[SourceRecord],
+    options: ImportOptions,
+    report_path: Path | None,
+) -> None:
+    """Run an import with a progress bar, print the summary and the problems, write
+    ``--report``, and exit with the report's code (0, 1 or 3; an operator's error is 2)."""
+    from rich.console import Console
+
+    from referral_net.exchange import report as import_report
+    from referral_net.exchange.importer import run_import
+
+    settings = _settings()
+    engine = make_engine(settings)
+    try:
+        cli_support.require_current_schema(engine, settings)
+        with import_report.import_progress(Console(stderr=True), source_name) as advance:
+            report = run_import(
+                engine=engine,
+                records=records,
+                options=options,
+                on_progress=advance,
+                actor="system:import",
+                audit_key=settings.audit_key,
+            )
+    finally:
+        engine.dispose()
+    import_report.print_report(report, Console(soft_wrap=True))
+    if report_path is not None:
+        try:
+            import_report.write_report_file(report, report_path)
+        except OSError as exc:
+            raise cli_support.CliError(
+                f"cannot write the report to {report_path}: {exc.strerror}"
+            ) from None
+    raise typer.Exit(code=report.exit_code)
+
+
+@import_app.command("hsds")
+def import_hsds(
+    path: Annotated[
+        str,
+        typer.Argument(
+            help="A nested JSON or NDJSON file, a folder or .zip (CSV datapackage, or JSON /"
+            " NDJSON files named by table), or an http(s) URL to any of these."
+        ),
+    ],
+    *,
+    visibility: VisibilityOption = "restricted",
+    skip_invalid: SkipInvalidOption = False,
+    dry_run: DryRunOption = False,
+    report: ReportOption = None,
+    keep_last_modified: KeepLastModifiedOption = False,
+) -> None:
+    """Import HSDS 3.0 records, upserted by id: all or nothing unless --skip-invalid."""
+    from referral_net.exchange.sources import open_source
+
+    chosen = import_visibility(visibility)
+    _settings()  # the database must exist before a download starts
+    with open_source(path) as source:
+        run_import_command(
+            source_name=source.name,
+            records=source.records(),
+            options=ImportOptions(
+                visibility=chosen,
+                skip_invalid=skip_invalid,
+                dry_run=dry_run,
+                source_name=source.name,
+                keep_last_modified=keep_last_modified,
+            ),
+            report_path=report,
+        )
+
+
+# --- import sheet / import template (issue 15, the spreadsheet template) ----------------------
+
+
+@import_app.command("template")
+def import_template(
+    path: Annotated[Path, typer.Argument(help="File to write (.xlsx or .csv).")],
+    sheet_format: Annotated[
+        str | None,
+        typer.Option("--format", help="xlsx or csv (default: the file name's suffix)."),
+    ] = None,
+) -> None:
+    """Write the empty spreadsheet template (the guide: docs/sheet-template.md)."""
+    from referral_net.exchange import sheet
+
+    if sheet_format not in {None, "xlsx", "csv"}:
+        raise cli_support.CliError(f"--format must be xlsx or csv, not {sheet_format!r}")
+    chosen: sheet.SheetFormat | None = (
+        None if sheet_format is None else ("csv" if sheet_format == "csv" else "xlsx")
+    )
+    try:
+        written = sheet.write_template(path, chosen)
+    except OSError as exc:
+        raise cli_support.CliError(f"cannot write {path}: {exc.strerror}") from None
+    typer.echo(f"template written to {written}")
+
+
+@import_app.command("sheet")
+def import_sheet(
+    path: Annotated[Path, typer.Argument(help="The filled template (.xlsx or .csv).")],
+    visibility: VisibilityOption = "restricted",
+    skip_invalid: SkipInvalidOption = False,
+    dry_run: DryRunOption = False,
+    report: ReportOption = None,
+) -> None:
+    """Import the spreadsheet template: hours parsed, rows placed offline (given, town or
+    municipality); a row's visibilidad cell wins, --visibility fills the empty ones."""
+    from referral_net.exchange import sheet
+
+    chosen = import_visibility(visibility)
+    if not path.is_file():
+        raise cli_support.CliError(f"no such file: {path}")
+    run_import_command(
+        source_name=path.name,
+        records=sheet.read_sheet(path),
+        options=ImportOptions(
+            visibility=chosen,
+            # The sheet's visibilidad column is the operator's own word for each row.
+            visibility_from_source=True,
+            skip_invalid=skip_invalid,
+            dry_run=dry_run,
+            source_name=path.name,
+        ),
+        report_path=report,
+    )
+
+
+# --- export hsds (issue 15, export) ----------------------------------------------------------
+
+
+@export_app.command("hsds")
+def export_hsds(
+    directory: Annotated[Path, typer.Argument(help="Folder to write into (created if missing).")],
+    export_format: Annotated[
+        str,
+        typer.Option(
+            "--format", help="json (one list per table), ndjson, or csv (a tabular datapackage)."
+        ),
+    ] = "json",
+    audience: Annotated[
+        str,
+        typer.Option(help="public (default), caseworker or steward; any but public is audited."),
+    ] = "public",
+) -> None:
+    """Export the directory as HSDS 3.0, as the audience may see it (docs/export.md)."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from referral_net.exchange import export
+
+    if export_format not in export.FORMATS:
+        raise cli_support.CliError(f"--format must be json, ndjson or csv, not {export_format!r}")
+    if audience not in export.AUDIENCES:
+        raise cli_support.CliError(
+            f"--audience must be public, caseworker or steward, not {audience!r}"
+        )
+    if directory.exists() and not directory.is_dir():
+        raise cli_support.CliError(f"not a folder: {directory}")
+    settings = _settings()
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with _session() as session, Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task("exporting", total=None)
+        done = {"count": 0}
+
+        def advance(table: str) -> None:
+            done["count"] += 1
+            progress.update(task, description=f"{table}: {done['count']} records")
+
+        try:
+            summary = export.write_export(
+                session=session,
+                directory=directory,
+                export_format=export_format,  # type: ignore[arg-type]  # checked above
+                audience=audience,  # type: ignore[arg-type]  # checked above
+                capacity_stale_hours=settings.capacity_stale_hours,
+                on_record=advance,
+            )
+        except OSError as exc:
+            raise cli_support.CliError(f"cannot write to {directory}: {exc.strerror}") from None
+    table = Table(title=f"HSDS export ({summary.format}, {summary.audience}) into {directory}")
+    table.add_column("table")
+    table.add_column("records", justify="right")
+    for name, _record_table in export.EXPORT_TABLES:
+        table.add_row(name, str(summary.records.get(name, 0)))
+    if summary.rows:
+        table.add_section()
+        for name, count in summary.rows.items():
+            table.add_row(f"{name} (csv rows)", str(count))
+    Console(soft_wrap=True).print(table)

@@ -24,8 +24,10 @@ from referral_net.api.request_middleware import (
 from referral_net.api.routers import (
     audit,
     auth,
+    exports,
     health,
     history,
+    imports,
     locations,
     match,
     organizations,
@@ -39,6 +41,7 @@ from referral_net.api.routers import (
 from referral_net.api.security_headers import SecurityHeadersMiddleware
 from referral_net.api.write_turns import WriteTurnMiddleware
 from referral_net.db.engine import make_engine
+from referral_net.exchange.jobs import ImportWorker
 from referral_net.schemas.common import PROBLEM_RESPONSES
 from referral_net.settings import Backend, Settings, get_settings
 
@@ -57,6 +60,8 @@ OPENAPI_TAGS = [
     {"name": "verification", "description": "Listings due for verification."},
     {"name": "history", "description": "HSDS metadata: the change history of a record."},
     {"name": "audit", "description": "The tamper-evident audit trail (stewards)."},
+    {"name": "imports", "description": "File imports run as background jobs (stewards)."},
+    {"name": "export", "description": "The public directory as HSDS: JSON, NDJSON or CSV."},
     {"name": "hsds", "description": "The HSDS API root: version, profile and OpenAPI URL."},
     {"name": "profile", "description": "The HSDS profile: merge patches, compiled schemas."},
 ]
@@ -73,9 +78,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             owns_engine = True
         else:  # tests may hand in an engine bound to their transaction
             owns_engine = False
+        # Imports submitted over HTTP run in this thread, never in a request (exchange/jobs.py).
+        app.state.import_worker = ImportWorker(app.state.engine, settings)
+        app.state.import_worker.start()
         try:
             yield
         finally:
+            app.state.import_worker.stop()
             if owns_engine:
                 app.state.engine.dispose()
 
@@ -98,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = None
+    app.state.import_worker = None
     app.state.signing_key = _signing_key(settings)
     install_error_handlers(app)
     ratelimit.install(app, settings)
@@ -109,8 +119,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # CORS per partner key (api/cors.py); inside the security headers, so preflights get them.
     app.add_middleware(PartnerCorsMiddleware)
     # The body cap runs before anything reads, parses or authenticates (api/body_limit.py).
+    # Uploads to /api/v1/imports have their own cap; the rest of the API keeps the global one.
     app.add_middleware(
-        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=BODY_LIMIT_OVERRIDES
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        overrides={**BODY_LIMIT_OVERRIDES, imports.router.prefix: settings.import_max_bytes},
     )
     # Outside every answer it must label: the 413, the NUL 400, CORS refusals (api/caching.py).
     app.add_middleware(CachingMiddleware, public_max_age=settings.public_cache_max_age_seconds)
@@ -138,8 +151,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(
         services.verification_router, responses=PROBLEM_RESPONSES, dependencies=limited
     )
-    app.include_router(history.router, responses=PROBLEM_RESPONSES, dependencies=limited)
-    app.include_router(audit.router, responses=PROBLEM_RESPONSES, dependencies=limited)
+    for limited_router in (history.router, audit.router, imports.router, exports.router):
+        app.include_router(limited_router, responses=PROBLEM_RESPONSES, dependencies=limited)
     return app
 
 

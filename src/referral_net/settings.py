@@ -117,6 +117,18 @@ class Settings(BaseSettings):
         default=False,
         description="Log the full traceback of unexpected errors (it may hold SQL and values).",
     )
+    # Imports over HTTP (exchange/jobs.py, api/routers/imports.py, docs/import-jobs.md).
+    import_max_bytes: int = Field(
+        default=50 * 1024 * 1024,
+        ge=1,
+        description="Largest upload POST /api/v1/imports accepts (bytes); its own body cap.",
+    )
+    import_job_stale_seconds: int = Field(
+        default=300,
+        ge=1,
+        le=86_400,
+        description="A running import job silent this long is marked failed (a crashed worker).",
+    )
 
     @field_validator("database_url")
     @classmethod

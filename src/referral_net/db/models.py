@@ -14,7 +14,7 @@ import uuid
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, CheckConstraint, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
@@ -563,6 +563,51 @@ class AuditEntry(SQLModel, table=True):
     # does not hold (settings): a database administrator can recompute the SHA-256 chain but
     # not this one. NULL for entries written while no audit key was configured.
     entry_mac: str | None = Field(default=None, max_length=64)
+
+
+class ImportJob(SQLModel, table=True):
+    """An import submitted over HTTP, run by a background worker (``exchange/jobs.py``).
+
+    Holds no personal data: the submitter's audit name, the upload's file name (never a path),
+    the options, and the report (counts and problems by table, row and field).
+    """
+
+    __tablename__ = "import_job"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('queued', 'running', 'succeeded', 'partly_imported', 'refused', 'failed')",
+            name="ck_import_job_state",
+        ),
+    )
+
+    id: uuid.UUID = _uuid_pk()
+    state: str = Field(default="queued", max_length=20, index=True)
+    source_name: str = Field(max_length=255)
+    format: str = Field(max_length=20)
+    options: dict[str, Any] = Field(default_factory=dict, sa_type=JSON(none_as_null=True))
+    submitted_by: str = Field(max_length=320)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    started_at: datetime | None = _timestamp()
+    finished_at: datetime | None = _timestamp()
+    # The running worker's last sign of life; silent too long, the job is marked failed.
+    heartbeat_at: datetime | None = _timestamp()
+    # Which worker claimed the job: only it writes the job's outcome.
+    worker: str | None = Field(default=None, max_length=200)
+    progress: int = 0
+    report: dict[str, Any] | None = Field(default=None, sa_type=JSON(none_as_null=True))
+
+
+class ImportUpload(SQLModel, table=True):
+    """The uploaded file of a job until the job has run (then deleted: it may name hidden sites).
+
+    In the database rather than a spool folder, so that any worker process, on any host, can run
+    the job, and a submission and its file are committed together.
+    """
+
+    __tablename__ = "import_upload"
+
+    job_id: uuid.UUID = Field(primary_key=True, foreign_key="import_job.id", ondelete="CASCADE")
+    content: bytes = Field(sa_type=LargeBinary)
 
 
 # --- the search read model (issue 13) ---------------------------------------------------------

@@ -47,6 +47,8 @@ class Site:
     municipality_code: str | None
     intake_phone: str | None
     intake_description: str | None
+    # How an import placed the exact point (given, town, municipality); None: the writer's own.
+    geocoding_precision: str | None = None
     # The representative point of its municipality (else department): where an audience that
     # may not see the site exactly is shown it (the read model holds it with the entry).
     coarse_latitude: float | None = None
@@ -95,6 +97,8 @@ class Audience:
                 latitude=lat,
                 longitude=lon,
                 precision="exact" if exact else "municipality",
+                # Only with the exact point: a coarse view's point is the municipality's anyway.
+                geocoding_precision=site.geocoding_precision if exact else None,
                 department_code=site.department_code,
                 municipality_code=site.municipality_code,
                 intake_phone=site.intake_phone,

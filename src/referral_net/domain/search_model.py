@@ -21,7 +21,7 @@ their caller must call :func:`refresh`.
     {"service":    {id, name, organization_id, organization_name, minimum_age, maximum_age,
                     genders_served, lgbtiq_affirming, accepts_accompanying_children},
      "location":   {id, name, latitude, longitude (exact), department_code, municipality_code,
-                    intake_phone, intake_description},
+                    intake_phone, intake_description, geocoding_precision},
      "categories": {"es": [{code, name}], "en": [...]}     ordered by code
      "languages":  {"es": [{code, name}], "en": [...]}     ordered by code, then record id
      "capacity":   [{unit, available, maximum, description, updated (ISO)}]   stored values,
@@ -195,6 +195,7 @@ _LINK_ROWS: Select[Any] = (
         _LOCATION.municipality_code,
         _LOCATION.intake_phone,
         _LOCATION.intake_description,
+        _LOCATION.geocoding_precision,
         _LOCATION.status.label("location_status"),
         # The points' own coordinates: written back as points, bit for bit.
         func.ST_X(_LOCATION.geom).label("exact_x"),
@@ -225,6 +226,8 @@ _CATEGORY_ROWS: Select[Any] = (
         _ATTRIBUTE.link_entity == services.LINK_ENTITY,
         _ATTRIBUTE.link_type == taxonomy.CATEGORY_LINK_TYPE,
         _ATTRIBUTE.link_id.in_(_ids()),
+        # an imported taxonomy's term is no category, whatever link_type its source gave it
+        taxonomy.own_terms(),
     )
     .order_by(_TERM.code, _ATTRIBUTE.link_id)
 )
@@ -465,6 +468,7 @@ def _entry(
             "municipality_code": row.municipality_code,
             "intake_phone": row.intake_phone,
             "intake_description": row.intake_description,
+            "geocoding_precision": row.geocoding_precision,
         },
         "categories": parts.categories,
         "languages": parts.languages,

@@ -41,6 +41,10 @@ from referral_net.vocab import Locale
 CATEGORY_LINK_TYPE = "category"
 SEED_RELATIVE_PATH = "seed/taxonomy.json"
 
+# Our own taxonomy (seed/taxonomy.json): its id is uuid5 of its URI, which the file states; the
+# loader refuses a file with another id, so category codes always mean this taxonomy's terms.
+OWN_TAXONOMY_URI = "https://referral-net.org/taxonomy/anti-trafficking"
+OWN_TAXONOMY_ID = uuid.uuid5(uuid.NAMESPACE_URL, OWN_TAXONOMY_URI)
 OPEN_ELIGIBILITY_NAME = "Open Eligibility"
 OPEN_ELIGIBILITY_URI = "https://openeligibility.org"
 # As for our own taxonomy, the id is uuid5 of the URI; a term's is uuid5 of its name within it.
@@ -61,10 +65,14 @@ def open_eligibility_term_id(name: str) -> uuid.UUID:
 
 
 def own_terms() -> ColumnElement[bool]:
-    """A filter for our own taxonomy's terms: category codes and the hierarchy are theirs alone,
-    an Open Eligibility code is no category code."""
+    """A filter for our own taxonomy's terms: category codes and the hierarchy are theirs alone.
+
+    An Open Eligibility code is no category code, and neither is a code of a taxonomy an HSDS
+    import brought (its terms are linked as plain attributes): "own" is the anti-trafficking
+    taxonomy's id, not "anything but Open Eligibility".
+    """
     taxonomy_id = col(TaxonomyTerm.taxonomy_id)
-    return or_(taxonomy_id.is_(None), taxonomy_id != OPEN_ELIGIBILITY_TAXONOMY_ID)
+    return or_(taxonomy_id.is_(None), taxonomy_id == OWN_TAXONOMY_ID)
 
 
 # --- the seed file ---------------------------------------------------------------------------
@@ -283,6 +291,12 @@ def load_taxonomy(*, session: Session, path: Path | None = None) -> int:
     load changes nothing.
     """
     data = _read_file(path or default_taxonomy_path())
+    if data.taxonomy.id != OWN_TAXONOMY_ID:
+        raise InvalidInput(
+            f"The taxonomy file must keep the anti-trafficking taxonomy's id ({OWN_TAXONOMY_ID},"
+            f" uuid5 of {OWN_TAXONOMY_URI}): its terms are the category codes. Other taxonomies"
+            " come in through `referral-net import hsds`."
+        )
     levels = _by_depth(data.terms)
     mappings = _open_eligibility_mappings(data.terms)
     _store_taxonomy(session, data.taxonomy)

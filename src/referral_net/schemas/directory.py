@@ -780,6 +780,16 @@ class CapacityUpdate(StrictModel):
 # --- locations -------------------------------------------------------------------------------
 
 
+# How an import placed a location's point (issue 15): the source's own coordinates, a known town
+# named in its address, or its municipality's representative point. None: the writer's own point.
+GeocodingPrecision = Literal["given", "town", "municipality"]
+GEOCODING_PRECISION_DESCRIPTION = (
+    "How an import placed the point: given (the source's coordinates), town (a known town named"
+    " in the address) or municipality (its representative point); absent for a point its writer"
+    " gave directly."
+)
+
+
 class LocationFields(HsdsPatch):
     """Fields shared by location creation and update."""
 
@@ -806,6 +816,9 @@ class LocationCreate(LocationFields):
     longitude: float | None = Field(default=None, examples=[-91.5181])
     outside_country: bool = False
     visibility: Visibility = Visibility.PUBLIC
+    geocoding_precision: GeocodingPrecision | None = Field(
+        default=None, description=GEOCODING_PRECISION_DESCRIPTION
+    )
     addresses: list[AddressIn] = Field(default_factory=list, max_length=5)
     phones: list[PhoneIn] = Field(default_factory=list, max_length=20)
     languages: list[LanguageItem] = Field(default_factory=list, max_length=30)
@@ -859,6 +872,8 @@ class LocationUpdate(LocationFields):
     organization_id: ReadOnly
     location_type: ReadOnly
     precision: ReadOnly
+    geocoding_precision: ReadOnly
+    needs_geocoding: ReadOnly
     department_code: ReadOnly
     municipality_code: ReadOnly
     status: ReadOnly
@@ -895,6 +910,12 @@ class LocationRead(BaseModel):
     latitude: float | None = Field(default=None, examples=[14.8347])
     longitude: float | None = Field(default=None, examples=[-91.5181])
     precision: Literal["exact", "municipality"] = "exact"
+    geocoding_precision: GeocodingPrecision | None = Field(
+        default=None, description=GEOCODING_PRECISION_DESCRIPTION
+    )
+    needs_geocoding: bool = Field(
+        default=False, description="Imported without a usable point: to be placed by hand."
+    )
     visibility: Visibility
     department_code: str | None = Field(default=None, examples=["09"])
     municipality_code: str | None = Field(default=None, examples=["0901"])

@@ -35,6 +35,11 @@ class SearchLocation(BaseModel):
     latitude: float | None = Field(default=None, examples=[14.8347])
     longitude: float | None = Field(default=None, examples=[-91.5181])
     precision: Literal["exact", "municipality"] = "exact"
+    geocoding_precision: Literal["given", "town", "municipality"] | None = Field(
+        default=None,
+        description="How an import placed the exact point (given, town or municipality); shown"
+        " with exact points only.",
+    )
     department_code: str | None = Field(default=None, examples=["09"])
     municipality_code: str | None = Field(default=None, examples=["0901"])
     intake_phone: str | None = None

@@ -47,6 +47,8 @@ class Entry:
             municipality_code=location["municipality_code"],
             intake_phone=location["intake_phone"],
             intake_description=location["intake_description"],
+            # Entries rendered before issue 15 have no such key: read as unknown (None).
+            geocoding_precision=location.get("geocoding_precision"),
             coarse_latitude=self.public_latitude,
             coarse_longitude=self.public_longitude,
         )
