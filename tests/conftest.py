@@ -100,6 +100,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             admin.dispose()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the other backend's items of a file marked ``only_backend`` (its twin file runs
+    them; see tests/api_fuzz.py), so that each backend's half can go to its own worker."""
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        only = item.get_closest_marker("only_backend")
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("backend") if callspec is not None else None
+        if only is not None and backend is not None and backend != only.args[0]:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def unavailable(request: pytest.FixtureRequest, backend: str, exc: BaseException) -> None:
     """Skip on a laptop, fail under CI, when a backend cannot be set up."""
     message = f"{backend} backend unavailable: {type(exc).__name__}: {exc}"
@@ -164,7 +182,11 @@ def session(connection: Connection) -> Iterator[Session]:
 def app(settings: Settings, engine: Engine, connection: Connection) -> FastAPI:
     """The application wired to the test's transaction."""
     # Limits off: the fuzz test alone makes hundreds of requests (test_rate_limits opts in).
-    application = create_app(settings.model_copy(update={"rate_limits_enabled": False}))
+    # No import worker thread: it would poll the shared engine beside every test
+    # (tests/test_import_jobs.py serves the app with its worker).
+    application = create_app(
+        settings.model_copy(update={"rate_limits_enabled": False, "import_worker": False})
+    )
     application.state.engine = engine
 
     def _session() -> Iterator[Session]:

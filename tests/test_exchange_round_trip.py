@@ -50,7 +50,6 @@ from tests.databases import migrated_template
 pytestmark = pytest.mark.db
 
 STEWARD = Principal(role=Role.STEWARD, subject="user:round-trip")
-FORMATS: tuple[ExportFormat, ...] = ("json", "ndjson", "csv")
 LINK_CONTACT = "Coordinación de turno (ejemplo)"
 ORG_CONTACT = "Dirección (ejemplo)"
 
@@ -251,8 +250,19 @@ def _assert_public_links_differ_only_in_restricted_stamps(
     assert restamped > 0, "the sample network has public links at restricted sites"
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("audience", ["steward", "public"])
+# Every format as a steward (everything travels); as the public, one format per file layout
+# (nested JSON and flat CSV): the public leg tests what the audience withholds, not the format, and
+# each leg costs two exports and an import (keeping the suite under its time budget).
+@pytest.mark.parametrize(
+    ("audience", "fmt"),
+    [
+        ("steward", "json"),
+        ("steward", "ndjson"),
+        ("steward", "csv"),
+        ("public", "ndjson"),
+        ("public", "csv"),
+    ],
+)
 def test_export_import_export_gives_the_same_files(
     template: Settings,
     seeded: Settings,

@@ -430,3 +430,23 @@ def test_workers_racing_for_a_job_claim_it_once(engine: Engine) -> None:
         assert job_id not in {r.id for r in remaining}
         session.delete(stored)
         session.commit()
+
+
+def test_a_process_without_the_worker_queues_and_a_process_with_it_runs_the_job(
+    job_settings: Settings, engine: Engine
+) -> None:
+    raw = (EXAMPLE / "service_full.json").read_bytes()
+    quiet = create_app(job_settings.model_copy(update={"import_worker": False}))
+    with TestClient(quiet, raise_server_exceptions=False) as replica:
+        assert replica.app.state.import_worker is None  # type: ignore[attr-defined]
+        headers = _headers(replica, engine, Role.STEWARD)
+        location, queued = _submit(replica, headers, "service_full.json", raw, dry_run="true")
+        time.sleep(0.3)  # time a worker would have had to claim it, were one running
+        still = replica.get(location, headers=headers).json()
+        assert still["state"] == "queued"
+        assert still["started_at"] is None
+    with TestClient(create_app(job_settings), raise_server_exceptions=False) as serving:
+        done = _wait(serving, location, _headers(serving, engine, Role.STEWARD))
+    assert done["id"] == queued["id"]
+    assert done["state"] == "succeeded", done["report"]
+    assert done["report"]["written"] is False  # a dry run

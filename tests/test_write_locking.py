@@ -37,8 +37,14 @@ def served_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     except Exception as exc:
         unavailable(request, backend, exc)
         raise
+    # No import worker: its thread may hold a pooled connection when a test disposes the engine,
+    # and a psycopg connection collected unclosed is a ResourceWarning (an error in this suite).
     return settings.model_copy(
-        update={"sqlite_busy_timeout_ms": BUSY_MS, "rate_limits_enabled": False}
+        update={
+            "sqlite_busy_timeout_ms": BUSY_MS,
+            "rate_limits_enabled": False,
+            "import_worker": False,
+        }
     )
 
 

@@ -41,7 +41,7 @@ from referral_net.api.routers import (
 from referral_net.api.security_headers import SecurityHeadersMiddleware
 from referral_net.api.write_turns import WriteTurnMiddleware
 from referral_net.db.engine import make_engine
-from referral_net.exchange.jobs import ImportWorker
+from referral_net.exchange.jobs import start_import_worker
 from referral_net.schemas.common import PROBLEM_RESPONSES
 from referral_net.settings import Backend, Settings, get_settings
 
@@ -79,12 +79,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:  # tests may hand in an engine bound to their transaction
             owns_engine = False
         # Imports submitted over HTTP run in this thread, never in a request (exchange/jobs.py).
-        app.state.import_worker = ImportWorker(app.state.engine, settings)
-        app.state.import_worker.start()
+        app.state.import_worker = worker = start_import_worker(app.state.engine, settings)
         try:
             yield
         finally:
-            app.state.import_worker.stop()
+            if worker is not None:
+                worker.stop()
             if owns_engine:
                 app.state.engine.dispose()
 

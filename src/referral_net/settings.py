@@ -129,6 +129,13 @@ class Settings(BaseSettings):
         le=86_400,
         description="A running import job silent this long is marked failed (a crashed worker).",
     )
+    import_worker: bool = Field(
+        default=True,
+        description=(
+            "Run queued HTTP imports in a thread of this process. Off: jobs wait for a process "
+            "of the same database where it is on (e.g. keep it on in one process of many)."
+        ),
+    )
 
     @field_validator("database_url")
     @classmethod

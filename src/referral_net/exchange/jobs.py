@@ -576,3 +576,12 @@ class ImportWorker:
             run_job(self.engine, job_id, worker=self.name, settings=self.settings)
             ran += 1
         return ran
+
+
+def start_import_worker(engine: Engine, settings: Settings) -> ImportWorker | None:
+    """The started worker of this process, or None where ``settings.import_worker`` is off."""
+    if not settings.import_worker:
+        return None
+    worker = ImportWorker(engine, settings)
+    worker.start()
+    return worker

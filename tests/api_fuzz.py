@@ -8,6 +8,11 @@ schemathesis draws values its schema allows and seldom reaches the ends of the c
 number line; tests/test_extreme_inputs.py adds hypothesis strategies aimed there (datetimes from
 year 1 to 9999 in any zone, extreme dates, huge and negative integers, NaN and infinity) over the
 GET parameters that take them.
+
+The test is defined here once and collected from one file per backend
+(tests/test_api_fuzz_spatialite.py, tests/test_api_fuzz_postgis.py, each marked `only_backend`):
+the suite hands whole files to its workers, and the two halves, the longest tests of the suite,
+then run side by side.
 """
 
 from __future__ import annotations
