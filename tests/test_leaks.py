@@ -362,6 +362,12 @@ def _paths(w: World) -> list[tuple[str, str, dict[str, Any] | None]]:
         ("GET", f"/api/v1/search?covers={near}&limit=100", None),
         ("GET", f"/api/v1/search?near={near}&q=albergue&category=protection.shelter", None),
         ("GET", f"/api/v1/search?near={near}&open_now=true&gender=woman&age=30", None),
+        # search as GeoJSON (docs/geojson.md): by f= and by Accept (the header is sent by
+        # _request for paths ending in #geojson)
+        ("GET", f"/api/v1/search?near={near}&limit=100&f=geojson", None),
+        ("GET", "/api/v1/search?bbox=-91.56,14.76,-91.48,14.88&limit=100&f=geojson", None),
+        ("GET", f"/api/v1/search?covers={near}&limit=100&f=geojson", None),
+        ("GET", "/api/v1/search?municipality=0901&limit=100#geojson", None),
         # matching (caseworkers only: everyone here is refused, and the refusal must not leak)
         (
             "POST",
@@ -465,9 +471,13 @@ def test_no_hidden_place_reaches_an_audience_that_may_not_see_it(
     client: TestClient, world: World, audience: dict[str, str]
 ) -> None:
     checked = 0
-    for method, path, body in _paths(world):
-        response = client.request(method, path, json=body, headers=audience)
+    for method, listed, body in _paths(world):
+        path, _, fragment = listed.partition("#")
+        headers = {**audience, "Accept": "application/geo+json"} if fragment else audience
+        response = client.request(method, path, json=body, headers=headers)
         assert response.status_code < 500, (method, path, response.text)
+        if fragment or "f=geojson" in path:  # the GeoJSON paths are checked as GeoJSON
+            assert response.headers["content-type"] == "application/geo+json", path
         where = f"{method} {path}"
         _assert_no_leak(_without_echo(response), world, where)
         headers = {k: v for k, v in response.headers.items() if k.lower() != "x-request-id"}

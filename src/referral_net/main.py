@@ -30,6 +30,7 @@ from referral_net.api.routers import (
     imports,
     locations,
     match,
+    ogc,
     organizations,
     profile,
     root,
@@ -64,6 +65,7 @@ OPENAPI_TAGS = [
     {"name": "export", "description": "The public directory as HSDS: JSON, NDJSON or CSV."},
     {"name": "hsds", "description": "The HSDS API root: version, profile and OpenAPI URL."},
     {"name": "profile", "description": "The HSDS profile: merge patches, compiled schemas."},
+    {"name": "ogc", "description": "OGC API - Features: services, departments, municipalities."},
 ]
 
 
@@ -153,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for limited_router in (history.router, audit.router, imports.router, exports.router):
         app.include_router(limited_router, responses=PROBLEM_RESPONSES, dependencies=limited)
+    app.include_router(ogc.router, dependencies=limited)  # /ogc: OGC API - Features (docs/ogc.md)
     return app
 
 

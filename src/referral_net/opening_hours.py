@@ -581,3 +581,63 @@ def is_open_24h(schedules: Sequence[WeeklySchedule], *, on: date | None = None) 
     # Periods starting the day before can run into the first morning.
     periods = _periods(usable, on - _DAY, on + timedelta(days=_WEEK_DAYS - 1))
     return _covers(periods, start, end)
+
+
+# --- opening hours as text (maps, lists) ----------------------------------------------------------
+
+_DAY_LABELS: dict[str, tuple[str, ...]] = {
+    "es": ("lun", "mar", "mié", "jue", "vie", "sáb", "dom"),
+    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+}
+_EVERY_DAY = {"es": "todos los días", "en": "every day"}
+_ALL_DAY = {"es": "24 horas", "en": "24 hours"}
+_CALENDAR_RULE = {"es": "según calendario", "en": "on set dates"}
+_NO_HOURS = {"es": "sin horario", "en": "no hours given"}
+
+
+def _day_runs(days: frozenset[int], labels: Sequence[str]) -> str:
+    """Weekdays as runs: {0..4, 6} -> "lun–vie, dom" (a run of three or more uses a dash)."""
+    ordered = sorted(days)
+    runs: list[list[int]] = []
+    for day in ordered:
+        if runs and day == runs[-1][-1] + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    parts: list[str] = []
+    for run in runs:
+        if len(run) >= 3:  # "lun–mié"; two days read better listed
+            parts.append(f"{labels[run[0]]}–{labels[run[-1]]}")
+        else:
+            parts.extend(labels[day] for day in run)
+    return ", ".join(parts)
+
+
+def describe_schedule(schedule: WeeklySchedule, locale: str) -> str:
+    """One schedule as short text in ``locale`` (es or en): "lun–vie 08:00–16:30", "sáb 24 horas".
+
+    Weekly and daily rules without calendar parts read as days and hours; any other rule (by
+    month, by date, every other week) is named as a calendar rule after its hours, since a map
+    popup has no room for the whole recurrence (the HSDS record keeps it).
+    """
+    language = locale if locale in _DAY_LABELS else "en"
+    opens, closes = schedule.opens_at, schedule.closes_at
+    if opens is None or closes is None:
+        hours = _NO_HOURS[language]  # such a schedule never opens (``occurs_on``)
+    elif opens == time(0) and (closes == time(0) or (closes.hour, closes.minute) == (23, 59)):
+        hours = _ALL_DAY[language]
+    else:
+        # 23:59 is how data entry writes "until midnight" (see the module docstring).
+        until = "24:00" if (closes.hour, closes.minute) == (23, 59) else closes.strftime("%H:%M")
+        hours = f"{opens.strftime('%H:%M')}–{until}"
+    if not _is_timeless_weekly(schedule):
+        return f"{hours} ({_CALENDAR_RULE[language]})"
+    days = parse_byday(schedule.byday) if _given(schedule.byday) else frozenset(range(_WEEK_DAYS))
+    if len(days) == _WEEK_DAYS:
+        return f"{_EVERY_DAY[language]} {hours}"
+    return f"{_day_runs(days, _DAY_LABELS[language])} {hours}"
+
+
+def describe_hours(schedules: Sequence[WeeklySchedule], locale: str) -> list[str]:
+    """Every schedule as text (:func:`describe_schedule`), in the order given."""
+    return [describe_schedule(schedule, locale) for schedule in schedules]

@@ -28,6 +28,8 @@ their caller must call :func:`refresh`.
                    in the order a service read shows them; freshness is the reader's
      "schedules":  to_compact(...) of the valid weekly schedules; from_compact() gives them back
      "last_verified": "YYYY-MM-DD" | null,
+     "phones":     {"link": [number], "location": [number], "service": [number]}   by record id;
+                   who may see which is the reader's (``search.shape``)
      "matching":   {interpretation_offered, trans_inclusive, accessibility_text}}
 """
 
@@ -68,6 +70,7 @@ from referral_net.db.models import (
     Language,
     Location,
     Organization,
+    Phone,
     Schedule,
     SearchEntry,
     SearchEntryCategory,
@@ -158,6 +161,7 @@ _CAPACITY = ServiceCapacity.__table__.c  # type: ignore[attr-defined]
 _UNIT = Unit.__table__.c  # type: ignore[attr-defined]
 _SCHEDULE = Schedule.__table__.c  # type: ignore[attr-defined]
 _ACCESSIBILITY = Accessibility.__table__.c  # type: ignore[attr-defined]
+_PHONE = Phone.__table__.c  # type: ignore[attr-defined]
 
 
 def _ids() -> Any:
@@ -265,6 +269,18 @@ _ACCESSIBILITY_ROWS: Select[Any] = (
     select(_ACCESSIBILITY.location_id, _ACCESSIBILITY.description, _ACCESSIBILITY.details)
     .where(_ACCESSIBILITY.location_id.in_(_ids()))
     .order_by(_ACCESSIBILITY.id)
+)
+# The phones of links, locations and services (an entry shows those of its own three records).
+_PHONE_ROWS: Select[Any] = (
+    select(_PHONE.service_at_location_id, _PHONE.location_id, _PHONE.service_id, _PHONE.number)
+    .where(
+        or_(
+            _PHONE.service_at_location_id.in_(bindparam("links", expanding=True)),
+            _PHONE.location_id.in_(bindparam("locations", expanding=True)),
+            _PHONE.service_id.in_(bindparam("services", expanding=True)),
+        )
+    )
+    .order_by(_PHONE.id)
 )
 # FOR NO KEY UPDATE on PostgreSQL (it does not block the entries' foreign-key checks); nothing
 # on SQLite, whose compiler leaves the clause out.
@@ -436,6 +452,45 @@ def served_genders(
     return tuple(gender for gender in GENDERS if gender_served(_PROFILES[gender], candidate))
 
 
+@dataclass
+class _Phones:
+    """Phone numbers by the record that holds them."""
+
+    links: dict[uuid.UUID, list[str]] = field(default_factory=lambda: defaultdict(list))
+    locations: dict[uuid.UUID, list[str]] = field(default_factory=lambda: defaultdict(list))
+    services: dict[uuid.UUID, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def of(self, row: Row[Any]) -> dict[str, list[str]]:
+        """The ``doc["phones"]`` of one link row."""
+        return {
+            "link": self.links.get(row.link_id, []),
+            "location": self.locations.get(row.location_id, []),
+            "service": self.services.get(row.service_id, []),
+        }
+
+
+def _phones(session: Session, rows: Sequence[Row[Any]]) -> _Phones:
+    """The phones of the rows' links, locations and services, in one statement."""
+    found = _Phones()
+    values = {
+        "links": [row.link_id for row in rows],
+        "locations": list({row.location_id for row in rows}),
+        "services": list({row.service_id for row in rows}),
+    }
+    for link_id, location_id, service_id, number in session.connection().execute(
+        _PHONE_ROWS, values
+    ):
+        # A phone names one holder; the three maps are read by holder id, so a number is filed
+        # under each id it carries.
+        if link_id is not None:
+            found.links[link_id].append(number)
+        if location_id is not None:
+            found.locations[location_id].append(number)
+        if service_id is not None:
+            found.services[service_id].append(number)
+    return found
+
+
 def _whole(value: float | None) -> int | None:
     return None if value is None else int(value)
 
@@ -444,6 +499,7 @@ def _entry(
     row: Row[Any],
     parts: _ServiceParts,
     accessibility_text: Mapping[uuid.UUID, str],
+    phones: _Phones,
 ) -> dict[str, Any]:
     """One entry's column values (points as coordinates: see ``dialect.insert_search_entries``)."""
     genders = row.genders_served
@@ -475,6 +531,7 @@ def _entry(
         "capacity": parts.capacity,
         "schedules": parts.schedules,
         "last_verified": None if row.assured_date is None else row.assured_date.isoformat(),
+        "phones": phones.of(row),
         "matching": {
             "interpretation_offered": bool((row.interpretation_services or "").strip()),
             "trans_inclusive": row.trans_inclusive,
@@ -532,7 +589,8 @@ def entries(session: Session, link_ids: Sequence[uuid.UUID]) -> list[dict[str, A
     accessibility = _accessibility_text(
         session, list(dict.fromkeys(row.location_id for row in rows))
     )
-    return [_entry(row, parts[row.service_id], accessibility) for row in rows]
+    phones = _phones(session, rows)
+    return [_entry(row, parts[row.service_id], accessibility, phones) for row in rows]
 
 
 def _batches(ids: Sequence[uuid.UUID], size: int) -> Iterator[Sequence[uuid.UUID]]:
@@ -602,22 +660,27 @@ class _Touched:
         getattr(self, kind).update(value for value in values if value is not None)
 
 
-# Table -> (kind of record it names, the column that names it). Every table an entry reads.
-# Phones are not here: a result shows the location's intake phone, a column of the location.
-_TRACKED: dict[str, tuple[str, str]] = {
-    ServiceAtLocation.__tablename__: ("links", "id"),
-    Service.__tablename__: ("services", "id"),
-    Location.__tablename__: ("locations", "id"),
-    Organization.__tablename__: ("organizations", "id"),
-    Schedule.__tablename__: ("services", "service_id"),
-    Language.__tablename__: ("services", "service_id"),
-    ServiceCapacity.__tablename__: ("services", "service_id"),
+# Table -> the (kind of record, column that names it) pairs of every record it hangs from. Every
+# table an entry reads; a phone hangs from a link, a location or a service (one of them).
+_TRACKED: dict[str, tuple[tuple[str, str], ...]] = {
+    ServiceAtLocation.__tablename__: (("links", "id"),),
+    Service.__tablename__: (("services", "id"),),
+    Location.__tablename__: (("locations", "id"),),
+    Organization.__tablename__: (("organizations", "id"),),
+    Schedule.__tablename__: (("services", "service_id"),),
+    Language.__tablename__: (("services", "service_id"),),
+    ServiceCapacity.__tablename__: (("services", "service_id"),),
     # Category links of any record; only a service's reach an entry.
-    Attribute.__tablename__: ("services", "link_id"),
-    Accessibility.__tablename__: ("locations", "location_id"),
-    TaxonomyTerm.__tablename__: ("terms", "id"),
-    Unit.__tablename__: ("units", "id"),
-    AdminArea.__tablename__: ("areas", "code"),
+    Attribute.__tablename__: (("services", "link_id"),),
+    Accessibility.__tablename__: (("locations", "location_id"),),
+    Phone.__tablename__: (
+        ("links", "service_at_location_id"),
+        ("locations", "location_id"),
+        ("services", "service_id"),
+    ),
+    TaxonomyTerm.__tablename__: (("terms", "id"),),
+    Unit.__tablename__: (("units", "id"),),
+    AdminArea.__tablename__: (("areas", "code"),),
 }
 _PENDING = "referral_net.search_model.touched"
 _REFRESHING = "referral_net.search_model.refreshing"
@@ -633,15 +696,14 @@ def _after_flush(session: Session, _flush: UOWTransaction) -> None:
     language moved to another service touches both)."""
     for record in chain(session.new, session.dirty, session.deleted):
         table = getattr(record, "__tablename__", None)
-        spec = _TRACKED.get(table) if isinstance(table, str) else None
-        if spec is None:
-            continue
-        kind, attribute = spec
-        state = inspect(record)
-        history = state.attrs[attribute].history  # passive: loads nothing
-        _touched(session).add(
-            kind, chain([state.dict.get(attribute)], history.added or (), history.deleted or ())
-        )
+        specs = _TRACKED.get(table, ()) if isinstance(table, str) else ()
+        for kind, attribute in specs:
+            state = inspect(record)
+            history = state.attrs[attribute].history  # passive: loads nothing
+            _touched(session).add(
+                kind,
+                chain([state.dict.get(attribute)], history.added or (), history.deleted or ()),
+            )
 
 
 def _before_bulk_write(execution: ORMExecuteState) -> Result[Any] | None:
@@ -653,25 +715,27 @@ def _before_bulk_write(execution: ORMExecuteState) -> Result[Any] | None:
     if not (execution.is_update or execution.is_delete):
         return None
     statement: Any = execution.statement
-    spec = _TRACKED.get(getattr(statement.table, "name", ""))
-    if spec is None:
+    specs = _TRACKED.get(getattr(statement.table, "name", ""), ())
+    if not specs:
         return None
-    kind, attribute = spec
     table = statement.table
-    named = table.c[attribute]
+    named = [table.c[attribute] for _, attribute in specs]
     keys = list(table.primary_key.columns)
-    reach = select(named, *keys)
+    reach = select(*named, *keys)
     if statement.whereclause is not None:
         reach = reach.where(statement.whereclause)
     connection = execution.session.connection()
     before = list(connection.execute(reach))
     touched = _touched(execution.session)  # type: ignore[arg-type]
-    touched.add(kind, (row[0] for row in before))
+    for index, (kind, _) in enumerate(specs):
+        touched.add(kind, (row[index] for row in before))
     if execution.is_update and before:
         result = execution.invoke_statement()
         if len(keys) == 1:
-            pks = [row[1] for row in before]
-            touched.add(kind, connection.execute(select(named).where(keys[0].in_(pks))).scalars())
+            pks = [row[len(specs)] for row in before]
+            for after in connection.execute(select(*named).where(keys[0].in_(pks))):
+                for index, (kind, _) in enumerate(specs):
+                    touched.add(kind, (after[index],))
         return result
     return None
 

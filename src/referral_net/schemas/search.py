@@ -61,6 +61,18 @@ class SearchResult(BaseModel):
     languages: list[LanguageOut] = Field(default_factory=list)
     open_now: bool | None = Field(default=None, description="Open at the evaluated instant.")
     open_24h: bool = False
+    hours: list[str] = Field(
+        default_factory=list,
+        description="The service's weekly hours as text in the response's language (Guatemala"
+        " time).",
+        examples=[["lun–vie 08:00–16:30", "sáb 08:00–12:00"]],
+    )
+    phones: list[str] = Field(
+        default_factory=list,
+        description="Numbers to call: of the link, the site and the service, then the intake"
+        " phone; only the intake phone where the site is shown at its municipality's point.",
+        examples=[["+50277610000"]],
+    )
     capacity: list[CapacityOut] = Field(default_factory=list)
     last_verified: date | None = Field(default=None, description="HSDS assured_date.")
 

@@ -1,28 +1,75 @@
-"""``GET /api/v1/search``: the checked query (``api.params.SearchParams``), then the domain."""
+"""``GET /api/v1/search``: the checked query (``api.params.SearchParams``), then the domain;
+the page as JSON, or as GeoJSON (``f=geojson`` or ``Accept: application/geo+json``)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Literal
+
+import orjson
+from fastapi import APIRouter, Header, Query, Response
 
 from referral_net.api.deps import PrincipalDep, SessionDep
+from referral_net.api.negotiation import choose
 from referral_net.api.params import KnownQueryOnly, SearchParams
 from referral_net.domain import search as search_domain
+from referral_net.schemas.features import (
+    GEOJSON_MEDIA_TYPE,
+    feature_collection,
+    feature_collection_schema,
+    service_feature,
+)
 from referral_net.schemas.search import SearchPage
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
+
+FORMATS = {"json": "application/json", "geojson": GEOJSON_MEDIA_TYPE}
+
+
+def _as_geojson(page: SearchPage) -> Response:
+    collection = feature_collection(
+        (service_feature(result) for result in page.contents),
+        total_items=page.total_items,
+        total_is_lower_bound=page.total_is_lower_bound,
+        page_number=page.page_number,
+        limit=page.limit,
+    )
+    return Response(
+        content=orjson.dumps(collection), media_type=GEOJSON_MEDIA_TYPE, headers={"Vary": "Accept"}
+    )
 
 
 @router.get(
     "/search",
     summary="Search services at locations: nearest, radius, bbox, area or coverage, with filters",
     response_model=SearchPage,
+    responses={
+        200: {
+            "content": {GEOJSON_MEDIA_TYPE: {"schema": feature_collection_schema()}},
+            "description": "The page as JSON, or as a GeoJSON FeatureCollection (RFC 7946).",
+        }
+    },
     dependencies=[KnownQueryOnly],
 )
-def search(session: SessionDep, principal: PrincipalDep, query: SearchParams) -> SearchPage:
+def search(
+    session: SessionDep,
+    principal: PrincipalDep,
+    query: SearchParams,
+    response: Response,
+    f: Annotated[
+        Literal["json", "geojson"] | None,
+        Query(description="Answer format; else chosen by Accept (application/geo+json)."),
+    ] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> SearchPage | Response:
     """Find services at locations for one geometric mode and any filters (combined with AND).
 
     Distances are geodesic metres on WGS 84. Restricted sites are placed at their
     municipality's representative point for audiences that may not see them exactly;
     confidential ones do not exist for those audiences. Bad queries get a 400/422 problem.
+    The GeoJSON form has one Feature per result (docs/geojson.md).
     """
-    return search_domain.search(session=session, principal=principal, query=query)
+    page = search_domain.search(session=session, principal=principal, query=query)
+    if choose(FORMATS, f=f, accept=accept, default="json") == "geojson":
+        return _as_geojson(page)
+    response.headers["Vary"] = "Accept"
+    return page

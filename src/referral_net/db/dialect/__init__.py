@@ -138,6 +138,12 @@ class Dialect(Protocol):
         """The entry's category codes with their ancestors, as a list."""
         ...
 
+    # --- administrative areas as map features (OGC API - Features, issue 16) ---
+
+    def area_in_box(self, *, box: tuple[float, float, float, float]) -> ColumnElement[bool]:
+        """``admin_area`` rows whose polygon meets a lon/lat box, through the spatial index."""
+        ...
+
     # --- search read model: writing entries (issue 13) ---
 
     def insert_search_entries(self, session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
@@ -188,6 +194,11 @@ def transaction_lock(session: Session, *, key: int) -> None:
 def spatial_version(connection: Connection) -> str:
     """Return the version of the spatial extension the connection talks to."""
     return dialect_named(connection.dialect.name).spatial_version(connection)
+
+
+def area_in_box(session: Session, *, box: tuple[float, float, float, float]) -> ColumnElement[bool]:
+    """``admin_area`` rows whose polygon meets ``box`` (minLon, minLat, maxLon, maxLat)."""
+    return dialect_for(session).area_in_box(box=box)
 
 
 # --- search read model: writing entries (issue 13; domain/search_model.py) ---------------------

@@ -22,6 +22,7 @@ from sqlalchemy import (
     FromClause,
     Text,
     all_,
+    and_,
     any_,
     bindparam,
     cast,
@@ -219,3 +220,10 @@ def lock_search_entries(session: Session) -> None:
     """Hold off other writers of ``search_entry`` until the transaction ends; readers go on."""
     table = SearchEntry.__tablename__
     session.execute(text(f"LOCK TABLE {table} IN EXCLUSIVE MODE"))
+
+
+def area_in_box(*, box: tuple[float, float, float, float]) -> ColumnElement[bool]:
+    """``admin_area`` rows whose polygon meets the box: ``&&`` on the GiST index, then exact."""
+    envelope = func.ST_MakeEnvelope(*box, 4326)
+    geom = AdminArea.__table__.c.geom  # type: ignore[attr-defined]
+    return and_(geom.op("&&")(envelope), func.ST_Intersects(geom, envelope))

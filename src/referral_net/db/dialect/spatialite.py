@@ -377,3 +377,12 @@ def insert_search_entries(session: Session, entries: Sequence[Mapping[str, Any]]
 
 def lock_search_entries(session: Session) -> None:
     """Nothing to take: one writer at a time is SQLite's own rule."""
+
+
+def area_in_box(*, box: tuple[float, float, float, float]) -> ColumnElement[bool]:
+    """``admin_area`` rows whose polygon meets the box: the R*Tree window, then exact."""
+    frame = func.BuildMbr(*box, 4326)
+    return and_(
+        _index_rowids("admin_area", "geom", frame),
+        func.ST_Intersects(_ADMIN_AREA_GEOM, frame) == 1,
+    )

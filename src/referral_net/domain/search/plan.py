@@ -85,6 +85,9 @@ _LIMIT = bindparam("limit", type_=Integer)
 _OFFSET = bindparam("offset", type_=Integer)
 _CAP = bindparam("cap", type_=Integer)
 _LINKS = bindparam("links", type_=Uuid(), expanding=True)
+# The query's own list of services at locations (``SearchQuery.link_ids``): not ``_LINKS``, which
+# ``hours`` binds to the rows it re-reads.
+_ONLY_LINKS = bindparam("only_links", type_=Uuid(), expanding=True)
 
 AREA_MODES = frozenset({"department", "municipality"})
 
@@ -127,6 +130,7 @@ def _filter_names(query: SearchQuery) -> frozenset[str]:
         "has_capacity": query.has_capacity is not None,
         "text": bool(text_tokens(query)),
         "verified": query.verified_within_days is not None,
+        "links": bool(query.link_ids),
     }
     return frozenset(name for name, given in present.items() if given)
 
@@ -174,6 +178,7 @@ def _filter_parameters(query: SearchQuery) -> dict[str, Any]:
         "children": query.accepts_children,
         "has_capacity": query.has_capacity,
         "patterns": [f"%{_escape_like(token)}%" for token in text_tokens(query)],
+        "only_links": list(query.link_ids),
     }
     if query.age is not None:
         values.update(age=query.age, is_minor=query.age < 18)
@@ -278,6 +283,8 @@ def _offer_filters(shape: Shape, parts: _Parts) -> list[ColumnElement[bool]]:
         conditions.append(parts.sql.entry_text_matches(parts.patterns))
     if "verified" in shape.filters:
         conditions.append(entry.assured_date >= _SINCE)
+    if "links" in shape.filters:
+        conditions.append(entry.service_at_location_id.in_(_ONLY_LINKS))
     return conditions
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -29,8 +30,12 @@ class SearchQuery:
     has_capacity: bool | None = None
     text: str | None = None
     verified_within_days: int | None = None
+    # Only these services at locations (an OGC feature by its id); empty: no such filter.
+    link_ids: tuple[uuid.UUID, ...] = ()
     limit: int = 10
     page: int = 1
+    # The first row of the page where it is not a page boundary (OGC ``offset``); else from page.
+    first_row: int | None = None
     locale: Locale = "es"
     evaluated_at: datetime = field(default_factory=lambda: datetime.now().astimezone())
     today: date = field(default_factory=date.today)
@@ -45,4 +50,4 @@ class SearchQuery:
     @property
     def offset(self) -> int:
         """Rows before this page."""
-        return (self.page - 1) * self.limit
+        return (self.page - 1) * self.limit if self.first_row is None else self.first_row

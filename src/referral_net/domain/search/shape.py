@@ -17,9 +17,15 @@ from referral_net.domain.places import Audience
 from referral_net.domain.search.entry import Entry
 from referral_net.domain.search.query import SearchQuery
 from referral_net.domain.search_model import from_compact
-from referral_net.opening_hours import WeeklySchedule, is_open, is_open_24h, to_guatemala
+from referral_net.opening_hours import (
+    WeeklySchedule,
+    describe_hours,
+    is_open,
+    is_open_24h,
+    to_guatemala,
+)
 from referral_net.schemas.directory import CapacityOut
-from referral_net.schemas.search import SearchResult
+from referral_net.schemas.search import SearchLocation, SearchResult
 
 
 def weekly(entry: Entry) -> list[WeeklySchedule]:
@@ -44,8 +50,24 @@ def capacity(
     ]
 
 
+def phones(doc: Mapping[str, Any], placed: SearchLocation) -> list[str]:
+    """The numbers a result shows its audience: a site shown at its municipality's point gives
+    its intake phone alone (its own phones, and its links', would point at it); an exact one
+    gives the link's, the site's and the service's, then the intake phone, each number once."""
+    intake = [placed.intake_phone] if placed.intake_phone else []
+    if placed.precision != "exact":
+        return intake
+    held = doc.get("phones") or {}  # entries written before phones were kept have none
+    numbers = [*held.get("link", []), *held.get("location", []), *held.get("service", [])]
+    return list(dict.fromkeys([*numbers, *intake]))
+
+
 def _result(
-    entry: Entry, placed: Any, query: SearchQuery, context: services.ReadContext, today: date
+    entry: Entry,
+    placed: SearchLocation,
+    query: SearchQuery,
+    context: services.ReadContext,
+    today: date,
 ) -> SearchResult:
     doc = entry.doc
     schedules = weekly(entry)
@@ -58,6 +80,8 @@ def _result(
         languages=doc["languages"][query.locale],
         open_now=is_open(schedules, query.evaluated_at) if schedules else None,
         open_24h=bool(schedules) and is_open_24h(schedules, on=today),
+        hours=describe_hours(schedules, query.locale),
+        phones=phones(doc, placed),
         capacity=capacity(doc["capacity"], context),
         last_verified=doc["last_verified"],
     )
