@@ -273,19 +273,33 @@ def _numbers(node: Any) -> Iterator[float]:
             yield float(match)
 
 
+def _export_records(text: str) -> list[list[float]]:
+    """The numbers of each record of an export (JSON: tables of records; NDJSON: a record a
+    line), one list per record."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return [list(_numbers(json.loads(line))) for line in text.splitlines() if line.strip()]
+    if isinstance(document, dict) and all(isinstance(v, list) for v in document.values()):
+        return [list(_numbers(record)) for table in document.values() for record in table]
+    return [list(_numbers(document))]
+
+
 def _assert_no_leak(
-    text: str, world: World, where: str, *, sites: list[Site] | None = None
+    text: str,
+    world: World,
+    where: str,
+    *,
+    sites: list[Site] | None = None,
+    per_record: bool = False,
 ) -> None:
     """Fail if the text carries a hidden site's place, address or phones, or names the safe house.
 
     ``sites`` limits the place checks (the names and ids of the safe house are always checked).
+    Coordinates are paired across the whole text (any latitude with any longitude), except with
+    ``per_record`` (an export: the whole database the audience sees, where unrelated records'
+    numbers would pair by chance): there, within each record, as a leaked site would be written.
     """
-    try:
-        numbers = list(_numbers(json.loads(text)))
-    except ValueError:
-        numbers = [float(m) for m in _DECIMAL.findall(text)]
-    lats = [n for n in numbers if 13.0 <= n <= 18.5]
-    lons = [n for n in numbers if -93.0 <= n <= -88.0]
     compact = text.replace(" ", "").replace("-", "")
     lowered = text.lower()
     for secret in world.secret_strings:
@@ -295,6 +309,24 @@ def _assert_no_leak(
         assert SECRET_ADDRESS not in text, f"{where}: address of a hidden site"
         for phone in site.phones:
             assert phone not in compact, f"{where}: phone of a hidden site"
+    if per_record:
+        for numbers in _export_records(text):
+            _assert_no_place(numbers, world, where, sites)
+    else:
+        try:
+            numbers = list(_numbers(json.loads(text)))
+        except ValueError:
+            numbers = [float(m) for m in _DECIMAL.findall(text)]
+        _assert_no_place(numbers, world, where, sites)
+
+
+def _assert_no_place(
+    numbers: list[float], world: World, where: str, sites: list[Site] | None
+) -> None:
+    """Fail if any latitude and longitude among ``numbers`` lie within 500 m of a hidden site."""
+    lats = [n for n in numbers if 13.0 <= n <= 18.5]
+    lons = [n for n in numbers if -93.0 <= n <= -88.0]
+    for site in world.sites if sites is None else sites:
         for lat in lats:
             for lon in lons:
                 _, _, metres = GEOD.inv(site.lon, site.lat, lon, lat)
@@ -479,7 +511,8 @@ def test_no_hidden_place_reaches_an_audience_that_may_not_see_it(
         if fragment or "f=geojson" in path:  # the GeoJSON paths are checked as GeoJSON
             assert response.headers["content-type"] == "application/geo+json", path
         where = f"{method} {path}"
-        _assert_no_leak(_without_echo(response), world, where)
+        exported = path.startswith("/api/v1/export")
+        _assert_no_leak(_without_echo(response), world, where, per_record=exported)
         headers = {k: v for k, v in response.headers.items() if k.lower() != "x-request-id"}
         _assert_no_leak(json.dumps(headers), world, f"{where} (headers)")
         _assert_no_shared_caching(response, method, credentialed=bool(audience), where=where)
@@ -599,6 +632,17 @@ def test_the_detector_catches_each_kind_of_secret(world: World) -> None:
     for text in leaks:
         with pytest.raises(AssertionError):
             _assert_no_leak(text, world, text)
+    # An export is checked record by record: a record holding the site's point trips it, in
+    # JSON (tables of records) and in NDJSON (a record a line).
+    record = {"id": "x", "latitude": site.lat + 0.001, "longitude": site.lon}
+    for text in (
+        json.dumps({"locations": [{"id": "y"}, record]}),
+        f'{{"id": "y"}}\n{json.dumps(record)}\n',
+    ):
+        with pytest.raises(AssertionError):
+            _assert_no_leak(text, world, text, per_record=True)
+    apart = json.dumps({"locations": [{"latitude": site.lat}, {"longitude": site.lon}]})
+    _assert_no_leak(apart, world, "apart", per_record=True)  # two records' numbers never pair
     _assert_no_leak(json.dumps({"id": str(uuid.uuid4()), "lat": 14.8347}), world, "clean")
 
 
