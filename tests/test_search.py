@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,10 +25,10 @@ from referral_net.schemas.directory import (
 )
 from referral_net.security.roles import Principal, Role
 from tests.factories import bearer, make_organization, make_user
+from tests.ground_truth import municipalities, municipality_of, representative_points
 
 pytestmark = pytest.mark.db
 GEOD = Geod(ellps="WGS84")
-DATA = Path(__file__).resolve().parents[1] / "src/referral_net/data/guatemala"
 STEWARD = Principal(role=Role.STEWARD, subject="user:test")
 XELA = (14.8347, -91.5181)
 ALL_DAYS = "MO,TU,WE,TH,FR,SA,SU"
@@ -191,32 +189,6 @@ MOBILE_AREA = {
 }
 
 
-@cache
-def _municipalities() -> dict[str, Any]:
-    features = json.loads((DATA / "municipalities.geojson").read_text(encoding="utf-8"))["features"]
-    return {
-        f["properties"]["ine_code"]: shape(f["geometry"])
-        for f in features
-        if f["properties"]["ine_code"] not in ("0100", "0700")
-    }
-
-
-@cache
-def _representative_points() -> dict[str, tuple[float, float]]:
-    import csv
-
-    with (DATA / "municipality_centroids.csv").open(encoding="utf-8") as fh:
-        return {
-            r["ine_code"]: (float(r["inside_lat"]), float(r["inside_lon"]))
-            for r in csv.DictReader(fh)
-        }
-
-
-def _municipality_of(lat: float, lon: float) -> str:
-    (code,) = [c for c, poly in _municipalities().items() if poly.intersects(Point(lon, lat))]
-    return code
-
-
 @pytest.fixture
 def network(session: Session, taxonomy_loaded: None) -> list[Site]:
     """A small network around Quetzaltenango and Huehuetenango, built through the domain."""
@@ -321,7 +293,7 @@ def _seen_point(site: Site, trusted: bool) -> tuple[float, float] | None:
     if site.visibility == "public" or trusted:
         return site.lat, site.lon
     if site.visibility == "restricted":
-        return _representative_points()[_municipality_of(site.lat, site.lon)]
+        return representative_points()[municipality_of(site.lat, site.lon)]
     return None
 
 
@@ -408,12 +380,10 @@ def test_bbox_and_area_modes_against_shapely(
         s.link_id for s in network if box[0] <= s.lon <= box[2] and box[1] <= s.lat <= box[3]
     }
     assert {i for i in _ids(page) if i in ours} == expected
-    municipalities = _municipalities()
+    polygons = municipalities()
     for code in ("0901", "1303"):
         page = _search(client, caseworker, municipality=code)
-        expected = {
-            s.link_id for s in network if municipalities[code].intersects(Point(s.lon, s.lat))
-        }
+        expected = {s.link_id for s in network if polygons[code].intersects(Point(s.lon, s.lat))}
         assert {i for i in _ids(page) if i in ours} == expected
         assert expected  # the network puts sites in both
     department = _search(client, caseworker, department="09")
@@ -421,8 +391,7 @@ def test_bbox_and_area_modes_against_shapely(
         s.link_id
         for s in network
         if any(
-            c.startswith("09") and p.intersects(Point(s.lon, s.lat))
-            for c, p in municipalities.items()
+            c.startswith("09") and p.intersects(Point(s.lon, s.lat)) for c, p in polygons.items()
         )
     }
     assert {i for i in _ids(department) if i in ours} == expected
@@ -539,7 +508,7 @@ def test_public_audience_sees_restricted_coarsely_and_never_confidential(
         for result in page["contents"]:
             if result["service_at_location_id"] == restricted.link_id:
                 assert result["location"]["precision"] == "municipality"
-                rep = _representative_points()[_municipality_of(restricted.lat, restricted.lon)]
+                rep = representative_points()[municipality_of(restricted.lat, restricted.lon)]
                 assert (result["location"]["latitude"], result["location"]["longitude"]) == rep
                 _, _, true_distance = GEOD.inv(restricted.lon, restricted.lat, rep[1], rep[0])
                 assert true_distance > 500  # the shown point is far from the real site

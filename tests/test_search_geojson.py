@@ -9,18 +9,14 @@ files' representative points for restricted sites (not the service's own output)
 
 from __future__ import annotations
 
-import csv
-import json
 import uuid
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from shapely.geometry import Point, shape
+from shapely.geometry import shape
 from sqlmodel import Session
 
 from referral_net.db.models import Location
@@ -33,10 +29,10 @@ from referral_net.schemas.directory import (
 )
 from referral_net.security.roles import Principal, Role
 from tests.factories import bearer, make_organization, make_user
+from tests.ground_truth import municipality_of, representative_points
 
 pytestmark = pytest.mark.db
 
-DATA = Path(__file__).resolve().parents[1] / "src/referral_net/data/guatemala"
 STEWARD = Principal(role=Role.STEWARD, subject="user:geojson")
 GEOJSON = "application/geo+json"
 # Three sites in Quetzaltenango (0901), one of each visibility.
@@ -127,24 +123,6 @@ def sites(session: Session, taxonomy_loaded: None) -> dict[str, Made]:
 def caseworker(app: FastAPI, session: Session) -> dict[str, str]:
     """Bearer headers of a caseworker (sees every site exactly)."""
     return bearer(app, make_user(session, Role.CASEWORKER))
-
-
-@cache
-def _representative_point(code: str) -> tuple[float, float]:
-    with (DATA / "municipality_centroids.csv").open(encoding="utf-8") as handle:
-        rows = {r["ine_code"]: r for r in csv.DictReader(handle)}
-    return float(rows[code]["inside_lat"]), float(rows[code]["inside_lon"])
-
-
-def _municipality_of(lat: float, lon: float) -> str:
-    features = json.loads((DATA / "municipalities.geojson").read_text("utf-8"))["features"]
-    (code,) = [
-        f["properties"]["ine_code"]
-        for f in features
-        if f["properties"]["ine_code"] not in ("0100", "0700")
-        and shape(f["geometry"]).intersects(Point(lon, lat))
-    ]
-    return str(code)
 
 
 def _geojson(
@@ -245,7 +223,7 @@ def test_the_public_gets_restricted_sites_at_their_municipality_and_no_confident
         if "bbox" in params:  # the municipality's point, not the site, decides a window
             continue
         shown = features[restricted.link_id]
-        truth = _representative_point(_municipality_of(restricted.lat, restricted.lon))
+        truth = representative_points()[municipality_of(restricted.lat, restricted.lon)]
         assert shown["geometry"]["coordinates"] == [truth[1], truth[0]]
         assert shown["properties"]["precision"] == "municipality"
         assert shown["properties"]["phones"] == [restricted.intake_phone]
