@@ -141,6 +141,48 @@ def db_current() -> None:
         engine.dispose()
 
 
+@app.command("backup")
+def backup_command(
+    target: Annotated[Path, typer.Argument(help="The backup file to write (replaced).")],
+) -> None:
+    """Back up the whole database, online (SpatiaLite: SQLite's backup API; PostGIS: pg_dump)."""
+    from referral_net.db import backup
+
+    settings = _settings()
+    try:
+        made = backup.backup(settings, target)
+    except backup.BackupError as exc:
+        raise cli_support.CliError(str(exc)) from None
+    typer.echo(f"backed up to {made.path} ({made.size:,} bytes)")
+
+
+@app.command("restore")
+def restore_command(
+    source: Annotated[Path, typer.Argument(help="A file made by `referral-net backup`.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm: the whole database is replaced.")
+    ] = False,
+) -> None:
+    """Replace the whole database with a backup (PostGIS: one transaction, all or nothing)."""
+    from referral_net.db import backup
+
+    if not yes:
+        raise cli_support.CliError(
+            "restore replaces the whole database with the backup; add --yes to go on"
+        )
+    settings = _settings(may_create_database=True)
+    try:
+        backup.restore(settings, source)
+    except backup.BackupError as exc:
+        raise cli_support.CliError(str(exc)) from None
+    engine = make_engine(settings)
+    try:
+        revision = migrate.current_revision(engine) or "none"
+    finally:
+        engine.dispose()
+    typer.echo(f"restored from {source}; schema revision {revision}")
+
+
 @areas_app.command("load")
 def areas_load(
     data_dir: Annotated[
