@@ -54,6 +54,25 @@ class Settings(BaseSettings):
         description="Name or path of the SpatiaLite loadable extension.",
     )
     sql_echo: bool = False
+    # The connection pool of each worker process (SQLAlchemy's QueuePool).
+    database_pool_size: int = Field(
+        default=10, ge=1, le=1_000, description="Connections each worker keeps open."
+    )
+    database_max_overflow: int | None = Field(
+        default=None,
+        ge=0,
+        le=1_000,
+        description="Extra connections a worker may open under load (unset: 10 on PostGIS, 20 on"
+        " SpatiaLite, whose readers run side by side under WAL).",
+    )
+    database_pool_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="How long a request waits for a free connection."
+    )
+    database_pool_pre_ping: bool = Field(
+        default=True,
+        description="PostGIS: test each connection as it leaves the pool, so a server restart"
+        " or a dropped connection costs a reconnect, not a failed request.",
+    )
     # SpatiaLite under concurrent writers (docs/performance.md, "Concurrent writers"): how long a
     # write waits for SQLite's single write lock before the request gets a 503 with Retry-After.
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=100, le=120_000)

@@ -79,6 +79,11 @@ PG_CONNECT_OPTIONS = (
 )
 
 
+def _overflow(settings: Settings, *, default: int) -> int:
+    chosen = settings.database_max_overflow
+    return default if chosen is None else chosen
+
+
 def make_engine(settings: Settings) -> Engine:
     """Create the SQLAlchemy engine for the configured backend.
 
@@ -91,9 +96,10 @@ def make_engine(settings: Settings) -> Engine:
     engine = create_engine(
         settings.database_url,
         echo=settings.sql_echo,
-        pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=10,
+        pool_pre_ping=settings.database_pool_pre_ping,
+        pool_size=settings.database_pool_size,
+        max_overflow=_overflow(settings, default=10),
+        pool_timeout=settings.database_pool_timeout_seconds,
         # API queries are small and index-driven: starting parallel workers costs more (about
         # 10 ms measured in bench/) than it saves, so each connection plans serially. Custom
         # plans always: once psycopg prepares a statement, a generic plan cannot use the query
@@ -126,8 +132,9 @@ def _make_spatialite_engine(settings: Settings) -> Engine:
         connect_args={"check_same_thread": False, "timeout": busy_seconds},
         # Readers under WAL run side by side; a pool that runs dry makes them wait 30 s and fail
         # (seen at 32 writers + 16 readers per 2 workers before api/write_turns.py).
-        pool_size=10,
-        max_overflow=20,
+        pool_size=settings.database_pool_size,
+        max_overflow=_overflow(settings, default=20),
+        pool_timeout=settings.database_pool_timeout_seconds,
         json_deserializer=orjson.loads,
     )
     library = settings.spatialite_library
