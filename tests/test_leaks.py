@@ -14,18 +14,21 @@ called as each audience that must not see the safe house exactly or at all:
 No response may carry a coordinate pair within 500 m of either hidden site, their addresses, their
 site phones, or anything that names the safe house: its name, its id, the ids of its links, or the
 id and name of the service delivered only there. Later read paths (GeoJSON, OGC API, tiles,
-exports, the embed map) extend ``_paths`` when they are built.
+exports, the embed map) extend ``_paths`` when they are built; vector tiles are decoded to
+lon/lat text first (``_mvt_text``), and tests/test_tiles.py checks their features one by one.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import mapbox_vector_tile
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -400,6 +403,19 @@ def _paths(w: World) -> list[tuple[str, str, dict[str, Any] | None]]:
         ("GET", "/api/v1/search?bbox=-91.56,14.76,-91.48,14.88&limit=100&f=geojson", None),
         ("GET", f"/api/v1/search?covers={near}&limit=100&f=geojson", None),
         ("GET", "/api/v1/search?municipality=0901&limit=100#geojson", None),
+        # vector tiles of services (docs/tiles.md), decoded to lon/lat text by _mvt_text: the
+        # tiles holding each hidden site, clustered (z 8) and one feature per service (z 12, 15)
+        *(
+            ("GET", f"/tiles/services/{z}/{x}/{y}.mvt#mvt", None)
+            for site in w.sites
+            for z in (8, 12, 15)
+            for x, y in [_tile_of(site.lat, site.lon, z)]
+        ),
+        *(
+            ("GET", f"/ogc/collections/services/tiles/WebMercatorQuad/{z}/{y}/{x}#mvt", None)
+            for z in (10, 14)
+            for x, y in [_tile_of(confidential.lat, confidential.lon, z)]
+        ),
         # matching (caseworkers only: everyone here is refused, and the refusal must not leak)
         (
             "POST",
@@ -454,6 +470,37 @@ def _paths(w: World) -> list[tuple[str, str, dict[str, Any] | None]]:
     return paths
 
 
+def _tile_of(lat: float, lon: float, z: int) -> tuple[int, int]:
+    """(x, y) of the WebMercatorQuad tile holding the point (the slippy-map formula)."""
+    n = 1 << z
+    x = int((lon + 180.0) / 360.0 * n)
+    y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
+    return x, y
+
+
+def _mvt_text(response: Any, path: str) -> str:
+    """A vector tile as GeoJSON text with lon/lat coordinates, for the text-based detector: the
+    tile's coordinates are tile units, which the detector could not read as places."""
+    if response.status_code != 200:
+        return _without_echo(response)
+    parts = path.removesuffix(".mvt").split("/")
+    if path.startswith("/tiles/"):
+        z, x, y = (int(p) for p in parts[-3:])
+    else:
+        z, y, x = (int(p) for p in parts[-3:])
+    n = 1 << z
+    layers = mapbox_vector_tile.decode(response.content, default_options={"y_coord_down": True})
+    features = []
+    for layer in layers.values():
+        for feature in layer["features"]:
+            px, py = feature["geometry"]["coordinates"]
+            lon = (x + px / layer["extent"]) / n * 360.0 - 180.0
+            merc_y = math.pi * (1 - 2 * (y + py / layer["extent"]) / n)
+            lat = math.degrees(math.atan(math.sinh(merc_y)))
+            features.append({"coordinates": [lon, lat], "properties": feature["properties"]})
+    return json.dumps(features, ensure_ascii=False)
+
+
 # Members of a problem body that echo the caller's own request (its URL, a request id).
 _ECHOED = ("instance", "request_id")
 
@@ -505,14 +552,16 @@ def test_no_hidden_place_reaches_an_audience_that_may_not_see_it(
     checked = 0
     for method, listed, body in _paths(world):
         path, _, fragment = listed.partition("#")
-        headers = {**audience, "Accept": "application/geo+json"} if fragment else audience
+        geojson = fragment == "geojson"
+        headers = {**audience, "Accept": "application/geo+json"} if geojson else audience
         response = client.request(method, path, json=body, headers=headers)
         assert response.status_code < 500, (method, path, response.text)
-        if fragment or "f=geojson" in path:  # the GeoJSON paths are checked as GeoJSON
+        if geojson or "f=geojson" in path:  # the GeoJSON paths are checked as GeoJSON
             assert response.headers["content-type"] == "application/geo+json", path
         where = f"{method} {path}"
+        text = _mvt_text(response, path) if fragment == "mvt" else _without_echo(response)
         exported = path.startswith("/api/v1/export")
-        _assert_no_leak(_without_echo(response), world, where, per_record=exported)
+        _assert_no_leak(text, world, where, per_record=exported)
         headers = {k: v for k, v in response.headers.items() if k.lower() != "x-request-id"}
         _assert_no_leak(json.dumps(headers), world, f"{where} (headers)")
         _assert_no_shared_caching(response, method, credentialed=bool(audience), where=where)

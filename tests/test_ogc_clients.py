@@ -126,7 +126,7 @@ def test_ogr2ogr_copies_every_visible_service(
 def test_owslib_lists_collections_and_reads_items(base: str) -> None:
     client = Features(base, timeout=30)
     ids = {c["id"] for c in client.collections()["collections"]}
-    assert ids == {"services", "departments", "municipalities"}
+    assert ids == {"services", "departments", "municipalities", "places"}
     assert (
         "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
         in (client.conformance()["conformsTo"])

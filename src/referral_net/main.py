@@ -38,6 +38,7 @@ from referral_net.api.routers import (
     service_at_locations,
     services,
     taxonomy,
+    tiles,
 )
 from referral_net.api.security_headers import SecurityHeadersMiddleware
 from referral_net.api.write_turns import WriteTurnMiddleware
@@ -65,7 +66,8 @@ OPENAPI_TAGS = [
     {"name": "export", "description": "The public directory as HSDS: JSON, NDJSON or CSV."},
     {"name": "hsds", "description": "The HSDS API root: version, profile and OpenAPI URL."},
     {"name": "profile", "description": "The HSDS profile: merge patches, compiled schemas."},
-    {"name": "ogc", "description": "OGC API - Features: services, departments, municipalities."},
+    {"name": "ogc", "description": "OGC API - Features and Tiles: services, areas, places."},
+    {"name": "tiles", "description": "Vector tiles (Mapbox Vector Tile), the short XYZ form."},
 ]
 
 
@@ -156,6 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for limited_router in (history.router, audit.router, imports.router, exports.router):
         app.include_router(limited_router, responses=PROBLEM_RESPONSES, dependencies=limited)
     app.include_router(ogc.router, dependencies=limited)  # /ogc: OGC API - Features (docs/ogc.md)
+    app.include_router(tiles.router, dependencies=limited)  # /tiles: vector tiles (docs/tiles.md)
     return app
 
 

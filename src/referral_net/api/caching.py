@@ -12,19 +12,21 @@ request / response                                              ``Cache-Control`
 carries ``Authorization`` or ``X-API-Key`` (any non-public      ``private, no-store``
 caller, and a bad credential too)
 any method but GET/HEAD, any status >= 400, ``/api/v1/auth/``   ``no-store``
-anonymous GET under ``/api/v1`` that succeeded                  ``public, max-age=N`` (unless
-                                                                the route chose otherwise)
+anonymous GET under ``/api/v1``, ``/ogc`` or ``/tiles`` that    ``public, max-age=N`` (unless
+succeeded                                                       the route chose otherwise)
 anything else (health probes, documentation pages)              left to the route
 ==============================================================  ==============================
 
 ``N`` is ``REFERRAL_NET_PUBLIC_CACHE_MAX_AGE_SECONDS`` (60 by default). Every GET under
-``/api/v1`` also says ``Vary: Authorization, X-API-Key, Accept-Language``: the audience and the
-label language select the body.
+``/api/v1`` and ``/ogc`` also says ``Vary: Authorization, X-API-Key, Accept-Language``: the
+audience and the label language select the body; vector tiles under ``/tiles`` carry no label,
+so ``Vary: Authorization, X-API-Key`` (a name already in the route's ``Vary`` is not repeated).
 
-Every successful GET under ``/api/v1`` carries an ETag derived from the bytes sent
-(``etag.representation_etag``): the route's record tag, if it set one, plus a hash of the
-body. Two views never share a tag, and ``If-None-Match`` is answered with a 304 only for the
-caller's own view. ``If-Match`` on writes still compares record versions (``api/etag.py``).
+Every successful GET under those prefixes (200, and 204 for an empty tile) carries an ETag
+derived from the bytes sent (``etag.representation_etag``): the route's record tag, if it set
+one, plus a hash of the body. Two views never share a tag, and ``If-None-Match`` is answered
+with a 304 only for the caller's own view. ``If-Match`` on writes still compares record
+versions (``api/etag.py``).
 
 A plain ASGI middleware (no ``BaseHTTPMiddleware``); it holds the body of the responses it tags,
 which FastAPI has built in memory in one piece anyway. A streamed response is passed through
@@ -42,8 +44,13 @@ from referral_net.api.etag import representation_etag
 from referral_net.api.security_headers import AUTH_PATH_PREFIX, app_path
 
 API_PREFIX = "/api/v1"
+OGC_PREFIX = "/ogc"
+TILES_PREFIX = "/tiles"
 CREDENTIAL_HEADERS = ("authorization", "x-api-key")
 VARY_HEADERS = ("Authorization", "X-API-Key", "Accept-Language")
+TILE_VARY_HEADERS = ("Authorization", "X-API-Key")
+# Successful statuses whose body is tagged (204: an empty vector tile).
+_TAGGED_STATUSES = (200, 204)
 PRIVATE = "private, no-store"
 NO_STORE = "no-store"
 # Headers a 304 must not carry: it has no body (RFC 9110, section 15.4.5).
@@ -56,13 +63,37 @@ def _weak_equal(offered: str, tag: str) -> bool:
     return "*" in candidates or tag.removeprefix("W/") in candidates
 
 
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def _vary_for(path: str) -> tuple[str, ...]:
+    """The ``Vary`` names of a path the middleware caches; () for the others."""
+    if _under(path, API_PREFIX) or _under(path, OGC_PREFIX):
+        return VARY_HEADERS
+    if _under(path, TILES_PREFIX):
+        return TILE_VARY_HEADERS
+    return ()
+
+
+def _add_vary(headers: MutableHeaders, names: tuple[str, ...]) -> None:
+    """Add the names to ``Vary`` that it does not hold yet (compared case-insensitively)."""
+    present = {
+        part.strip().lower() for value in headers.getlist("vary") for part in value.split(",")
+    }
+    for name in names:
+        if name.lower() not in present:
+            headers.add_vary_header(name)
+            present.add(name.lower())
+
+
 @dataclass(frozen=True)
 class _Request:
     """What of a request decides how its response may be cached."""
 
     credentialed: bool
     method: str
-    api: bool
+    vary: tuple[str, ...]  # empty: not a path this middleware caches
     auth: bool
     if_none_match: str | None
 
@@ -74,10 +105,15 @@ class _Request:
         return cls(
             credentialed=any(name in headers for name in CREDENTIAL_HEADERS),
             method=scope.get("method", "GET"),
-            api=path == API_PREFIX or path.startswith(API_PREFIX + "/"),
+            vary=_vary_for(path),
             auth=path.startswith(AUTH_PATH_PREFIX),
             if_none_match=headers.get("if-none-match"),
         )
+
+    @property
+    def api(self) -> bool:
+        """Under ``/api/v1``, ``/ogc`` or ``/tiles``: cached publicly when anonymous, tagged."""
+        return bool(self.vary)
 
     @property
     def read(self) -> bool:
@@ -96,8 +132,7 @@ def _set_cache_headers(
     elif request.api:
         headers.setdefault("Cache-Control", public_cache_control)
     if request.api and request.read:
-        for name in VARY_HEADERS:
-            headers.add_vary_header(name)
+        _add_vary(headers, request.vary)
 
 
 class _DecoratingSend:
@@ -125,7 +160,7 @@ class _DecoratingSend:
         status = int(message["status"])
         headers = MutableHeaders(scope=message)
         _set_cache_headers(headers, request, status, self.public_cache_control)
-        if request.api and request.method == "GET" and status == 200:
+        if request.api and request.method == "GET" and status in _TAGGED_STATUSES:
             self.held = message  # the ETag depends on the body: wait for it
             return
         if request.api and request.read and "etag" in headers:

@@ -34,6 +34,11 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    # OGC API - Tiles (vector tiles of every collection: docs/tiles.md)
+    *(
+        f"http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/{name}"
+        for name in ("core", "tileset", "tilesets-list", "geodata-tilesets", "mvt")
+    ),
 ]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 _VARY = "Accept, Accept-Language, Authorization, X-API-Key"
@@ -82,6 +87,12 @@ def landing(request: Request, fmt: Format) -> dict[str, Any]:
             _link(_url(request, "/docs"), "service-doc", HTML_MEDIA_TYPE, "API documentation"),
             _link(_url(request, "/ogc/conformance"), "conformance", JSON_MEDIA_TYPE, "Conformance"),
             _link(_url(request, "/ogc/collections"), "data", JSON_MEDIA_TYPE, "Collections"),
+            _link(
+                _url(request, "/ogc/tileMatrixSets"),
+                "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+                JSON_MEDIA_TYPE,
+                "Tile matrix sets",
+            ),
         ],
     }
 
@@ -101,6 +112,12 @@ def collection_document(request: Request, target: Collection, fmt: Format) -> di
         *_self_and_alternate(request, path, fmt),
         _link(_url(request, f"{path}/items"), "items", GEOJSON_MEDIA_TYPE, "Items (GeoJSON)"),
         _link(_url(request, f"{path}/items", f="html"), "items", HTML_MEDIA_TYPE, "Items (HTML)"),
+        _link(
+            _url(request, f"{path}/tiles"),
+            "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+            JSON_MEDIA_TYPE,
+            "Vector tiles (docs/tiles.md)",
+        ),
     ]
     if target.id == "services":
         links.append(

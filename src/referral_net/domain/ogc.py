@@ -9,6 +9,7 @@ Three collections:
                     and partners; shaped by ``schemas.features.service_feature``
     departments     the ``admin_area`` polygons of level department
     municipalities  the ``admin_area`` polygons of level municipality
+    places          the gazetteer's towns (``geo.places``, GeoNames): a name and a population
 
 Nothing here writes SQL over the location table. The areas' box test is ``db.dialect``'s
 ``area_in_box``; everything else about areas is portable. Links, media types and HTML are the web
@@ -35,6 +36,7 @@ from referral_net.db.models import AdminArea
 from referral_net.domain import search as search_domain
 from referral_net.domain.search import SearchQuery
 from referral_net.errors import BadRequest, InvalidInput, NotFound
+from referral_net.geo import places as gazetteer
 from referral_net.geo.convert import to_geojson
 from referral_net.geo.country import guatemala_outline
 from referral_net.schemas.features import service_feature
@@ -42,8 +44,8 @@ from referral_net.schemas.search import SearchPage
 from referral_net.security.roles import Principal
 from referral_net.vocab import GUATEMALA_TZ, Locale
 
-CollectionId = Literal["services", "departments", "municipalities"]
-COLLECTION_IDS: tuple[CollectionId, ...] = ("services", "departments", "municipalities")
+CollectionId = Literal["services", "departments", "municipalities", "places"]
+COLLECTION_IDS: tuple[CollectionId, ...] = ("services", "departments", "municipalities", "places")
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 10_000
@@ -135,7 +137,7 @@ def _round(value: float, *, down: bool) -> float:
 
 
 def collections() -> list[Collection]:
-    """The three collections, in a fixed order."""
+    """The four collections, in a fixed order."""
     extent = _country_extent()
     return [
         Collection(
@@ -162,6 +164,14 @@ def collections() -> list[Collection]:
             geometry="multipolygon",
             extent=extent,
             filters=AREA_FILTERS["municipalities"],
+        ),
+        Collection(
+            id="places",
+            title="Places",
+            description="Town names of the gazetteer (GeoNames): name and population.",
+            geometry="point",
+            extent=extent,
+            filters=(),
         ),
     ]
 
@@ -221,6 +231,8 @@ def items(*, session: Session, principal: Principal, request: ItemsRequest) -> I
     _check_filters(target, request.filters)
     if target.id == "services":
         return _service_items(session, principal, request)
+    if target.id == "places":
+        return _place_items(request)
     return _area_items(session, target.id, request)
 
 
@@ -237,6 +249,11 @@ def item(
     target = collection(collection_id)
     if target.id == "services":
         return _service_item(session, principal, feature_id, locale)
+    if target.id == "places":
+        found = [place for place in gazetteer.places() if place.id == feature_id]
+        if not found:
+            raise NotFound(_NOT_FOUND)
+        return place_feature(found[0])
     row = session.exec(
         select(AdminArea).where(
             col(AdminArea.code) == feature_id, col(AdminArea.level) == _level(target.id)
@@ -368,3 +385,32 @@ def _area_items(session: Session, collection_id: str, request: ItemsRequest) -> 
     features = [area_feature(row) for row in rows]
     number = int(matched)
     return ItemsPage(features, number, request.offset + len(features) < number, datetime.now(UTC))
+
+
+# --- places: the gazetteer's towns ------------------------------------------------------------
+
+
+def place_feature(place: gazetteer.Place) -> dict[str, Any]:
+    """A town as a GeoJSON Feature (``id``: its GeoNames id)."""
+    return {
+        "type": "Feature",
+        "id": place.id,
+        "geometry": {"type": "Point", "coordinates": [place.longitude, place.latitude]},
+        "properties": {
+            "name": place.name,
+            "population": place.population,
+            "municipality_code": place.municipality_code,
+            "department_code": place.department_code,
+        },
+    }
+
+
+def _place_items(request: ItemsRequest) -> ItemsPage:
+    found = (
+        list(gazetteer.places()) if request.bbox is None else gazetteer.places_in_box(request.bbox)
+    )
+    found.sort(key=lambda place: (place.name, place.id))
+    chosen = found[request.offset : request.offset + request.limit]
+    features = [place_feature(place) for place in chosen]
+    more = request.offset + len(features) < len(found)
+    return ItemsPage(features, len(found), more, datetime.now(UTC))

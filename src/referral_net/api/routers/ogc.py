@@ -10,15 +10,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.openapi.utils import get_openapi
 
 from referral_net import __version__
-from referral_net.api import ogc_views
+from referral_net.api import ogc_views, tile_views
 from referral_net.api.deps import PrincipalDep, SessionDep, SettingsDep
 from referral_net.api.i18n import LocaleDep
 from referral_net.api.params import KnownQueryOnly, parse_bbox
-from referral_net.domain import ogc
+from referral_net.domain import ogc, tiles
 from referral_net.schemas.common import PROBLEM_RESPONSES
 from referral_net.schemas.features import GEOJSON_MEDIA_TYPE
 
@@ -79,7 +79,7 @@ def api_definition(
 
 @router.get("/collections", summary="The collections", responses={200: _JSON})
 def collections(request: Request, f: FormatParam = None) -> Response:
-    """services, departments and municipalities."""
+    """services, departments, municipalities and places."""
     fmt = ogc_views.response_format(request, f)
     document = ogc_views.collections_document(request, ogc.collections(), fmt)
     return ogc_views.answer(
@@ -230,3 +230,87 @@ def item(
         title=str(document["properties"].get("name") or document["id"]),
         json_type=GEOJSON_MEDIA_TYPE,
     )
+
+
+# --- OGC API - Tiles (docs/tiles.md) -------------------------------------------------------------
+
+_TILES_JSON = {"description": "The document (JSON).", "content": {"application/json": {}}}
+_MVT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The tile (Mapbox Vector Tile).",
+        "content": {tile_views.MVT_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+    },
+    204: {"description": "An empty tile: no feature of the layer in it."},
+}
+CollectionPath = Annotated[
+    str, Path(description="services, departments, municipalities or places", examples=["services"])
+]
+ZoomPath = Annotated[int, Path(description="Zoom (tile matrix), 0-18.", examples=[12])]
+RowPath = Annotated[int, Path(description="Row from the north, 0 to 2^z - 1.", examples=[1877])]
+ColumnPath = Annotated[
+    int, Path(description="Column from the west, 0 to 2^z - 1.", examples=[1006])
+]
+
+
+@router.get("/tileMatrixSets", summary="The tile matrix sets", responses={200: _TILES_JSON})
+def tile_matrix_sets(request: Request) -> Response:
+    """WebMercatorQuad alone."""
+    return tile_views.json_answer(tile_views.tile_matrix_sets_document(request))
+
+
+@router.get(
+    "/tileMatrixSets/WebMercatorQuad",
+    summary="The WebMercatorQuad tile matrix set",
+    responses={200: _TILES_JSON},
+)
+def web_mercator_quad() -> Response:
+    """Its tile matrices, zooms 0 to 18."""
+    return tile_views.json_answer(tile_views.tile_matrix_set())
+
+
+@router.get(
+    "/collections/{collection_id}/tiles",
+    summary="The tilesets of a collection",
+    responses={200: _TILES_JSON},
+)
+def tilesets(request: Request, collection_id: CollectionPath) -> Response:
+    """One vector tileset (Mapbox Vector Tiles on WebMercatorQuad)."""
+    return tile_views.json_answer(tile_views.tilesets_document(request, collection_id))
+
+
+@router.get(
+    "/collections/{collection_id}/tiles/WebMercatorQuad",
+    summary="Tileset metadata of a collection",
+    responses={200: _TILES_JSON},
+)
+def tileset(request: Request, collection_id: CollectionPath) -> Response:
+    """The tile URL template, its vector layer and the zooms served."""
+    return tile_views.json_answer(tile_views.tileset_document(request, collection_id))
+
+
+@router.get(
+    "/collections/{collection_id}/tiles/WebMercatorQuad/{z}/{y}/{x}",
+    summary="One vector tile of a collection",
+    response_class=Response,
+    responses=_MVT,
+)
+def collection_tile(
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    collection_id: CollectionPath,
+    z: ZoomPath,
+    y: RowPath,
+    x: ColumnPath,
+) -> Response:
+    """A Mapbox Vector Tile (204 when empty; 404 outside zooms 0-18 or the matrix)."""
+    data = tiles.tile(
+        session=session,
+        principal=principal,
+        layer_id=collection_id,
+        z=z,
+        x=x,
+        y=y,
+        capacity_stale_after=timedelta(hours=settings.capacity_stale_hours),
+    )
+    return tile_views.tile_answer(data)

@@ -26,6 +26,7 @@ from sqlalchemy import BindParameter, ColumnElement, Connection, FromClause
 from sqlalchemy.orm import Session
 
 from referral_net.db.dialect import postgis, spatialite
+from referral_net.geo.tiles import Tile, TilePoint
 
 
 class Dialect(Protocol):
@@ -144,6 +145,20 @@ class Dialect(Protocol):
         """``admin_area`` rows whose polygon meets a lon/lat box, through the spatial index."""
         ...
 
+    # --- vector tiles (issue 16; domain/tiles.py) ---
+
+    def area_tile(self, session: Session, *, level: str, layer: str, tile: Tile) -> bytes:
+        """One MVT layer of the ``admin_area`` polygons of a level meeting the tile, simplified
+        per zoom; empty bytes when none does."""
+        ...
+
+    def points_tile(
+        self, session: Session, *, layer: str, points: Sequence[TilePoint], tile: Tile
+    ) -> bytes:
+        """One MVT layer of points given in 3857 metres with their attributes; empty bytes when
+        none falls in the tile or its buffer."""
+        ...
+
     # --- search read model: writing entries (issue 13) ---
 
     def insert_search_entries(self, session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
@@ -199,6 +214,25 @@ def spatial_version(connection: Connection) -> str:
 def area_in_box(session: Session, *, box: tuple[float, float, float, float]) -> ColumnElement[bool]:
     """``admin_area`` rows whose polygon meets ``box`` (minLon, minLat, maxLon, maxLat)."""
     return dialect_for(session).area_in_box(box=box)
+
+
+# --- vector tiles (issue 16; domain/tiles.py) ------------------------------------------------
+
+
+def area_tile(session: Session, *, level: str, layer: str, tile: Tile) -> bytes:
+    """One Mapbox Vector Tile layer named ``layer`` of the departments or municipalities
+    (``level``) meeting ``tile``: PostGIS ``ST_AsMVT``, SpatiaLite the ``mapbox-vector-tile``
+    encoder; both clip and simplify to one display pixel of the zoom. Empty bytes: no feature."""
+    return dialect_for(session).area_tile(session, level=level, layer=layer, tile=tile)
+
+
+def points_tile(session: Session, *, layer: str, points: Sequence[TilePoint], tile: Tile) -> bytes:
+    """One Mapbox Vector Tile layer of points computed in Python (search results, clusters,
+    towns): PostGIS ``ST_AsMVT`` over the bound points, SpatiaLite the ``mapbox-vector-tile``
+    encoder. Empty bytes: no feature."""
+    if not points:
+        return b""
+    return dialect_for(session).points_tile(session, layer=layer, points=points, tile=tile)
 
 
 # --- search read model: writing entries (issue 13; domain/search_model.py) ---------------------

@@ -11,6 +11,7 @@ Nothing here knows which engine a session talks to: ``db.dialect.dialect_for`` c
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -39,6 +40,7 @@ from sqlmodel import col
 
 from referral_net.db.dialect import side_tables
 from referral_net.db.models import AdminArea, SearchEntry, SearchEntryCategory, ServiceArea
+from referral_net.geo.tiles import BUFFER, EXTENT, Tile, TilePoint, metres_per_pixel
 
 
 def point(*, latitude: float, longitude: float) -> ColumnElement[Any]:
@@ -227,3 +229,101 @@ def area_in_box(*, box: tuple[float, float, float, float]) -> ColumnElement[bool
     envelope = func.ST_MakeEnvelope(*box, 4326)
     geom = AdminArea.__table__.c.geom  # type: ignore[attr-defined]
     return and_(geom.op("&&")(envelope), func.ST_Intersects(geom, envelope))
+
+
+# --- vector tiles (issue 16; domain/tiles.py) -----------------------------------------------------
+# ST_AsMVT builds the tile in the database. Areas: the GiST index finds the polygons meeting the
+# tile (plus a margin), which are clipped to that margin (ST_ClipByBox2D), simplified to one
+# display pixel of the zoom in 3857 metres (ST_SimplifyPreserveTopology) and quantised by
+# ST_AsMVTGeom (extent 4096, buffer 64). Points come from Python (search, clusters, towns) as
+# bound arrays of 3857 coordinates and JSON attributes: ST_AsMVT turns a jsonb column's keys into
+# attributes and leaves nulls out.
+
+_AREA_TILE = text(
+    """
+    WITH frame AS (
+        SELECT ST_TileEnvelope(:z, :x, :y) AS tile,
+               ST_Expand(ST_TileEnvelope(:z, :x, :y), :margin) AS clip
+    )
+    SELECT ST_AsMVT(features, :layer, :extent, 'geom') FROM (
+        SELECT area.code, area.name, area.department_code,
+               ST_AsMVTGeom(
+                   ST_SimplifyPreserveTopology(
+                       ST_ClipByBox2D(ST_Transform(area.geom, 3857), frame.clip), :tolerance
+                   ),
+                   frame.tile, :extent, :buffer, true
+               ) AS geom
+        FROM admin_area AS area, frame
+        WHERE area.level = :level
+          AND area.geom && ST_MakeEnvelope(:west, :south, :east, :north, 4326)
+    ) AS features
+    WHERE features.geom IS NOT NULL
+    """
+)
+
+_POINTS_TILE = text(
+    """
+    SELECT ST_AsMVT(features, :layer, :extent, 'geom') FROM (
+        SELECT ST_AsMVTGeom(
+                   ST_SetSRID(ST_MakePoint(point.x, point.y), 3857),
+                   ST_TileEnvelope(:z, :x, :y), :extent, :buffer, true
+               ) AS geom,
+               point.properties
+        FROM unnest(
+            CAST(:xs AS double precision[]),
+            CAST(:ys AS double precision[]),
+            CAST(CAST(:properties AS text[]) AS jsonb[])
+        ) AS point(x, y, properties)
+    ) AS features
+    WHERE features.geom IS NOT NULL
+    """
+)
+
+
+def _tile_bytes(value: Any) -> bytes:
+    return b"" if value is None else bytes(value)
+
+
+def area_tile(session: Session, *, level: str, layer: str, tile: Tile) -> bytes:
+    """The areas of ``level`` meeting the tile, as one MVT layer built by ``ST_AsMVT``."""
+    west, south, east, north = tile.lonlat_bounds(2 * BUFFER)
+    value = session.execute(
+        _AREA_TILE,
+        {
+            "z": tile.z,
+            "x": tile.x,
+            "y": tile.y,
+            "margin": tile.size_m * 2 * BUFFER / EXTENT,
+            "layer": layer,
+            "extent": EXTENT,
+            "buffer": BUFFER,
+            "tolerance": metres_per_pixel(tile.z),
+            "level": level,
+            "west": west,
+            "south": south,
+            "east": east,
+            "north": north,
+        },
+    ).scalar_one()
+    return _tile_bytes(value)
+
+
+def points_tile(session: Session, *, layer: str, points: Sequence[TilePoint], tile: Tile) -> bytes:
+    """Points computed in Python (3857 metres, attributes), as one MVT layer by ``ST_AsMVT``."""
+    value = session.execute(
+        _POINTS_TILE,
+        {
+            "z": tile.z,
+            "x": tile.x,
+            "y": tile.y,
+            "layer": layer,
+            "extent": EXTENT,
+            "buffer": BUFFER,
+            "xs": [p.x for p in points],
+            "ys": [p.y for p in points],
+            "properties": [
+                json.dumps({k: v for k, v in p.properties.items() if v is not None}) for p in points
+            ],
+        },
+    ).scalar_one()
+    return _tile_bytes(value)

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pyproj  # noqa: F401 - loaded before mod_spatialite: see prepare_connection
+import shapely
 from geoalchemy2.admin.dialects.sqlite import init_spatialite
 from sqlalchemy import (
     JSON,
@@ -53,6 +54,7 @@ from referral_net.db.models import (
     SearchEntryLanguage,
     ServiceArea,
 )
+from referral_net.geo.tiles import BUFFER, Tile, TilePoint, encode, encode_points, prepare_area
 
 _ADMIN_AREA_GEOM: Column[Any] = inspect(AdminArea).c.geom
 _ADMIN_AREA_CODE: Column[Any] = inspect(AdminArea).c.code
@@ -386,3 +388,35 @@ def area_in_box(*, box: tuple[float, float, float, float]) -> ColumnElement[bool
         _index_rowids("admin_area", "geom", frame),
         func.ST_Intersects(_ADMIN_AREA_GEOM, frame) == 1,
     )
+
+
+# --- vector tiles (issue 16; domain/tiles.py) -----------------------------------------------------
+# SpatiaLite has no MVT encoder: the R*Tree window finds the polygons meeting the tile (plus a
+# margin), read as WKB, and ``geo.tiles`` clips, simplifies (shapely, one display pixel of the
+# zoom in 3857 metres) and encodes them with ``mapbox-vector-tile``.
+
+
+def area_tile(session: Session, *, level: str, layer: str, tile: Tile) -> bytes:
+    """The areas of ``level`` meeting the tile, as one MVT layer (``mapbox-vector-tile``)."""
+    statement = (
+        select(
+            col(AdminArea.code),
+            col(AdminArea.name),
+            col(AdminArea.department_code),
+            func.AsBinary(_ADMIN_AREA_GEOM),
+        )
+        .where(col(AdminArea.level) == level, area_in_box(box=tile.lonlat_bounds(2 * BUFFER)))
+        .order_by(col(AdminArea.code))
+    )
+    features = []
+    for code, name, department_code, wkb in session.execute(statement):
+        prepared = prepare_area(shapely.from_wkb(bytes(wkb)), tile)
+        if prepared is not None:
+            properties = {"code": code, "name": name, "department_code": department_code}
+            features.append((prepared, properties))
+    return encode(layer, features, tile)
+
+
+def points_tile(session: Session, *, layer: str, points: Sequence[TilePoint], tile: Tile) -> bytes:
+    """Points computed in Python, as one MVT layer (``mapbox-vector-tile``; no SQL at all)."""
+    return encode_points(layer, points, tile)
