@@ -403,6 +403,13 @@ def _paths(w: World) -> list[tuple[str, str, dict[str, Any] | None]]:
         ("GET", "/api/v1/search?bbox=-91.56,14.76,-91.48,14.88&limit=100&f=geojson", None),
         ("GET", f"/api/v1/search?covers={near}&limit=100&f=geojson", None),
         ("GET", "/api/v1/search?municipality=0901&limit=100#geojson", None),
+        # OGC API - Features (docs/ogc.md): items, a window around the safe house, the safe
+        # house's link by id (a 404 like an unknown id), the HTML view
+        ("GET", "/ogc/collections/services/items?limit=1000", None),
+        ("GET", "/ogc/collections/services/items?bbox=-91.56,14.76,-91.48,14.88&limit=1000", None),
+        ("GET", f"/ogc/collections/services/items/{w.safe_house_link_ids[0]}", None),
+        ("GET", f"/ogc/collections/services/items/{w.restricted_link_id}", None),
+        ("GET", "/ogc/collections/services/items?limit=1000&f=html", None),
         # vector tiles of services (docs/tiles.md), decoded to lon/lat text by _mvt_text: the
         # tiles holding each hidden site, clustered (z 8) and one feature per service (z 12, 15)
         *(
