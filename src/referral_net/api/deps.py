@@ -15,7 +15,15 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from referral_net.db.engine import read_before_write, write_session
+from referral_net.api import read_your_writes
+from referral_net.db.engine import (
+    close_session,
+    on_primary_commit,
+    read_before_write,
+    replica_has_replayed,
+    replica_session,
+    write_session,
+)
 from referral_net.domain import audit, keys, users
 from referral_net.errors import Forbidden, Unauthenticated
 from referral_net.security import tokens
@@ -59,6 +67,27 @@ def _is_write_request(request: Request) -> bool:
     return not is_reads_only_endpoint(getattr(request.scope.get("route"), "endpoint", None))
 
 
+def _replica_session(request: Request, replica: Engine, primary: Engine) -> Session:
+    """A read's session: on the replica, unless it lags behind the caller's own last write for
+    longer than the configured wait; then on the primary (see ``api/read_your_writes.py``)."""
+    session = replica_session(replica, primary)
+    position = read_your_writes.position_of(request)
+    if position is None:
+        return session
+    settings: Settings = request.app.state.settings
+    try:
+        caught_up = replica_has_replayed(
+            session, position, wait_seconds=settings.database_read_wait_seconds
+        )
+    except BaseException:
+        session.close()
+        raise
+    if caught_up:
+        return session
+    session.close()
+    return Session(primary, expire_on_commit=False)
+
+
 def get_session(
     request: Request, engine: Annotated[Engine, Depends(get_engine)]
 ) -> Iterator[Session]:
@@ -66,16 +95,27 @@ def get_session(
 
     A write request's transaction takes the write lock first (``BEGIN IMMEDIATE`` on SQLite,
     see ``db.engine``), because every write reads before it writes (the caller, the record).
+
+    With a read replica (``REFERRAL_NET_DATABASE_READ_URL``), every request that only reads
+    (GET, HEAD, OPTIONS and the :func:`reads_only` POSTs) is served by the replica; a write it
+    makes after all (the audit entry of an exact read) moves to the primary (``db.engine``).
+    Writes stay on the primary, and each commit there is reported for read-your-writes.
     """
-    opened = (
-        write_session(engine)
-        if _is_write_request(request)
-        else Session(engine, expire_on_commit=False)
-    )
-    with opened as session:
+    replica: Engine | None = getattr(request.app.state, "read_engine", None)
+    if _is_write_request(request):
+        opened = write_session(engine)
+    elif replica is None:
+        opened = Session(engine, expire_on_commit=False)
+    else:
+        opened = _replica_session(request, replica, engine)
+    if replica is not None:
+        on_primary_commit(opened, engine, read_your_writes.recorder(request))
+    try:
         # Audit entries appended through this session carry a MAC under the audit key.
-        audit.use_key(session, request.app.state.settings.audit_key)
-        yield session
+        audit.use_key(opened, request.app.state.settings.audit_key)
+        yield opened
+    finally:
+        close_session(opened)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

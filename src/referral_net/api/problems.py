@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -190,16 +190,54 @@ async def _handle_pool_timeout(request: Request, exc: Exception) -> JSONResponse
     return await _handle_domain_error(request, error)
 
 
+# PostgreSQL SQLSTATEs of a server going away or not there yet: 57P01 admin shutdown (a fast
+# stop or restart ends each session), 57P02 crash shutdown, 57P03 cannot connect now (starting
+# up or shutting down). Class 08 is a connection exception.
+_SERVER_GONE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+# Statements PostgreSQL cancelled, to be tried again: 40001, which a hot standby raises when
+# replaying the primary's changes cancels a query that reads them ("conflict with recovery"),
+# and 40P01, a deadlock.
+_TRY_AGAIN_SQLSTATES = frozenset({"40001", "40P01"})
+# SQLite's SQLITE_CANTOPEN: the database file cannot be opened.
+_SQLITE_CANTOPEN = 14
+
+
+def database_unreachable(exc: DBAPIError) -> bool:
+    """Whether a driver error means the database server cannot be reached (a 503, not a bug).
+
+    A connection SQLAlchemy invalidated was lost mid-request. A connection that could not even
+    be made (the server is down: "connection refused") is not marked so: psycopg raises it with
+    no SQLSTATE. On SQLite, only a database file that cannot be opened counts.
+    """
+    if exc.connection_invalidated:
+        return True
+    sqlite_code = getattr(exc.orig, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int):
+        # The database file cannot be opened (a missing volume, say); extended codes keep the
+        # primary code in the low byte.
+        return sqlite_code & 0xFF == _SQLITE_CANTOPEN
+    if not hasattr(exc.orig, "sqlstate"):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _SERVER_GONE_SQLSTATES
+
+
 async def _handle_operational_error(request: Request, exc: Exception) -> JSONResponse:
     # Busy or unreachable databases are the client's cue to retry (503), not bugs (500).
-    assert isinstance(exc, OperationalError)
+    assert isinstance(exc, DBAPIError)
     if is_lock_timeout_message(str(exc.orig)):
         logger.warning("database busy on %s %s", request.method, route_template(request.scope))
         return await _handle_domain_error(request, DatabaseBusy())
-    if exc.connection_invalidated:
+    if database_unreachable(exc):
         logger.warning("database unreachable on %s", route_template(request.scope))
         error = ServiceUnavailable(
             "The database is unreachable; try again shortly.", headers={"Retry-After": "5"}
+        )
+        return await _handle_domain_error(request, error)
+    if getattr(exc.orig, "sqlstate", None) in _TRY_AGAIN_SQLSTATES:
+        logger.warning("statement cancelled by the database on %s", route_template(request.scope))
+        error = ServiceUnavailable(
+            "The database cancelled this request; try again.", headers={"Retry-After": "1"}
         )
         return await _handle_domain_error(request, error)
     return await _handle_unexpected(request, exc)
@@ -211,6 +249,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, _handle_integrity_error)
     app.add_exception_handler(DataError, _handle_data_error)
     app.add_exception_handler(OperationalError, _handle_operational_error)
+    # A connection closed under the driver ("the connection is closed") is an InterfaceError.
+    app.add_exception_handler(InterfaceError, _handle_operational_error)
     app.add_exception_handler(PoolTimeout, _handle_pool_timeout)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_error)

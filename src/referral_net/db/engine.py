@@ -23,21 +23,31 @@ Concurrent writers on SpatiaLite (docs/performance.md, "Concurrent writers"):
 
 The SQL statements themselves (PRAGMAs, ``BEGIN IMMEDIATE``, the version queries) are the
 engines' own and live in ``db/dialect/``; this module decides when to run them.
+
+Read replicas (PostGIS only, ``database_read_url``; docs/deploy-replicas.md): a read request's
+session is on the replica (:func:`replica_session`) until it writes (:func:`begin_write` moves
+it to the primary); commits on the primary report the primary's WAL position
+(:func:`on_primary_commit`), which a later read may wait for (:func:`replica_has_replayed`).
+Those two position statements are PostgreSQL's streaming replication, with no SpatiaLite twin
+to swap, so they live here rather than in ``db/dialect/``.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import orjson
 import sqlean
 from psycopg.pq import TransactionStatus
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
@@ -45,6 +55,8 @@ from referral_net.db import dialect
 from referral_net.db.dialect import spatialite
 from referral_net.errors import DatabaseBusy, is_lock_timeout_message
 from referral_net.settings import Backend, Settings
+
+logger = logging.getLogger("referral_net.db")
 
 # Execution option that marks a write transaction (``BEGIN IMMEDIATE`` on SQLite).
 WRITE_TRANSACTION = "referral_net_write"
@@ -256,7 +268,113 @@ def begin_write(session: Session) -> None:
     commit releases a SAVEPOINT and the new one is nested, as before.
     """
     session.commit()
+    primary = session.info.pop(_PRIMARY, None)
+    if isinstance(primary, Engine):
+        # A session reading on the replica: the replica is read-only, so the write (and every
+        # read that shapes it, such as the audit tail) moves to the primary from here on.
+        session.bind = primary
     session.connection(execution_options={WRITE_TRANSACTION: True})
+
+
+# --- Read replicas (PostGIS only; docs/deploy-replicas.md) -------------------------------------
+# Key in a replica session's info: the primary its writes move to (see begin_write).
+_PRIMARY = "referral_net_primary"
+# A WAL position as PostgreSQL prints a pg_lsn: two hexadecimal halves.
+_LSN = re.compile(r"[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}")
+# How often a read waits between two looks at the replica's replay position.
+_REPLAY_POLL_SECONDS = 0.005
+# The primary's WAL insert position: at or past the commit record of every transaction that
+# committed before it is read (pg_current_wal_lsn, the *written* position, may lag behind a
+# commit made with synchronous_commit off).
+_WAL_POSITION_SQL = text("SELECT pg_current_wal_insert_lsn()::text")
+# Whether a server shows every commit up to a WAL position. A standby does once it has replayed
+# that far (a snapshot taken afterwards sees those commits); a server that is not in recovery is
+# a primary and shows all its own commits.
+_REPLAYED_SQL = text(
+    "SELECT NOT pg_is_in_recovery() OR coalesce(pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn),"
+    " false)"
+)
+
+
+def make_read_engine(settings: Settings) -> Engine | None:
+    """The engine of the read replica (``database_read_url``), or None when there is none.
+
+    Same pool settings as the primary's, per worker process.
+    """
+    if settings.database_read_url is None:
+        return None
+    replica = settings.model_copy(
+        update={"database_url": settings.database_read_url, "database_read_url": None}
+    )
+    return make_engine(replica)
+
+
+def replica_session(replica: Engine, primary: Engine) -> Session:
+    """A read request's session on the replica; a write it makes (:func:`begin_write`, e.g. the
+    audit entry of an exact read) moves to the primary."""
+    session = Session(replica, expire_on_commit=False)
+    session.info[_PRIMARY] = primary
+    return session
+
+
+def is_wal_position(value: str) -> bool:
+    """Whether ``value`` is a WAL position as PostgreSQL prints it (``0/3000060``)."""
+    return _LSN.fullmatch(value) is not None
+
+
+def on_primary_commit(session: Session, primary: Engine, sink: Callable[[str], None]) -> None:
+    """After each commit this session makes on the primary, hand the primary's WAL position to
+    ``sink``: a replica that has replayed that far shows the write (read-your-writes).
+
+    The position is read on a connection of its own: the session's has just committed and
+    SQLAlchemy emits nothing more on it inside the commit. A position that cannot be read is
+    logged and skipped: the write stands; the caller's next reads may then lag behind it.
+    """
+
+    def _after_commit(committed: Session) -> None:
+        if _PRIMARY in committed.info:
+            return  # still on the replica: a read-only transaction ended
+        try:
+            with primary.connect() as connection:
+                position = connection.execute(_WAL_POSITION_SQL).scalar_one()
+        except SQLAlchemyError as exc:
+            logger.warning("could not read the primary's WAL position: %s", type(exc).__name__)
+            return
+        sink(str(position))
+
+    event.listen(session, "after_commit", _after_commit)
+
+
+def replica_has_replayed(session: Session, position: str, *, wait_seconds: float) -> bool:
+    """Whether the session's server shows every commit up to ``position``, waiting for a replica
+    to replay that far for at most ``wait_seconds`` (False: it did not in time).
+
+    Runs in the session's own transaction: PostgreSQL's READ COMMITTED takes a new snapshot per
+    statement, so the request's queries that follow see what was replayed.
+    """
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        if session.connection().execute(_REPLAYED_SQL, {"lsn": position}).scalar_one():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(_REPLAY_POLL_SECONDS)
+
+
+def close_session(session: Session) -> None:
+    """Close a request's session, which rolls back whatever it left open.
+
+    This runs after the answer went out (a yield dependency's teardown), so a database that
+    dropped the connection meanwhile (a restart) is no error of the request: its transaction
+    ended with the connection, which the pool discards. Raised from here it would only be a
+    logged "unhandled" error under an answer that already succeeded.
+    """
+    try:
+        session.close()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        logger.warning("a request's connection was lost before it was closed")
 
 
 def spatial_version(engine: Engine) -> str:
