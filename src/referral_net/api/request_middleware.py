@@ -89,7 +89,13 @@ class RequestContextMiddleware:
 
 
 class RequestLogMiddleware:
-    """Log method, path, status and duration; never the query string (it may hold a location)."""
+    """The access log: method, route template, status and duration, one line per request.
+
+    The route template (``/api/v1/locations/{location_id}``), never the path or the query string:
+    a ``near=lat,lon`` locates whoever a caseworker searches for, and a path names the record
+    looked at, a restricted or confidential location included. The fields also go on the record
+    as ``extra``, for the JSON log format (``referral_net.logging_config``).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         """Wrap ``app``."""
@@ -113,13 +119,22 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send_noting_status)
         finally:
             if request_logger.isEnabledFor(logging.INFO):
+                method = str(scope.get("method", ""))
+                route = route_template(scope)
+                duration_ms = round((time.perf_counter() - started) * 1000, 1)
                 request_logger.info(
                     "%s %s %s %.1fms request_id=%s",
-                    scope.get("method", ""),
-                    scope.get("path", ""),
+                    method,
+                    route,
                     status,
-                    (time.perf_counter() - started) * 1000,
+                    duration_ms,
                     current_request_id() or "-",
+                    extra={
+                        "method": method,
+                        "route": route,
+                        "status": status,
+                        "duration_ms": duration_ms,
+                    },
                 )
 
 
