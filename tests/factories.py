@@ -117,3 +117,73 @@ def service_body(organization_id: uuid.UUID, **overrides: Any) -> dict[str, Any]
     }
     body.update(overrides)
     return body
+
+
+# --- referrals (issue 17) ---------------------------------------------------------------------
+
+
+def make_referral_target(
+    session: Session,
+    organization: Organization,
+    *,
+    beds: int | None = None,
+    maximum: int | None = 10,
+    categories: tuple[str, ...] = ("protection.shelter.women",),
+) -> uuid.UUID:
+    """A service of ``organization`` at a site in Quetzaltenango (with ``beds`` free places if
+    given; needs the taxonomy loaded); returns the service_at_location id a referral names."""
+    from referral_net.domain import locations, service_at_locations, services
+    from referral_net.schemas.directory import (
+        CapacityIn,
+        LocationCreate,
+        ServiceAtLocationCreate,
+        ServiceCreate,
+    )
+    from referral_net.security.roles import Principal
+
+    steward = Principal(role=Role.STEWARD, subject="user:factory")
+    lat, lon = QUETZALTENANGO
+    site = locations.create(
+        session=session,
+        principal=steward,
+        data=LocationCreate(
+            organization_id=organization.id, name="Albergue (ejemplo)", latitude=lat, longitude=lon
+        ),
+    )
+    service = services.create(
+        session=session,
+        principal=steward,
+        data=ServiceCreate(
+            organization_id=organization.id, name="Albergue (ejemplo)", categories=list(categories)
+        ),
+    )
+    if beds is not None:
+        services.set_capacity(
+            session=session,
+            principal=steward,
+            service=service,
+            rows=[CapacityIn(unit="bed", available=beds, maximum=maximum)],
+        )
+    link = service_at_locations.create(
+        session=session,
+        principal=steward,
+        data=ServiceAtLocationCreate(service_id=service.id, location_id=site.id),
+    )
+    return link.id
+
+
+def referral_body(link_id: uuid.UUID, **overrides: Any) -> dict[str, Any]:
+    """A valid referral create body with current consent."""
+    body: dict[str, Any] = {
+        "service_at_location_id": str(link_id),
+        "needs": ["protection.shelter.women"],
+        "urgency": "soon",
+        "traits": {"age": 24, "gender": "woman", "languages": ["mam", "spa"]},
+        "consent": {
+            "given": True,
+            "scope": "referral",
+            "given_on": datetime.now(UTC).date().isoformat(),
+        },
+    }
+    body.update(overrides)
+    return body

@@ -200,9 +200,50 @@ ENDPOINTS: list[tuple[str, Call, set[str]]] = [
         set(),
     ),
     ("read import", lambda w: ("GET", f"/api/v1/imports/{w.org.id}", None), set()),
+    # Referrals (issue 17): staff of the sending or receiving organization only; stewards see the
+    # report (aggregates) and set webhooks. The matrix's caseworker and justice users belong to
+    # no organization, so they may not send.
+    ("list referrals", lambda w: ("GET", "/api/v1/referrals", None), {"provider_a", "provider_b"}),
+    ("read referral", lambda w: ("GET", f"/api/v1/referrals/{w.org.id}", None), set()),
+    (
+        "send referral",
+        lambda w: (
+            "POST",
+            "/api/v1/referrals",
+            {
+                "service_at_location_id": str(w.link_id),
+                "needs": ["protection.legal_aid"],
+                "consent": {"given": True, "given_on": "2026-01-01"},
+            },
+        ),
+        set(),
+    ),
+    (
+        "move referral",
+        lambda w: ("POST", f"/api/v1/referrals/{w.org.id}/transitions", {"status": "received"}),
+        set(),
+    ),
+    ("referral report", lambda w: ("GET", "/api/v1/reports/referrals", None), STEWARD_ONLY),
+    (
+        "set referral webhook",
+        lambda w: (
+            "PUT",
+            f"/api/v1/referral-webhooks/{w.org.id}",
+            {"url": "https://example.org/hook", "secret": "s" * 32},
+        ),
+        STEWARD_ONLY,
+    ),
+    (
+        "delete referral webhook",
+        lambda w: ("DELETE", f"/api/v1/referral-webhooks/{w.org.id}", None),
+        STEWARD_ONLY,  # idempotent: 204 whether a webhook was set or not
+    ),
 ]
 # What a steward gets from the calls above that answer neither 200 nor 201 nor 204.
 STEWARD_STATUS = {"submit import": 202, "read import": 404}
+# An unknown referral is a 404 to those who may work referrals (nobody learns whether it exists).
+REFERRAL_WORKERS = {"caseworker", "justice", "provider_a", "provider_b"}
+WORKER_STATUS = {"read referral": 404, "move referral": 404}
 
 
 @pytest.fixture
@@ -251,6 +292,8 @@ def test_every_endpoint_allows_or_denies(
             expected = {409} if role in EDITORS_OF_A else ({401} if role == "anonymous" else {403})
         elif name in STEWARD_STATUS and role == "steward":
             expected = {STEWARD_STATUS[name]}
+        elif name in WORKER_STATUS and role in REFERRAL_WORKERS:
+            expected = {WORKER_STATUS[name]}
         elif role in allowed:
             expected = {200, 201, 204}
         else:

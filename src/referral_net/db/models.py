@@ -767,3 +767,109 @@ ALL_TABLES: tuple[type[SQLModel], ...] = (
     SearchEntryCategory,
     SearchEntryLanguage,
 )
+
+
+# --- referrals (issue 17; domain/referrals.py, docs/referrals.md) ------------------------------
+# A referral names a pseudonymous case, never a person: no names, documents or contact details.
+
+
+class Referral(SQLModel, table=True):
+    """One referral from a caseworker's organization to one service at one location.
+
+    ``traits`` and ``note_ciphertext`` are the only fields about the person; the retention purge
+    erases both (``purged_at``). ``version`` is the ETag (optimistic concurrency).
+    """
+
+    __tablename__ = "referral"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('sent', 'received', 'accepted', 'declined', 'in_progress', 'completed',"
+            " 'closed', 'cancelled')",
+            name="ck_referral_status",
+        ),
+        CheckConstraint("urgency IN ('emergency', 'soon', 'routine')", name="ck_referral_urgency"),
+        Index("ix_referral_sender_status", "sender_organization_id", "status"),
+        Index("ix_referral_receiver_status", "receiver_organization_id", "status"),
+    )
+
+    id: uuid.UUID = _uuid_pk()
+    case_code: str = Field(max_length=32, unique=True)
+    sender_organization_id: uuid.UUID = _fk("organization.id", nullable=False, cascade=False)
+    receiver_organization_id: uuid.UUID = _fk("organization.id", nullable=False, cascade=False)
+    service_id: uuid.UUID = _fk("service.id", nullable=False, cascade=False)
+    location_id: uuid.UUID = _fk("location.id", nullable=False, cascade=False)
+    service_at_location_id: uuid.UUID | None = _fk("service_at_location.id", cascade=False)
+    # The receiving site's department (INE code), kept for the aggregate report.
+    department_code: str | None = Field(default=None, max_length=2)
+    need_codes: list[str] = Field(default_factory=list, sa_type=JSON(none_as_null=True))
+    urgency: str = Field(max_length=20)
+    traits: dict[str, Any] | None = Field(default=None, sa_type=JSON(none_as_null=True))
+    consent_given: bool = False
+    consent_scope: str | None = Field(default=None, max_length=40)
+    consent_date: date | None = None
+    consent_expires: date | None = None
+    consent_recorded_by: str | None = Field(default=None, max_length=320)
+    emergency_override: bool = False
+    override_reason: str | None = Field(default=None, max_length=40)
+    note_ciphertext: bytes | None = Field(default=None, sa_type=LargeBinary)
+    # The /match proposals (service_at_location ids, best first) the referral was made from.
+    match_proposals: list[str] | None = Field(default=None, sa_type=JSON(none_as_null=True))
+    status: str = Field(default="sent", max_length=20, index=True)
+    decline_reason: str | None = Field(default=None, max_length=40)
+    # The unit whose place an accepted emergency referral holds (released on complete/close).
+    reserved_unit_id: uuid.UUID | None = _fk("unit.id", cascade=False)
+    created_by: str = Field(max_length=320)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    received_at: datetime | None = _timestamp()
+    accepted_at: datetime | None = _timestamp()
+    finished_at: datetime | None = _timestamp()
+    purged_at: datetime | None = _timestamp()
+    version: int = Field(default=1)
+    last_modified: datetime | None = _timestamp()
+
+
+class ReferralTransition(SQLModel, table=True):
+    """One step of a referral's status history: who, when, from, to and a reason code."""
+
+    __tablename__ = "referral_transition"
+
+    id: uuid.UUID = _uuid_pk()
+    referral_id: uuid.UUID = _fk("referral.id", nullable=False)
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str = Field(max_length=20)
+    actor: str = Field(max_length=320)
+    role: str = Field(max_length=20)
+    organization_id: uuid.UUID | None = None
+    reason: str | None = Field(default=None, max_length=40)
+    occurred_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class ReferralWebhook(SQLModel, table=True):
+    """An organization's webhook: where referral events are POSTed, signed with the secret."""
+
+    __tablename__ = "referral_webhook"
+
+    organization_id: uuid.UUID = Field(
+        primary_key=True, foreign_key="organization.id", ondelete="CASCADE"
+    )
+    url: str = Field(max_length=2000)
+    secret: str = Field(max_length=200)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One queued webhook POST (outbox pattern): written in the transaction of the change."""
+
+    __tablename__ = "webhook_delivery"
+
+    id: uuid.UUID = _uuid_pk()
+    organization_id: uuid.UUID = _fk("organization.id", nullable=False)
+    url: str = Field(max_length=2000)
+    body: dict[str, Any] = Field(sa_type=JSON(none_as_null=True))
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    delivered_at: datetime | None = _timestamp()
+    # Set once the retries are spent: the delivery is kept (for the steward) but not retried.
+    abandoned_at: datetime | None = _timestamp()
+    last_status: int | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
