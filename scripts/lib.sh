@@ -76,6 +76,25 @@ ensure_venv() {
   (cd "$ROOT" && UV_PYTHON_DOWNLOADS=never "$TOOLS_DIR/bin/uv" sync --locked --quiet --python "$python")
 }
 
+ensure_web_assets() {
+  # The embeddable map's front-end packages (MapLibre GL JS; axe-core for the browser tests), from
+  # the npm registry as pinned by web/package-lock.json, copied into the package so the app serves
+  # them itself: no CDN and no third-party request at run time (docs/embed.md).
+  if ! command -v npm >/dev/null 2>&1; then
+    ensure_debian_packages nodejs npm
+  fi
+  local web="$ROOT/web" vendor="$ROOT/src/referral_net/api/embed_static/vendor"
+  if [ ! -f "$web/node_modules/.package-lock.json" ] ||
+    [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+    log "installing the map's front-end packages (npm ci, web/package-lock.json)"
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  mkdir -p "$vendor"
+  local dist="$web/node_modules/maplibre-gl/dist"
+  cp -p "$dist/maplibre-gl.mjs" "$dist/maplibre-gl-worker.mjs" "$dist/maplibre-gl.css" "$vendor/"
+  cp -p "$web/node_modules/maplibre-gl/LICENSE.txt" "$vendor/MAPLIBRE-LICENSE.txt"
+}
+
 RUN_USAGE="usage: scripts/run [--host HOST] [--port PORT] [--workers N]"
 
 run_usage_error() {

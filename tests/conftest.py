@@ -185,7 +185,13 @@ def app(settings: Settings, engine: Engine, connection: Connection) -> FastAPI:
     # No import worker thread: it would poll the shared engine beside every test
     # (tests/test_import_jobs.py serves the app with its worker).
     application = create_app(
-        settings.model_copy(update={"rate_limits_enabled": False, "import_worker": False})
+        settings.model_copy(
+            update={
+                "rate_limits_enabled": False,
+                "import_worker": False,
+                "referral_webhook_worker": False,  # tests/test_referrals_webhooks.py runs it
+            }
+        )
     )
     application.state.engine = engine
 

@@ -410,6 +410,11 @@ def _paths(w: World) -> list[tuple[str, str, dict[str, Any] | None]]:
         ("GET", f"/ogc/collections/services/items/{w.safe_house_link_ids[0]}", None),
         ("GET", f"/ogc/collections/services/items/{w.restricted_link_id}", None),
         ("GET", "/ogc/collections/services/items?limit=1000&f=html", None),
+        # the embeddable map's pages (docs/embed.md): they hold no directory data, and what the
+        # map then loads is the search and the tiles checked here
+        ("GET", "/embed", None),
+        ("GET", "/embed?lang=en&department=09&category=protection.shelter", None),
+        ("GET", "/embed/snippet?category=protection", None),
         # vector tiles of services (docs/tiles.md), decoded to lon/lat text by _mvt_text: the
         # tiles holding each hidden site, clustered (z 8) and one feature per service (z 12, 15)
         *(

@@ -323,3 +323,20 @@ def test_security_headers_on_errors_auth_embed_and_https(app: FastAPI) -> None:
         embed = client.get(EMBED_PATH_PREFIX + "/widget")
         assert "X-Frame-Options" not in embed.headers
         assert "frame-ancestors *" in embed.headers["Content-Security-Policy"]
+
+
+def test_tiles_have_their_own_budget(make_app: AppFactory) -> None:
+    # A map loads dozens of tiles per view: they must neither spend the API's budget nor be
+    # throttled by it, and still be limited on their own (docs/tiles.md).
+    client = _client(make_app(rate_limit_public_per_minute=2, rate_limit_tiles_per_minute=4))
+    tile = "/tiles/departments/6/15/29.mvt"
+    for _ in range(4):
+        assert client.get(tile).status_code in (200, 204)
+    _assert_429(client.get(tile))
+    for _ in range(2):  # the API's budget is untouched by the tiles
+        assert client.get(PUBLIC_PATH).status_code == 200
+    _assert_429(client.get(PUBLIC_PATH))
+    other = _client(
+        make_app(rate_limit_public_per_minute=2, rate_limit_tiles_per_minute=4), ip="198.51.100.99"
+    )
+    assert other.get(tile).status_code in (200, 204)  # per client IP

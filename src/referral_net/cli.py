@@ -95,24 +95,24 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the API with uvicorn (OpenAPI docs at /docs)."""
-    import logging
-
     import uvicorn
 
-    from referral_net.server import uvicorn_options
+    from referral_net.server import exit_cleanly_on_sigterm, metrics_directory, uvicorn_options
 
     # Read (and so validate) the settings here: a bad setting, such as a short secret key,
     # stops the command before uvicorn starts, instead of failing inside every worker.
     settings = _settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    uvicorn.run(
-        **uvicorn_options(
-            host=host,
-            port=port,
-            workers=workers,
-            forwarded_allow_ips=forwarded_allow_ips or settings.forwarded_allow_ips,
+    # The log format (uvicorn_options' log_config) is applied by uvicorn, in every process.
+    with exit_cleanly_on_sigterm(), metrics_directory(settings, workers=workers):
+        uvicorn.run(
+            **uvicorn_options(
+                host=host,
+                port=port,
+                workers=workers,
+                forwarded_allow_ips=forwarded_allow_ips or settings.forwarded_allow_ips,
+                settings=settings,
+            )
         )
-    )
 
 
 @db_app.command("upgrade")
@@ -391,6 +391,28 @@ def search_rebuild() -> None:
         count = search_model.rebuild(session)
         session.commit()
     typer.echo(f"rebuilt {count} search entries")
+
+
+referrals_app = CliTyper(help="Referrals: the retention purge.", no_args_is_help=True)
+app.add_typer(referrals_app, name="referrals")
+
+
+@referrals_app.command("purge")
+def referrals_purge(
+    days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Retention in days (default: the retention setting)."),
+    ] = None,
+) -> None:
+    """Erase note and traits of referrals finished longer ago than the retention (idempotent)."""
+    from datetime import timedelta
+
+    from referral_net.domain import referrals
+
+    retention = timedelta(days=days or _settings().referral_retention_days)
+    with _session() as session:
+        count = referrals.purge(session=session, retention=retention)
+    typer.echo(f"purged {count} referrals")
 
 
 def _checkpoint_path(path: Path | None, settings: Settings) -> Path | None:

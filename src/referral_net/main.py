@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from referral_net import __version__
-from referral_net.api import ratelimit
+from referral_net.api import metrics, ratelimit, read_your_writes
 from referral_net.api.body_limit import BODY_LIMIT_OVERRIDES, BodyLimitMiddleware
 from referral_net.api.caching import CachingMiddleware
 from referral_net.api.cors import PartnerCorsMiddleware
@@ -24,6 +24,7 @@ from referral_net.api.request_middleware import (
 from referral_net.api.routers import (
     audit,
     auth,
+    embed,
     exports,
     health,
     history,
@@ -33,6 +34,7 @@ from referral_net.api.routers import (
     ogc,
     organizations,
     profile,
+    referrals,
     root,
     search,
     service_at_locations,
@@ -42,7 +44,8 @@ from referral_net.api.routers import (
 )
 from referral_net.api.security_headers import SecurityHeadersMiddleware
 from referral_net.api.write_turns import WriteTurnMiddleware
-from referral_net.db.engine import make_engine
+from referral_net.db.engine import make_engine, make_read_engine
+from referral_net.domain.referrals_webhooks import start_webhook_worker
 from referral_net.exchange.jobs import start_import_worker
 from referral_net.schemas.common import PROBLEM_RESPONSES
 from referral_net.settings import Backend, Settings, get_settings
@@ -68,6 +71,8 @@ OPENAPI_TAGS = [
     {"name": "profile", "description": "The HSDS profile: merge patches, compiled schemas."},
     {"name": "ogc", "description": "OGC API - Features and Tiles: services, areas, places."},
     {"name": "tiles", "description": "Vector tiles (Mapbox Vector Tile), the short XYZ form."},
+    {"name": "referrals", "description": "Referrals between organizations, with consent."},
+    {"name": "embed", "description": "The embeddable map for partner sites (HTML pages)."},
 ]
 
 
@@ -82,15 +87,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             owns_engine = True
         else:  # tests may hand in an engine bound to their transaction
             owns_engine = False
+        # Reads on a streaming replica when one is configured (api/deps.py get_session).
+        app.state.read_engine = read_engine = make_read_engine(settings)
         # Imports submitted over HTTP run in this thread, never in a request (exchange/jobs.py).
         app.state.import_worker = worker = start_import_worker(app.state.engine, settings)
+        # Referral webhooks are delivered from their queue table by this thread (docs/referrals.md).
+        hooks = start_webhook_worker(app.state.engine, settings)
         try:
             yield
         finally:
+            if hooks is not None:
+                hooks.stop()
             if worker is not None:
                 worker.stop()
             if owns_engine:
                 app.state.engine.dispose()
+            if read_engine is not None:
+                read_engine.dispose()
 
     app = FastAPI(
         title="referral-net",
@@ -111,13 +124,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = None
+    app.state.read_engine = None
     app.state.import_worker = None
     app.state.signing_key = _signing_key(settings)
     install_error_handlers(app)
     ratelimit.install(app, settings)
+    _install_middleware(app, settings)
+    install_docs(app)
+    _include_routers(app, settings)
+    return app
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Add the middleware stack, innermost first (docs/architecture.md, "Middleware")."""
     if settings.backend is Backend.SPATIALITE:
         # Innermost: write requests take their process's turn after every check outside it.
         app.add_middleware(WriteTurnMiddleware, wait_seconds=settings.sqlite_busy_timeout_ms / 1000)
+    # With a read replica: the WAL position after a commit, for the writer's next read.
+    read_your_writes.install(app, settings)
     app.add_middleware(RequestLogMiddleware)
     app.add_middleware(RefuseNulInQueryMiddleware)
     # CORS per partner key (api/cors.py); inside the security headers, so preflights get them.
@@ -136,7 +160,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, debug_tracebacks=settings.debug_tracebacks)
     # Outermost of ours, so that the NUL refusal and every other answer carry the headers too.
     app.add_middleware(SecurityHeadersMiddleware, docs_paths=DOCS_PAGES)
-    install_docs(app)
+    # GET /metrics and the request timer, outside all the rest (only with a metrics token).
+    metrics.install(app, settings)
+
+
+def _include_routers(app: FastAPI, settings: Settings) -> None:
+    """Mount every router, each with its rate-limit budget."""
     app.include_router(health.router, responses=PROBLEM_RESPONSES)
     # Every /api/v1 router is rate limited; tests/test_rate_limits.py fails if one is missed.
     limited = [Depends(ratelimit.enforce_rate_limit)]
@@ -155,11 +184,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(
         services.verification_router, responses=PROBLEM_RESPONSES, dependencies=limited
     )
-    for limited_router in (history.router, audit.router, imports.router, exports.router):
+    for limited_router in (
+        history.router,
+        audit.router,
+        imports.router,
+        exports.router,
+        referrals.router,
+    ):
         app.include_router(limited_router, responses=PROBLEM_RESPONSES, dependencies=limited)
     app.include_router(ogc.router, dependencies=limited)  # /ogc: OGC API - Features (docs/ogc.md)
-    app.include_router(tiles.router, dependencies=limited)  # /tiles: vector tiles (docs/tiles.md)
-    return app
+    # /tiles: vector tiles (docs/tiles.md), with their own budget (a map loads dozens per view).
+    app.include_router(tiles.router, dependencies=[Depends(ratelimit.enforce_tile_rate_limit)])
+    # /embed: the embeddable map for partner sites, and its assets (docs/embed.md).
+    app.include_router(embed.router, dependencies=limited)
+    embed.install_assets(app, settings)
 
 
 def _signing_key(settings: Settings) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -73,6 +74,19 @@ class Settings(BaseSettings):
         description="PostGIS: test each connection as it leaves the pool, so a server restart"
         " or a dropped connection costs a reconnect, not a failed request.",
     )
+    # Scale-out on PostgreSQL's streaming replication (docs/deploy-replicas.md): reads (search,
+    # match, OGC, tiles, HSDS, exports) go to a replica, writes to the primary (DATABASE_URL).
+    database_read_url: str | None = Field(
+        default=None,
+        description="PostGIS: URL of a streaming replica that serves reads; unset: all on one.",
+    )
+    database_read_wait_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=30,
+        description="How long a read after the caller's own write waits for the replica to"
+        " replay it; then the primary answers it.",
+    )
     # SpatiaLite under concurrent writers (docs/performance.md, "Concurrent writers"): how long a
     # write waits for SQLite's single write lock before the request gets a 503 with Retry-After.
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=100, le=120_000)
@@ -120,6 +134,25 @@ class Settings(BaseSettings):
         default=5, ge=1, description="Failed log-ins per window, per client IP and per username."
     )
     rate_limit_window_seconds: int = Field(default=60, ge=1, le=3600)
+    # Vector tiles have their own budget: one view of the embedded map loads a few dozen tiles
+    # (three base layers), so the API's public budget would throttle a person panning the map.
+    rate_limit_tiles_per_minute: int = Field(default=1_800, ge=1)
+    # The embeddable map (/embed, api/routers/embed.py, docs/embed.md).
+    embed_exit_url: str = Field(
+        default="https://www.google.com/search?q=clima",
+        pattern=r"^https?://",
+        description="Where the quick-exit button and Escape x3 send the reader (a neutral page).",
+    )
+    embed_basemap_url: str | None = Field(
+        default=None,
+        pattern=r"^https://[^/]+/.*\{z\}.*\{x\}.*\{y\}",
+        description=(
+            "Optional third-party raster base map, https://host/{z}/{x}/{y}.png; off by default "
+            "(the map then contacts no one but this service), named on the map when on."
+        ),
+    )
+    embed_basemap_attribution: str | None = Field(default=None, max_length=300)
+    embed_max_markers: int = Field(default=2_000, ge=100, le=10_000)
     # HTTP hardening (api/body_limit.py, api/caching.py, api/request_middleware.py).
     max_body_bytes: int = Field(
         default=1_048_576,
@@ -135,6 +168,24 @@ class Settings(BaseSettings):
     debug_tracebacks: bool = Field(
         default=False,
         description="Log the full traceback of unexpected errors (it may hold SQL and values).",
+    )
+    # Operations (logging_config.py, api/metrics.py, server.py, docs/deploy.md).
+    # JSON by default: `serve` is what runs in production, where a log collector must parse every
+    # line, and a JSON line cannot be split or forged by a newline in a message. Text is for a
+    # terminal: REFERRAL_NET_LOG_FORMAT=text.
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="`serve`'s log lines: json (one object per line) or text."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token (>= 32 bytes) that GET /metrics requires; unset: no /metrics.",
+    )
+    graceful_shutdown_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="After SIGTERM, how long in-flight requests may take before they are cut.",
     )
     # Imports over HTTP (exchange/jobs.py, api/routers/imports.py, docs/import-jobs.md).
     import_max_bytes: int = Field(
@@ -156,6 +207,57 @@ class Settings(BaseSettings):
         ),
     )
 
+    # Referrals (issue 17; domain/referrals.py, docs/referrals.md).
+    referral_note_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Fernet key(s) that encrypt referral notes, comma-separated: the first encrypts, "
+            "all decrypt (rotation). Unset: referrals carrying a note are refused (422)."
+        ),
+    )
+    referral_ack_hours: float = Field(
+        default=24.0, gt=0, description="A referral still 'sent' after this long is overdue."
+    )
+    referral_ack_emergency_hours: float = Field(
+        default=2.0, gt=0, description="The same for an emergency referral."
+    )
+    referral_retention_days: int = Field(
+        default=180,
+        ge=1,
+        description="Finished referrals lose their note and traits after this many days (purge).",
+    )
+    referral_report_min_cell: int = Field(
+        default=5, ge=1, description="Report cells counting fewer referrals are suppressed."
+    )
+    referral_webhook_worker: bool = Field(
+        default=True, description="Deliver queued referral webhooks in a thread of this process."
+    )
+    referral_webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    referral_webhook_backoff_seconds: float = Field(
+        default=30.0, gt=0, description="Wait before the 2nd attempt; doubles after each failure."
+    )
+    referral_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("referral_note_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        """Refuse a note key that is not a list of Fernet keys, at start-up (never echoed)."""
+        if value is None:
+            return None
+        parts = [part.strip() for part in value.get_secret_value().split(",") if part.strip()]
+        if not parts:
+            raise ValueError("must hold at least one Fernet key")
+        for part in parts:
+            try:
+                Fernet(part)
+            except ValueError as exc:
+                raise ValueError(
+                    "must be Fernet keys (32 url-safe base64-encoded bytes each); generate one "
+                    "with: python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())'"
+                ) from exc
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _known_backend(cls, value: str) -> str:
@@ -169,13 +271,31 @@ class Settings(BaseSettings):
             raise ValueError("database_url must start with sqlite:/// or postgresql+psycopg://")
         return value
 
-    @field_validator("secret_key", "audit_key")
+    @field_validator("secret_key", "audit_key", "metrics_token")
     @classmethod
     def _strong_key(cls, value: SecretStr | None) -> SecretStr | None:
         """Refuse keys shorter than 32 bytes: HS256 and HMAC-SHA256 want 256 bits of key."""
         if value is not None and len(value.get_secret_value().encode("utf-8")) < MIN_KEY_BYTES:
             raise WeakKeyError(MIN_KEY_BYTES)
         return value
+
+    @model_validator(mode="after")
+    def _replica_needs_postgis(self) -> Settings:
+        """A read replica is PostgreSQL's streaming replication: refuse one for SpatiaLite."""
+        url = (self.database_read_url or "").strip()
+        if not url:
+            self.database_read_url = None
+            return self
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                url = "postgresql+psycopg://" + url.removeprefix(prefix)
+        if self.backend is not Backend.POSTGIS or not url.startswith("postgresql+psycopg://"):
+            raise ValueError(
+                "database_read_url needs PostGIS on both sides (postgresql+psycopg:// URLs): "
+                "SpatiaLite has no read replicas; unset REFERRAL_NET_DATABASE_READ_URL"
+            )
+        self.database_read_url = url
+        return self
 
     @property
     def backend(self) -> Backend:

@@ -20,7 +20,8 @@ anything else (health probes, documentation pages)              left to the rout
 ``N`` is ``REFERRAL_NET_PUBLIC_CACHE_MAX_AGE_SECONDS`` (60 by default). Every GET under
 ``/api/v1`` and ``/ogc`` also says ``Vary: Authorization, X-API-Key, Accept-Language``: the
 audience and the label language select the body; vector tiles under ``/tiles`` carry no label,
-so ``Vary: Authorization, X-API-Key`` (a name already in the route's ``Vary`` is not repeated).
+so ``Vary: Authorization, X-API-Key`` (a name already in the route's ``Vary`` is not repeated),
+and so do the embeddable map's pages and assets under ``/embed`` (their language is in the URL).
 
 Every successful GET under those prefixes (200, and 204 for an empty tile) carries an ETag
 derived from the bytes sent (``etag.representation_etag``): the route's record tag, if it set
@@ -46,6 +47,7 @@ from referral_net.api.security_headers import AUTH_PATH_PREFIX, app_path
 API_PREFIX = "/api/v1"
 OGC_PREFIX = "/ogc"
 TILES_PREFIX = "/tiles"
+EMBED_PREFIX = "/embed"  # the embeddable map's pages and assets: the same for every audience
 CREDENTIAL_HEADERS = ("authorization", "x-api-key")
 VARY_HEADERS = ("Authorization", "X-API-Key", "Accept-Language")
 TILE_VARY_HEADERS = ("Authorization", "X-API-Key")
@@ -71,7 +73,7 @@ def _vary_for(path: str) -> tuple[str, ...]:
     """The ``Vary`` names of a path the middleware caches; () for the others."""
     if _under(path, API_PREFIX) or _under(path, OGC_PREFIX):
         return VARY_HEADERS
-    if _under(path, TILES_PREFIX):
+    if _under(path, TILES_PREFIX) or _under(path, EMBED_PREFIX):
         return TILE_VARY_HEADERS
     return ()
 

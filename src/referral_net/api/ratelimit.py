@@ -168,6 +168,29 @@ def enforce_rate_limit(
     else:
         bucket = f"ip:{client_ip(request)}"
         item = limiter.item("public", settings.rate_limit_public_per_minute)
+    _count(limiter, item, bucket, response)
+
+
+def enforce_tile_rate_limit(
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Depends(get_principal)],
+) -> None:
+    """Count a vector tile against the caller's tile budget (``rate_limit_tiles_per_minute``).
+
+    Tiles have their own budget, per key or per IP: a map loads dozens per view, and must not
+    spend the budget of the API calls it also makes (or be throttled by it).
+    """
+    limiter = _limits(request)
+    if limiter is None or principal.is_staff:
+        return
+    key_id = getattr(principal, "api_key_id", None)
+    bucket = f"key:{key_id}" if key_id is not None else f"ip:{client_ip(request)}"
+    item = limiter.item("tiles", limiter.settings.rate_limit_tiles_per_minute)
+    _count(limiter, item, bucket, response)
+
+
+def _count(limiter: RateLimits, item: RateLimitItem, bucket: str, response: Response) -> None:
     try:
         decision = limiter.hit(item, bucket)
     except StorageError as exc:
