@@ -12,6 +12,7 @@ import json
 import math
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from pyproj import Geod
 from shapely.geometry import MultiPolygon, Point, Polygon, box, shape
 from sqlmodel import Session
 
-from referral_net.domain import keys, locations, service_at_locations, services
+from referral_net.domain import keys, locations, service_at_locations, services, tiles
 from referral_net.schemas.directory import LocationCreate, ServiceAtLocationCreate, ServiceCreate
 from referral_net.security.roles import Principal, Role
 from tests.factories import GUATEMALA_CITY, QUETZALTENANGO, bearer, make_organization, make_user
@@ -424,6 +425,132 @@ def test_a_tile_never_carries_a_hidden_site(
     assert seen["properties"]["precision"] == "exact"
     expected = _pixel(confidential.lat, confidential.lon, z, x, y)
     assert math.dist(seen["geometry"]["coordinates"], expected) <= 2
+
+
+# --- the public fast path against today's path -----------------------------------------------
+
+PUBLIC = Principal.anonymous()
+PARTNER = Principal(role=Role.PARTNER, subject="key:test")
+
+
+@pytest.fixture
+def dense(session: Session, taxonomy_loaded: None) -> list[Site]:
+    """150 services at 60 locations packed around Guatemala City (three services at some
+    locations, so points coincide), of every visibility, one service without a category."""
+    org = make_organization(session, "Red densa (ejemplo)")
+    lat0, lon0 = GUATEMALA_CITY
+    codes = ["protection.legal_aid", "prevention.awareness", "prosecution.police", ""]
+    offered = [
+        services.create(
+            session=session,
+            principal=STEWARD,
+            data=ServiceCreate(
+                organization_id=org.id,
+                name=f"Densa {i:02d}",
+                categories=[codes[i % 4]] if codes[i % 4] else [],
+                schedules=[{"byday": ALL_DAYS, "opens_at": "00:00", "closes_at": "00:00"}]
+                if i % 2
+                else [],
+            ),
+        )
+        for i in range(12)
+    ]
+    sites = []
+    for i in range(60):
+        lat = lat0 - 0.03 + 0.0061 * (i % 10) + 0.0004 * (i % 3)
+        lon = lon0 - 0.04 + 0.013 * (i // 10)
+        visibility = ("public", "public", "public", "restricted", "confidential")[i % 5]
+        location = locations.create(
+            session=session,
+            principal=STEWARD,
+            data=LocationCreate(
+                organization_id=org.id,
+                name=f"Punto denso {i}",
+                latitude=lat,
+                longitude=lon,
+                visibility=visibility,
+            ),
+        )
+        for service in offered[i % 12 : i % 12 + (3 if i % 4 == 0 else 2)]:
+            link = service_at_locations.create(
+                session=session,
+                principal=STEWARD,
+                data=ServiceAtLocationCreate(service_id=service.id, location_id=location.id),
+            )
+            sites.append(Site(str(link.id), service.name, lat, lon, visibility, ""))
+    return sites
+
+
+def _both_paths(session: Session, principal: Principal, z: int, x: int, y: int) -> list[Any]:
+    """The services tile of the fast path and of today's path (search, ``places.audience``),
+    decoded, each as a sorted list of (coordinates, properties)."""
+    where = tiles.checked_tile(z, x, y)
+    stale = timedelta(hours=72)
+    built = [
+        tiles._public_services_tile(session, principal, where, stale),
+        tiles._services_tile(session, principal, where, stale),
+    ]
+    decoded = []
+    for content in built:
+        features = _decode(content)["services"]["features"] if content else []
+        decoded.append(
+            sorted(
+                (tuple(f["geometry"]["coordinates"]), json.dumps(f["properties"], sort_keys=True))
+                for f in features
+            )
+        )
+    return decoded
+
+
+@pytest.mark.parametrize("max_points", [tiles.MAX_POINT_FEATURES, 20])
+def test_the_public_fast_path_draws_the_tiles_of_todays_path(
+    session: Session,
+    network: list[Site],
+    dense: list[Site],
+    monkeypatch: pytest.MonkeyPatch,
+    max_points: int,
+) -> None:
+    """For the public and a partner, every services tile over the dense crowd is the tile of
+    today's path: the same features, points, properties and clusters (with 20 points at most
+    per tile, dense tiles cluster at every zoom)."""
+    monkeypatch.setattr(tiles, "MAX_POINT_FEATURES", max_points)
+    assert tiles.sees_public_points_only(PUBLIC)
+    assert tiles.sees_public_points_only(PARTNER)
+    assert not tiles.sees_public_points_only(STEWARD)
+    checked = clustered = 0
+    for z in (5, 7, 9, 10, 11, 12, 13, 14, 15):
+        x0, y0 = _tile_of(*GUATEMALA_CITY, z)
+        for x, y in {(x0 + dx, y0 + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)}:
+            for principal in (PUBLIC, PARTNER):
+                fast, today = _both_paths(session, principal, z, x, y)
+                assert fast == today, (principal.role, z, x, y)
+                checked += bool(fast)
+                clustered += any('"cluster": true' in p for _, p in fast)
+    assert checked >= 20
+    assert clustered >= 4
+
+
+def test_the_fast_path_places_hidden_sites_as_before(
+    session: Session, network: list[Site], dense: list[Site]
+) -> None:
+    """A restricted site stands at its municipality's point with precision "municipality", a
+    confidential one nowhere, in the fast path as in today's path."""
+    confidential = {s.link_id for s in [*network, *dense] if s.visibility == "confidential"}
+    restricted = [s for s in network if s.visibility == "restricted"]
+    for site in restricted:
+        point = _public_point(site)
+        assert point is not None
+        for z in (9, 12, 14, 16):
+            x, y = _tile_of(*point, z)
+            for principal in (PUBLIC, PARTNER):
+                fast, today = _both_paths(session, principal, z, x, y)
+                assert fast == today
+                if z < tiles.CLUSTER_BELOW_ZOOM:
+                    continue
+                (seen,) = [(c, p) for c, p in fast if json.loads(p)["id"] == site.link_id]
+                assert json.loads(seen[1])["precision"] == "municipality"
+                assert math.dist(seen[0], _pixel(*point, z, x, y)) <= 2
+                assert not {json.loads(p).get("id") for _, p in fast} & confidential
 
 
 # --- areas and places -------------------------------------------------------------------------

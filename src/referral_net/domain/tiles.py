@@ -1,14 +1,19 @@
 """Vector tiles (issue 16): Mapbox Vector Tiles of services, departments, municipalities and
 places on WebMercatorQuad, for a partner's map.
 
-    services        read through search (``domain.search.search``, a box of the tile's lon/lat
-                    bounds plus the buffer), so the one visibility rule decides what exists and
+    services        read through search's statement (``search.plan.listing`` for a box of the
+                    tile's lon/lat bounds plus the buffer, with only the parts of each entry's
+                    ``doc`` a point shows, and without search's count) and placed by
+                    ``places.audience``, so the one visibility rule decides what exists and
                     where: a restricted site at its municipality's point for the public and
                     partners, a confidential one nowhere. Below ``CLUSTER_BELOW_ZOOM`` (and
                     wherever a tile would hold more than ``MAX_POINT_FEATURES`` of them) the
                     points are clustered on a grid (``geo.tiles.grid_clusters``); above it, one
                     feature per service at a location with a few of ``service_feature``'s
-                    properties
+                    properties. The public and partner keys see the public point set, which
+                    the database places: their rows come from the same statement stripped to
+                    what a point shows, and on PostGIS a clustered tile is selected, clustered
+                    and encoded in that one statement (``dialect.service_clusters_tile``)
     departments     the ``admin_area`` polygons, clipped and simplified per zoom (``db.dialect``)
     municipalities  likewise
     places          the gazetteer's towns (``geo.places``): the larger ones at low zooms
@@ -21,13 +26,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, Literal
 
+from sqlalchemy import Select, func
 from sqlmodel import Session
 
 from referral_net.db import dialect
-from referral_net.domain import search as search_domain
-from referral_net.domain.search import SearchQuery
+from referral_net.db.models import SearchEntry
+from referral_net.domain import access, places, search_model
+from referral_net.domain.search import SearchQuery, plan
+from referral_net.domain.search.entry import Entry
+from referral_net.domain.search_model import from_compact
 from referral_net.errors import NotFound
 from referral_net.geo import places as gazetteer
 from referral_net.geo.tiles import (
@@ -41,8 +51,9 @@ from referral_net.geo.tiles import (
     tile_in_range,
     to_mercator,
 )
-from referral_net.schemas.features import service_feature
-from referral_net.security.roles import Principal
+from referral_net.opening_hours import is_open
+from referral_net.schemas.search import SearchLocation
+from referral_net.security.roles import Principal, Role
 from referral_net.vocab import GUATEMALA_TZ
 
 LayerId = Literal["services", "departments", "municipalities", "places"]
@@ -56,6 +67,10 @@ MAX_TILE_SERVICES = 10_000
 MAX_POINT_FEATURES = 1_000
 # The properties of one service feature (taken from ``schemas.features.service_feature``).
 SERVICE_PROPERTIES = ("id", "name", "top_category", "precision", "open_now")
+_ENTRY = SearchEntry.__table__  # type: ignore[attr-defined]
+# The audiences that see only the public point set: nothing exact beyond public sites, nothing
+# audited (``access.location_view``), so the database may place and cluster their points.
+_PUBLIC_AUDIENCES = frozenset({Role.PUBLIC, Role.PARTNER})
 _NOT_FOUND = "No such tile: zoom 0-18, column and row 0 to 2^zoom - 1."
 
 
@@ -147,6 +162,8 @@ def tile(
     target = layer(layer_id)
     where = checked_tile(z, x, y)
     if target.id == "services":
+        if sees_public_points_only(principal):
+            return _public_services_tile(session, principal, where, capacity_stale_after)
         return _services_tile(session, principal, where, capacity_stale_after)
     if target.id == "places":
         return dialect.points_tile(session, layer="places", points=_places(where), tile=where)
@@ -191,11 +208,10 @@ def _places(where: Tile) -> list[TilePoint]:
 # --- services: through search ------------------------------------------------------------------
 
 
-def _services_tile(
-    session: Session, principal: Principal, where: Tile, capacity_stale_after: timedelta
-) -> bytes:
+def _tile_query(where: Tile, capacity_stale_after: timedelta) -> SearchQuery:
+    """Search's query for the services of a tile: its box grown by the buffer."""
     now = datetime.now(UTC)
-    query = SearchQuery(
+    return SearchQuery(
         mode="bbox",
         box=where.lonlat_bounds(BUFFER),
         limit=MAX_TILE_SERVICES,
@@ -204,32 +220,230 @@ def _services_tile(
         today=now.astimezone(GUATEMALA_TZ).date(),
         capacity_stale_after=capacity_stale_after,
     )
-    page = search_domain.search(session=session, principal=principal, query=query)
-    features = []
-    for result in page.contents:
-        shaped = service_feature(result)
-        if shaped["geometry"] is None:
-            continue
-        longitude, latitude = shaped["geometry"]["coordinates"]
-        x, y = to_mercator(longitude, latitude)
-        properties = {"id": shaped["id"], **shaped["properties"]}
-        features.append(TilePoint(x, y, {k: properties[k] for k in SERVICE_PROPERTIES}))
-    inside = sum(1 for f in features if in_tile(f.x, f.y, where))
-    if where.z < CLUSTER_BELOW_ZOOM or inside > MAX_POINT_FEATURES:
-        points: list[TilePoint] = _clusters(features, where)
-    else:
-        points = features
+
+
+def _services_tile(
+    session: Session, principal: Principal, where: Tile, capacity_stale_after: timedelta
+) -> bytes:
+    query = _tile_query(where, capacity_stale_after)
+    entries = _entries(session, principal, query)
+    with places.audience(session, principal) as audience:
+        placed = audience.place([entry.site() for entry in entries]) if entries else {}
+        located = []
+        for entry in entries:
+            site = placed[entry.location_id]
+            if site.latitude is None or site.longitude is None:
+                continue
+            located.append((entry, site, *to_mercator(site.longitude, site.latitude)))
+        inside = sum(1 for _, _, x, y in located if in_tile(x, y, where))
+        # A clustered tile shows counts per top category: the other properties of thousands of
+        # points are not computed for it.
+        if where.z < CLUSTER_BELOW_ZOOM or inside > MAX_POINT_FEATURES:
+            points = _clusters(
+                [(x, y, _top_category(entry, query)) for entry, _, x, y in located], where
+            )
+        else:
+            points = [_service_point(entry, site, x, y, query) for entry, site, x, y in located]
     return dialect.points_tile(session, layer="services", points=points, tile=where)
 
 
-def _clusters(features: list[TilePoint], where: Tile) -> list[TilePoint]:
-    """Grid clusters of the features in the tile (the buffer's belong to the next tile's)."""
-    clusters = grid_clusters(
-        ((f.x, f.y, f.properties.get("top_category")) for f in features), where
+def _entries(session: Session, principal: Principal, query: SearchQuery) -> list[Entry]:
+    """Search's page for the tile's box (``plan.listing``: its audience rule, its order by name),
+    with only the parts of each ``doc`` a tile point shows and without search's count, which a
+    tile does not show."""
+    search_model.refresh_pending(session)  # this transaction's own writes, as search sees them
+    shape = plan.shape_of(session, principal, query)
+    values = {**plan.parameters(query), "limit": query.limit, "offset": query.offset}
+    return [
+        Entry(
+            link_id=row.link_id,
+            service_id=row.service_id,
+            location_id=row.location_id,
+            distance_m=None,
+            visibility=row.visibility,
+            location_organization_id=row.location_organization_id,
+            public_latitude=row.public_latitude,
+            public_longitude=row.public_longitude,
+            doc={
+                "location": row.location,
+                "service": row.service,
+                "categories": row.categories,
+                "schedules": row.schedules,
+            },
+        )
+        for row in session.connection().execute(_tile_listing(shape), values)
+    ]
+
+
+@cache
+def _tile_listing(shape: plan.Shape) -> Select[Any]:
+    """``plan.listing`` reading four parts of ``doc`` instead of all of it: a dense tile reads
+    thousands of entries, and decoding their whole documents cost more than the rest of it."""
+    entry = _ENTRY.c
+    doc = entry.doc
+    return plan.listing(shape).with_only_columns(
+        entry.service_at_location_id.label("link_id"),
+        entry.service_id,
+        entry.location_id,
+        entry.visibility,
+        entry.location_organization_id,
+        entry.public_latitude,
+        entry.public_longitude,
+        doc["location"].label("location"),
+        doc["service"].label("service"),
+        doc["categories"].label("categories"),
+        doc["schedules"].label("schedules"),
     )
+
+
+def _top_category(entry: Entry, query: SearchQuery) -> str | None:
+    """The top level of the entry's first category code, as ``service_feature`` gives it."""
+    codes = [c["code"] for c in entry.doc["categories"][query.locale] if c.get("code")]
+    return codes[0].split(".", 1)[0] if codes else None
+
+
+def _service_point(
+    entry: Entry, placed: SearchLocation, x: float, y: float, query: SearchQuery
+) -> TilePoint:
+    """The tile point of one entry where the audience rule placed it (3857 ``x``, ``y``), with
+    the properties of ``SERVICE_PROPERTIES`` as ``service_feature`` computes them.
+
+    A tile shows five properties of up to a thousand services: computed here from the entry's
+    ``doc`` alone, not through the full result (capacity, phones, hours text) of each.
+    """
+    doc = entry.doc
+    schedules = from_compact(doc["schedules"])
+    return TilePoint(
+        x,
+        y,
+        {
+            "id": str(entry.link_id),
+            "name": doc["service"]["name"],
+            "top_category": _top_category(entry, query),
+            "precision": placed.precision,
+            "open_now": is_open(schedules, query.evaluated_at) if schedules else None,
+        },
+    )
+
+
+def _clusters(located: list[tuple[float, float, str | None]], where: Tile) -> list[TilePoint]:
+    """Grid clusters of the points (3857 x, y, top category) in the tile (the buffer's belong
+    to the next tile's)."""
+    clusters = grid_clusters(located, where)
     points = []
     for cluster in clusters:
         properties: dict[str, Any] = {"cluster": True, "point_count": cluster.count}
         properties.update({f"count_{name}": n for name, n in cluster.categories.items()})
         points.append(TilePoint(cluster.x, cluster.y, properties))
     return points
+
+
+# --- services: the public point set, selected (and on PostGIS clustered) by the database -------
+
+
+def sees_public_points_only(principal: Principal) -> bool:
+    """The public and partner keys: every site at its public point (``public_geom``), none
+    exact beyond the public ones, so nothing is audited and no site is placed per caller."""
+    return principal.role in _PUBLIC_AUDIENCES
+
+
+def _public_services_tile(
+    session: Session, principal: Principal, where: Tile, capacity_stale_after: timedelta
+) -> bytes:
+    """The services tile of today's path (:func:`_services_tile`) for an audience that sees the
+    public point set, without search's per-row shaping: the rows come from search's own
+    statement (its audience's point column, conditions and order) stripped to what a point
+    shows, and every site stands at its public point, which is where ``places.audience``
+    places it for these callers (a restricted site's municipality point; a confidential site has
+    none, so no row). PostGIS clusters and encodes a clustered tile in that one statement; the
+    rest (SpatiaLite's clustering, open_now, the points of a sparse tile) is done here."""
+    query = _tile_query(where, capacity_stale_after)
+    search_model.refresh_pending(session)  # this transaction's own writes, as search sees them
+    shape = plan.shape_of(session, principal, query)
+    if shape.column != "public_geom":  # the audience rule changed: never guess a point
+        return _services_tile(session, principal, where, capacity_stale_after)
+    values = plan.parameters(query)
+    clustered = dialect.service_clusters_tile(
+        session,
+        layer="services",
+        rows=_unordered_rows(shape),
+        values=values,
+        locale=query.locale,
+        tile=where,
+        always=where.z < CLUSTER_BELOW_ZOOM,
+        max_points=MAX_POINT_FEATURES,
+    )
+    if clustered is not None:
+        return clustered
+    # Search's order (by name): a cluster is drawn at its first member nearest the mean.
+    rows = session.connection().execute(_public_rows(shape), values).all()
+    located = [
+        (row, *to_mercator(row.longitude, row.latitude), _first_top(row.categories[query.locale]))
+        for row in rows
+    ]
+    inside = sum(1 for _, x, y, _ in located if in_tile(x, y, where))
+    if where.z < CLUSTER_BELOW_ZOOM or inside > MAX_POINT_FEATURES:
+        points = _clusters([(x, y, top) for _, x, y, top in located], where)
+    else:
+        points = [
+            _public_point(principal, row, x=x, y=y, top=top, query=query)
+            for row, x, y, top in located
+        ]
+    return dialect.points_tile(session, layer="services", points=points, tile=where)
+
+
+@cache
+def _public_rows(shape: plan.Shape) -> Select[Any]:
+    """Search's listing for the shape (its conditions: listed, the audience's point in the box,
+    the filters), every match in the box in search's order, with only what a tile point shows:
+    the point of the audience's column (``geom`` and its coordinates), the name, the
+    categories and the schedules."""
+    entry = _ENTRY.c
+    geom = entry[shape.column]
+    listing = plan.listing(shape)
+    return (
+        listing.with_only_columns(
+            entry.service_at_location_id.label("link_id"),
+            entry.service_name.label("name"),
+            entry.visibility,
+            geom.label("geom"),
+            func.ST_X(geom).label("longitude"),
+            func.ST_Y(geom).label("latitude"),
+            entry.doc["categories"].label("categories"),
+            entry.doc["schedules"].label("schedules"),
+        )
+        .limit(None)
+        .offset(None)
+    )
+
+
+@cache
+def _unordered_rows(shape: plan.Shape) -> Select[Any]:
+    """:func:`_public_rows` in no order (the database clusters them), kept: the dialect builds
+    its statement once per statement given."""
+    return _public_rows(shape).order_by(None)
+
+
+def _first_top(categories: list[dict[str, Any]] | None) -> str | None:
+    """The top level of the first category code, as :func:`_top_category` reads it."""
+    codes = [c["code"] for c in categories or [] if c.get("code")]
+    return codes[0].split(".", 1)[0] if codes else None
+
+
+def _public_point(
+    principal: Principal, row: Any, *, x: float, y: float, top: str | None, query: SearchQuery
+) -> TilePoint:
+    """One service point as :func:`_service_point` gives it, from a light row."""
+    view = access.location_view(principal, visibility=row.visibility, organization_id=None)
+    schedules = from_compact(row.schedules)
+    return TilePoint(
+        x,
+        y,
+        {
+            "id": str(row.link_id),
+            "name": row.name,
+            "top_category": top,
+            "precision": "exact" if view is access.LocationView.EXACT else "municipality",
+            "open_now": is_open(schedules, query.evaluated_at) if schedules else None,
+        },
+    )
