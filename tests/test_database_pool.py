@@ -72,6 +72,7 @@ def test_an_exhausted_pool_is_a_503_after_the_configured_wait(migrated: Settings
             "database_pool_timeout_seconds": 0.5,
             "rate_limits_enabled": False,
             "import_worker": False,
+            "referral_webhook_worker": False,
         }
     )
     with TestClient(create_app(tight), raise_server_exceptions=False) as client:

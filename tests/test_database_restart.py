@@ -79,7 +79,12 @@ def test_an_unreachable_database_is_a_503_problem(backend: str, tmp_path: Path) 
         url = f"sqlite:///{tmp_path / 'no-such-directory' / 'directory.db'}"
     else:  # a loopback port nothing listens on once free_port's probe socket is closed
         url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/referral_net"
-    settings = Settings(database_url=url, rate_limits_enabled=False, import_worker=False)
+    settings = Settings(
+        database_url=url,
+        rate_limits_enabled=False,
+        import_worker=False,
+        referral_webhook_worker=False,
+    )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         answers = [
             client.get("/ready"),
@@ -109,7 +114,11 @@ def test_driver_errors_become_503_only_when_trying_again_can_help(
     case: str, tmp_path: Path
 ) -> None:
     error, status = DRIVER_ERRORS[case]
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'unused.db'}", import_worker=False)
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'unused.db'}",
+        import_worker=False,
+        referral_webhook_worker=False,
+    )
     app = create_app(settings)
 
     @app.get("/fault")

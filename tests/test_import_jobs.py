@@ -436,7 +436,9 @@ def test_a_process_without_the_worker_queues_and_a_process_with_it_runs_the_job(
     job_settings: Settings, engine: Engine
 ) -> None:
     raw = (EXAMPLE / "service_full.json").read_bytes()
-    quiet = create_app(job_settings.model_copy(update={"import_worker": False}))
+    quiet = create_app(
+        job_settings.model_copy(update={"import_worker": False, "referral_webhook_worker": False})
+    )
     with TestClient(quiet, raise_server_exceptions=False) as replica:
         assert replica.app.state.import_worker is None  # type: ignore[attr-defined]
         headers = _headers(replica, engine, Role.STEWARD)

@@ -96,6 +96,7 @@ def replicated(request: pytest.FixtureRequest) -> Iterator[Replicated]:
                     secret_key=TEST_SECRET_KEY,
                     rate_limits_enabled=False,
                     import_worker=False,
+                    referral_webhook_worker=False,
                 )
                 try:
                     yield Replicated(

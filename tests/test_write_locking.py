@@ -44,6 +44,7 @@ def served_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
             "sqlite_busy_timeout_ms": BUSY_MS,
             "rate_limits_enabled": False,
             "import_worker": False,
+            "referral_webhook_worker": False,
         }
     )
 
