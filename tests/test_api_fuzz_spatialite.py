@@ -1,11 +1,23 @@
-"""The API fuzz test (tests/api_fuzz.py) on SpatiaLite; its twin file runs it on PostGIS."""
+"""The API fuzz tests (tests/api_fuzz.py) on SpatiaLite; its twin file runs them on PostGIS."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.api_fuzz import api_schema, test_no_server_errors_and_problem_json
+from tests.api_fuzz import (
+    api_schema,
+    role_headers,
+    role_turns,
+    test_create_read_update_delete_statefully,
+    test_every_role_gets_documented_answers,
+)
 
-__all__ = ["api_schema", "test_no_server_errors_and_problem_json"]
+__all__ = [
+    "api_schema",
+    "role_headers",
+    "role_turns",
+    "test_create_read_update_delete_statefully",
+    "test_every_role_gets_documented_answers",
+]
 
 pytestmark = [pytest.mark.db, pytest.mark.only_backend("spatialite")]

@@ -52,3 +52,37 @@ def test_every_operation_shows_an_example() -> None:
 
     for path, method, op in _operations(spec):
         assert has_example(op, set()), f"{method.upper()} {path} has no example"
+
+
+def test_errors_are_documented_as_they_are_sent() -> None:
+    """Every error status carries the problem schema under application/problem+json (the type
+    the API sends), every operation lists 503, every write 409 and every body 413."""
+    spec = create_app(Settings(database_url="sqlite:///unused.db")).openapi()
+    problem = {"$ref": "#/components/schemas/ProblemDetails"}
+    for path, method, op in _operations(spec):
+        where = f"{method.upper()} {path}"
+        responses = op["responses"]
+        assert "503" in responses, where
+        if "requestBody" in op:
+            assert "413" in responses, where
+        if method != "get" and path != "/api/v1/match":  # matching only reads
+            assert "409" in responses, where
+        for status, response in responses.items():
+            if status.startswith(("4", "5")):
+                assert response["content"] == {"application/problem+json": {"schema": problem}}, (
+                    where,
+                    status,
+                )
+    assert "409" not in spec["paths"]["/api/v1/match"]["post"]["responses"]
+
+
+def test_text_inputs_document_that_they_take_no_nul() -> None:
+    spec = create_app(Settings(database_url="sqlite:///unused.db")).openapi()
+    name = spec["components"]["schemas"]["OrganizationCreate"]["properties"]["name"]
+    assert name["pattern"] == "^[^\\u0000]*$"
+    detail = spec["components"]["schemas"]["ProblemDetails"]["properties"]["detail"]
+    assert "pattern" not in detail  # written by the server, which may quote what was sent
+    query = spec["paths"]["/api/v1/search"]["get"]["parameters"]
+    assert all(
+        "pattern" in p["schema"] or p["schema"].get("type") != "string" for p in query
+    ), "every plain string query parameter carries a pattern"

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from referral_net import __version__
-from referral_net.api import metrics, ratelimit, read_your_writes
+from referral_net.api import metrics, openapi_document, ratelimit, read_your_writes
 from referral_net.api.body_limit import BODY_LIMIT_OVERRIDES, BodyLimitMiddleware
 from referral_net.api.caching import CachingMiddleware
 from referral_net.api.cors import PartnerCorsMiddleware
@@ -132,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_middleware(app, settings)
     install_docs(app)
     _include_routers(app, settings)
+    openapi_document.install(app)  # errors documented as sent: problem+json, 409, 413, 503
     return app
 
 

@@ -89,6 +89,9 @@ def check_coordinates(
 # Characters people use to format phone numbers. Letters are refused: phonenumbers would read
 # vanity letters as digits ("1-800-FLOWERS"), and extensions belong in the HSDS extension field.
 _PHONE_CHARS = re.compile(r"[0-9+\-.()\s]+")
+# The same rule as a JSON Schema pattern, for the OpenAPI document (spaces only: \s differs
+# between ECMA-262 and Python).
+PHONE_CHARACTERS = r"^[0-9+\-.() ]+$"
 _PHONE_SEPARATORS = re.compile(r"[\-.()\s]")
 
 
@@ -130,6 +133,7 @@ def normalize_phone(number: str, default_region: str = "GT") -> str:
 # --- languages ---------------------------------------------------------------------------------
 
 _LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
+LANGUAGE_CODE_CHARACTERS = "^[A-Za-z]{2,3}$"  # for the OpenAPI document (case is folded)
 
 
 def normalize_language_code(code: str) -> str:

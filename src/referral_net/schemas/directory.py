@@ -55,9 +55,22 @@ def _language(value: str) -> str:
     return validation.normalize_language_code(value)
 
 
-PhoneNumber = Annotated[str, Field(min_length=2, max_length=40), AfterValidator(_phone)]
+# The patterns document the characters the validators accept, so that clients generating input
+# from the OpenAPI document (tests/api_fuzz.py) send plausible values; the validators decide.
+PhoneNumber = Annotated[
+    str,
+    Field(min_length=2, max_length=40, json_schema_extra={"pattern": validation.PHONE_CHARACTERS}),
+    AfterValidator(_phone),
+]
 LanguageCode = Annotated[
-    str, Field(min_length=2, max_length=3, examples=["mam"]), AfterValidator(_language)
+    str,
+    Field(
+        min_length=2,
+        max_length=3,
+        examples=["mam"],
+        json_schema_extra={"pattern": validation.LANGUAGE_CODE_CHARACTERS},
+    ),
+    AfterValidator(_language),
 ]
 Email = Annotated[str, Field(max_length=320, pattern=EMAIL_PATTERN, examples=["info@example.org"])]
 Url = Annotated[str, Field(max_length=2000, pattern=URL_PATTERN, examples=["https://example.org"])]

@@ -13,7 +13,11 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from referral_net.schemas.common import StrictModel
 from referral_net.schemas.search import SearchLocation
-from referral_net.validation import check_place_in_country, normalize_language_code
+from referral_net.validation import (
+    LANGUAGE_CODE_CHARACTERS,
+    check_place_in_country,
+    normalize_language_code,
+)
 from referral_net.vocab import Gender
 
 Urgency = Literal["emergency", "soon", "routine"]
@@ -22,7 +26,12 @@ MobilityNeed = Literal["wheelchair", "reduced_mobility"]
 SensoryNeed = Literal["deaf", "hard_of_hearing", "blind", "low_vision"]
 LanguageCode = Annotated[
     str,
-    Field(min_length=2, max_length=3, examples=["mam"]),
+    Field(
+        min_length=2,
+        max_length=3,
+        examples=["mam"],
+        json_schema_extra={"pattern": LANGUAGE_CODE_CHARACTERS},
+    ),
     AfterValidator(normalize_language_code),
 ]
 

@@ -33,7 +33,10 @@ FormatParam = Annotated[
         json_schema_extra={"enum": ["json", "geojson", "html"]},
     ),
 ]
-_JSON = {"description": "The document (JSON), or its HTML view with f=html."}
+_JSON = {
+    "description": "The document (JSON), or its HTML view with f=html.",
+    "content": {"application/json": {}, "text/html": {}},
+}
 _GEOJSON = {
     "description": "GeoJSON (application/geo+json), or its HTML view with f=html.",
     "content": {GEOJSON_MEDIA_TYPE: {}, "text/html": {}},
@@ -99,7 +102,7 @@ def collection(request: Request, collection_id: str, f: FormatParam = None) -> R
 @router.get(
     "/collections/services/queryables",
     summary="The queryables of services (JSON Schema)",
-    responses={200: {"content": {"application/schema+json": {}}}},
+    responses={200: {"content": {"application/schema+json": {}, "text/html": {}}}},
 )
 def queryables(request: Request, f: FormatParam = None) -> Response:
     """category, language, age and open_now: the property filters services' items take."""
