@@ -24,7 +24,7 @@ from sqlmodel import Session
 from referral_net.api.deps import get_session
 from referral_net.db import migrate
 from referral_net.db.engine import make_engine
-from referral_net.domain import areas
+from referral_net.domain import areas, seed
 from referral_net.main import create_app
 from referral_net.settings import Settings
 
@@ -100,9 +100,36 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             admin.dispose()
 
 
+# The files that take longest (CI durations, summed per file, longest first). They are collected
+# first, and scripts/test keeps the collection order (--no-loadscope-reorder), so that each
+# worker starts on one of them and the short files fill in behind: xdist's default order (most
+# tests first) left the two fuzz files, with two tests each, to the end, one after the other.
+LONGEST_FILES = (
+    "tests/test_api_fuzz_postgis.py",
+    "tests/test_api_fuzz_spatialite.py",
+    "tests/test_exchange_round_trip.py",
+    "tests/test_hsds_conformance.py",
+    "tests/test_hsds_parameters.py",
+    "tests/test_backup.py",
+    "tests/test_wheel.py",
+    "tests/test_embed_browser_postgis.py",
+    "tests/test_embed_browser_spatialite.py",
+    "tests/test_ogc_clients.py",
+    "tests/test_graceful_shutdown.py",
+    "tests/test_search_parity.py",
+)
+
+
+def _longest_first(item: pytest.Item) -> int:
+    path = item.nodeid.partition("::")[0]
+    return LONGEST_FILES.index(path) if path in LONGEST_FILES else len(LONGEST_FILES)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect the other backend's items of a file marked ``only_backend`` (its twin file runs
-    them; see tests/api_fuzz.py), so that each backend's half can go to its own worker."""
+    them; see tests/api_fuzz.py), so that each backend's half can go to its own worker; then put
+    the longest files first (``LONGEST_FILES``)."""
+    items.sort(key=_longest_first)  # stable: each file keeps its own order
     kept: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:
@@ -167,6 +194,36 @@ def connection(engine: Engine) -> Iterator[Connection]:
             yield conn
         finally:
             outer.rollback()
+
+
+@pytest.fixture(scope="module")
+def sample_network_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection holding the sample network, loaded once for a module and rolled back after it.
+
+    Loading the sample through the domain takes 15-30 s; a module whose every test reads it
+    overrides ``connection`` with :func:`savepoint_per_test` over this one, and each test then
+    runs in a SAVEPOINT rolled back after it, on top of the one load.
+    """
+    with engine.connect() as conn:
+        outer = conn.begin()
+        try:
+            with Session(
+                bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
+            ) as loading:
+                seed.load_sample(session=loading)
+            yield conn
+        finally:
+            outer.rollback()
+
+
+def savepoint_per_test(conn: Connection) -> Iterator[Connection]:
+    """The module's connection inside a SAVEPOINT that is rolled back after the test."""
+    nested = conn.begin_nested()
+    try:
+        yield conn
+    finally:
+        if nested.is_active:
+            nested.rollback()
 
 
 @pytest.fixture

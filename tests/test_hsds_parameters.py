@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection
 from sqlmodel import Session, col, select
 
 from referral_net.db.models import (
@@ -30,6 +32,7 @@ from referral_net.db.models import (
 )
 from referral_net.domain import seed
 from referral_net.vocab import RecordStatus, Visibility
+from tests.conftest import savepoint_per_test
 from tests.specs import HSDS_SCHEMA
 
 pytestmark = pytest.mark.db
@@ -55,10 +58,16 @@ HSDS_PARAMETERS = _hsds_parameters()
 
 
 @pytest.fixture
+def connection(sample_network_connection: Connection) -> Iterator[Connection]:
+    """Every test here reads the sample network: loaded once for the module (tests/conftest.py),
+    each test in a SAVEPOINT over it."""
+    yield from savepoint_per_test(sample_network_connection)
+
+
+@pytest.fixture
 def sample(session: Session) -> Session:
-    """The sample network, loaded through the domain."""
-    if not seed.is_loaded(session=session):
-        seed.load_sample(session=session)
+    """The sample network, loaded through the domain (once, for the module)."""
+    assert seed.is_loaded(session=session)
     return session
 
 

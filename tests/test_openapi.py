@@ -83,6 +83,6 @@ def test_text_inputs_document_that_they_take_no_nul() -> None:
     detail = spec["components"]["schemas"]["ProblemDetails"]["properties"]["detail"]
     assert "pattern" not in detail  # written by the server, which may quote what was sent
     query = spec["paths"]["/api/v1/search"]["get"]["parameters"]
-    assert all(
-        "pattern" in p["schema"] or p["schema"].get("type") != "string" for p in query
-    ), "every plain string query parameter carries a pattern"
+    assert all("pattern" in p["schema"] or p["schema"].get("type") != "string" for p in query), (
+        "every plain string query parameter carries a pattern"
+    )
