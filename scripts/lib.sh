@@ -54,7 +54,10 @@ find_python() {
   for candidate in python3.11 python3; do
     if command -v "$candidate" >/dev/null 2>&1 &&
       "$candidate" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)'; then
-      command -v "$candidate"
+      # The interpreter's own path, not a pyenv shim's: given a shim, `uv sync` sees another
+      # interpreter than the one .venv was made with, deletes .venv and makes it again, under any
+      # test run or server using it at the time (modules vanish mid-run).
+      "$candidate" -c 'import sys; print(sys.executable)'
       return 0
     fi
   done
