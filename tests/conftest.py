@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from referral_net.api.deps import get_session
 from referral_net.db import migrate
 from referral_net.db.engine import make_engine
 from referral_net.domain import areas, seed
@@ -251,15 +251,22 @@ def app(settings: Settings, engine: Engine, connection: Connection) -> FastAPI:
         )
     )
     application.state.engine = engine
+    join_transaction(application, connection)
+    return application
 
-    def _session() -> Iterator[Session]:
+
+def join_transaction(application: FastAPI, connection: Connection) -> None:
+    """Serve every request of ``application`` inside the test's transaction (``connection``):
+    each request's session commits into SAVEPOINTs that the test's rollback undoes."""
+
+    @contextmanager
+    def joined() -> Iterator[Session]:
         with Session(
             bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
         ) as session:
             yield session
 
-    application.dependency_overrides[get_session] = _session
-    return application
+    application.state.session_source = joined
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from referral_net.api import embed_views
-from referral_net.api.deps import get_session
 from referral_net.domain import keys
 from referral_net.main import create_app
 from referral_net.settings import Settings
+from tests.conftest import join_transaction
 
 pytestmark = pytest.mark.db
 
@@ -261,13 +261,7 @@ def app_with_basemap(settings: Settings, engine: Any, connection: Any) -> Iterat
     )
     application.state.engine = engine
 
-    def _session() -> Iterator[Session]:
-        with Session(
-            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-        ) as session:
-            yield session
-
-    application.dependency_overrides[get_session] = _session
+    join_transaction(application, connection)
     with TestClient(application, raise_server_exceptions=False) as test_client:
         yield test_client
 

@@ -180,7 +180,7 @@ def test_max_age_comes_from_settings(app: FastAPI) -> None:
     settings = app.state.settings.model_copy(update={"public_cache_max_age_seconds": 5})
     other = create_app(settings)
     other.state.engine = app.state.engine
-    other.dependency_overrides = app.dependency_overrides
+    other.state.session_source = app.state.session_source
     with TestClient(other) as client:
         _assert_public(client.get("/api/v1/taxonomies"), max_age=5)
 

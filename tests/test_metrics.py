@@ -18,14 +18,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from pydantic import SecretStr
 from sqlalchemy import Connection, Engine
-from sqlmodel import Session
 
-from referral_net.api.deps import get_session
 from referral_net.db import migrate
 from referral_net.main import create_app
 from referral_net.server import MULTIPROC_ENV, metrics_directory
 from referral_net.settings import Settings
-from tests.conftest import make_backend_settings, unavailable
+from tests.conftest import join_transaction, make_backend_settings, unavailable
 from tests.served import served
 
 pytestmark = pytest.mark.db
@@ -64,13 +62,7 @@ def metered(settings: Settings, engine: Engine, connection: Connection) -> Itera
     )
     application.state.engine = engine
 
-    def _session() -> Iterator[Session]:
-        with Session(
-            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-        ) as session:
-            yield session
-
-    application.dependency_overrides[get_session] = _session
+    join_transaction(application, connection)
     with TestClient(application, raise_server_exceptions=False) as client:
         yield client
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,12 +25,11 @@ from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
 from referral_net.api import ratelimit
-from referral_net.api.deps import get_session
 from referral_net.api.security_headers import EMBED_PATH_PREFIX
 from referral_net.main import create_app
 from referral_net.security.roles import Principal, Role
 from referral_net.settings import Settings
-from tests.conftest import unavailable
+from tests.conftest import join_transaction, unavailable
 from tests.factories import bearer, make_user
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -80,13 +79,7 @@ def make_app(
         application = create_app(settings.model_copy(update=values))
         application.state.engine = engine
 
-        def _session() -> Iterator[Session]:
-            with Session(
-                bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-            ) as session:
-                yield session
-
-        application.dependency_overrides[get_session] = _session
+        join_transaction(application, connection)
         return application
 
     return _make

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
@@ -18,11 +17,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection
 from sqlmodel import Session
 
-from referral_net.api.deps import get_session
 from referral_net.domain import locations as locations_domain
 from referral_net.errors import ServiceUnavailable
 from referral_net.main import create_app
 from referral_net.settings import Settings
+from tests.conftest import join_transaction
 
 pytestmark = pytest.mark.db
 PROBLEM = "application/problem+json"
@@ -151,13 +150,7 @@ def debug_app(settings: Settings, connection: Connection) -> FastAPI:
         settings.model_copy(update={"rate_limits_enabled": False, "debug_tracebacks": True})
     )
 
-    def _session() -> Iterator[Session]:
-        with Session(
-            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-        ) as session:
-            yield session
-
-    application.dependency_overrides[get_session] = _session
+    join_transaction(application, connection)
     return application
 
 

@@ -125,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = None
     app.state.read_engine = None
+    app.state.session_source = None  # api/deps.session_source: set by an embedding program
     app.state.import_worker = None
     app.state.signing_key = _signing_key(settings)
     install_error_handlers(app)

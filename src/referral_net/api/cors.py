@@ -21,7 +21,7 @@ Rules (docs/access.md, "Partner API keys"):
 
 The middleware looks keys up itself (one indexed query, only for cross-origin browser calls) so
 that CORS does not depend on whether an endpoint resolved the caller. It opens its session the
-way the API does, honouring a dependency override of ``get_session`` (the tests' transaction).
+way the API does, from the session source of ``app.state`` when one is set (the tests' transaction).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from referral_net.api.deps import get_session
+from referral_net.api.deps import session_source
 from referral_net.api.problems import problem_response
 from referral_net.domain import keys
 from referral_net.errors import Forbidden, Unauthenticated
@@ -59,23 +59,16 @@ EXPOSED_HEADERS = (
 PREFLIGHT_MAX_AGE_SECONDS = 600
 
 
-def _read_session(engine: Any) -> Iterator[Session]:
-    # A key look-up only reads: a plain (deferred) session, outside any request.
-    with Session(engine, expire_on_commit=False) as session:
-        yield session
-
-
 @contextmanager
 def _session(app: Any) -> Iterator[Session]:
-    overrides: dict[Any, Any] = getattr(app, "dependency_overrides", {})
-    override = overrides.get(get_session)
-    source: Iterator[Session] = override() if override else _read_session(app.state.engine)
-    try:
-        yield next(source)
-    finally:
-        close = getattr(source, "close", None)
-        if close is not None:
-            close()
+    joined = session_source(app)
+    if joined is not None:
+        with joined() as session:
+            yield session
+        return
+    # A key look-up only reads: a plain (deferred) session, outside any request.
+    with Session(app.state.engine, expire_on_commit=False) as session:
+        yield session
 
 
 def _origin_bound(app: Any, origin: str) -> bool:
