@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from shapely.geometry import Point, box, shape
 from sqlmodel import Session
 
+from referral_net.api.problems import PROBLEM_MEDIA_TYPE
 from referral_net.domain import locations, service_at_locations, services
 from referral_net.schemas.directory import LocationCreate, ServiceAtLocationCreate, ServiceCreate
 from referral_net.security.roles import Principal, Role
@@ -197,6 +198,16 @@ def test_api_document_is_openapi_30_of_the_ogc_routes_only(client: TestClient) -
     refs = list(_all_refs(document))
     assert refs
     assert all(r.startswith("#/") for r in refs)
+    # Errors are documented as they are sent: problem+json only, with the problem's schema.
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            errors = {s: r for s, r in operation["responses"].items() if s[0] in "45"}
+            assert {"404", "503"} <= errors.keys(), (path, method)
+            for status, answer in errors.items():
+                assert list(answer["content"]) == [PROBLEM_MEDIA_TYPE], (path, method, status)
+                schema = answer["content"][PROBLEM_MEDIA_TYPE]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ProblemDetails"}
+    assert "ProblemDetails" in document["components"]["schemas"]
 
 
 def _all_refs(node: Any) -> list[str]:

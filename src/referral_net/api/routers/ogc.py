@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.openapi.utils import get_openapi
 
 from referral_net import __version__
-from referral_net.api import ogc_views, tile_views
+from referral_net.api import ogc_views, openapi_document, tile_views
 from referral_net.api.deps import PrincipalDep, SessionDep, SettingsDep
 from referral_net.api.i18n import LocaleDep
 from referral_net.api.params import KnownQueryOnly, parse_bbox
@@ -77,7 +77,9 @@ def api_definition(
         description="OGC API - Features Part 1: core, GeoJSON, OpenAPI 3.0 and HTML.",
         routes=router.routes,
     )
-    return ogc_views.openapi_answer(document)
+    # Errors documented as sent (application/problem+json), and the 503 every route may answer,
+    # as in /openapi.json; every /ogc route only reads, so no 409.
+    return ogc_views.openapi_answer(openapi_document.complete(document, reads_only=set()))
 
 
 @router.get("/collections", summary="The collections", responses={200: _JSON})
