@@ -44,9 +44,10 @@ async def get_engine(request: Request) -> Engine:
     return engine
 
 
-# Methods whose requests only read. Every other request gets a write session, unless its
-# endpoint is marked with @reads_only.
-_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Methods whose requests only read. Every other request gets a write session (and, on SpatiaLite,
+# waits for its process's write turn, api/write_turns.py), unless its endpoint is marked with
+# @reads_only; the OpenAPI document documents a 409 on the others (api/openapi_document.py).
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _READS_ONLY_ATTRIBUTE = "__referral_net_reads_only__"
 EndpointT = TypeVar("EndpointT", bound=Callable[..., object])
 
@@ -63,7 +64,7 @@ def is_reads_only_endpoint(endpoint: object) -> bool:
 
 
 def _is_write_request(request: Request) -> bool:
-    if request.method in _READ_METHODS:
+    if request.method in READ_METHODS:
         return False
     return not is_reads_only_endpoint(getattr(request.scope.get("route"), "endpoint", None))
 

@@ -26,14 +26,14 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from referral_net.api.deps import is_reads_only_endpoint
+from referral_net.api.deps import READ_METHODS, is_reads_only_endpoint
 from referral_net.api.problems import PROBLEM_MEDIA_TYPE
 
 _PROBLEM_SCHEMA = {"$ref": "#/components/schemas/ProblemDetails"}
 # ECMA-262 and Python's re both read \u0000 in a pattern as the NUL character.
 _NO_NUL_PATTERN = "^[^\\u0000]*$"
 _SERVER_WRITTEN = frozenset({"ProblemDetails", "FieldError"})  # errors may quote what was sent
-_READ_METHODS = frozenset({"get", "head", "options"})
+_READ_METHODS = frozenset(method.lower() for method in READ_METHODS)  # OpenAPI spells them so
 _UNDECLARED_PROBLEMS: dict[str, str] = {
     "409": "Conflict: the id or a unique value is taken, or the record changed meanwhile",
     "413": "The request body is larger than this route's cap",

@@ -23,11 +23,9 @@ import asyncio
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from referral_net.api.deps import is_reads_only_endpoint
+from referral_net.api.deps import READ_METHODS, is_reads_only_endpoint
 from referral_net.api.problems import problem_response
 from referral_net.errors import DatabaseBusy
-
-_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class WriteTurnMiddleware:
@@ -41,7 +39,7 @@ class WriteTurnMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass reads straight through; queue writes for the process's turn."""
-        if scope["type"] != "http" or scope["method"] in _READ_METHODS or _reads_only(scope):
+        if scope["type"] != "http" or scope["method"] in READ_METHODS or _reads_only(scope):
             await self.app(scope, receive, send)
             return
         messages = await _read_body(receive)
