@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -196,6 +196,14 @@ def connection(engine: Engine) -> Iterator[Connection]:
             outer.rollback()
 
 
+def joined_session(connection: Connection) -> Session:
+    """A session on ``connection`` whose commits become SAVEPOINT releases inside the
+    connection's transaction, which the caller rolls back."""
+    return Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+
+
 @pytest.fixture(scope="module")
 def sample_network_connection(engine: Engine) -> Iterator[Connection]:
     """A connection holding the sample network, loaded once for a module and rolled back after it.
@@ -207,9 +215,7 @@ def sample_network_connection(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn:
         outer = conn.begin()
         try:
-            with Session(
-                bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
-            ) as loading:
+            with joined_session(conn) as loading:
                 seed.load_sample(session=loading)
             yield conn
         finally:
@@ -229,9 +235,7 @@ def savepoint_per_test(conn: Connection) -> Iterator[Connection]:
 @pytest.fixture
 def session(connection: Connection) -> Iterator[Session]:
     """A session whose commits become SAVEPOINT releases inside the test's transaction."""
-    with Session(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-    ) as session:
+    with joined_session(connection) as session:
         yield session
 
 
@@ -258,15 +262,7 @@ def app(settings: Settings, engine: Engine, connection: Connection) -> FastAPI:
 def join_transaction(application: FastAPI, connection: Connection) -> None:
     """Serve every request of ``application`` inside the test's transaction (``connection``):
     each request's session commits into SAVEPOINTs that the test's rollback undoes."""
-
-    @contextmanager
-    def joined() -> Iterator[Session]:
-        with Session(
-            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-        ) as session:
-            yield session
-
-    application.state.session_source = joined
+    application.state.session_source = partial(joined_session, connection)
 
 
 @pytest.fixture

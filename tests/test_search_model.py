@@ -71,7 +71,7 @@ from referral_net.schemas.directory import (
 )
 from referral_net.security.roles import Principal, Role
 from referral_net.settings import Settings
-from tests.conftest import make_backend_settings, unavailable
+from tests.conftest import joined_session, make_backend_settings, unavailable
 from tests.factories import GUATEMALA_CITY, HUEHUETENANGO, QUETZALTENANGO
 
 pytestmark = pytest.mark.db
@@ -259,9 +259,7 @@ class ReadModelMachine(RuleBasedStateMachine):
         """One example: its own SAVEPOINT on the test's connection, rolled back at the end."""
         super().__init__()
         self.example = connection.begin_nested()
-        self.session = Session(
-            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-        )
+        self.session = joined_session(connection)
         first, second = _organization(self.session, "Alfa"), _organization(self.session, "Beta")
         self.organizations = [first, second]
         self.locations = [

@@ -44,7 +44,7 @@ from referral_net.schemas.search import SearchMode, SearchPage
 from referral_net.security.roles import Principal, Role
 from referral_net.text import search_document
 from tests import search_truth as truth
-from tests.conftest import BACKENDS, make_backend_settings, unavailable
+from tests.conftest import BACKENDS, joined_session, make_backend_settings, unavailable
 
 pytestmark = pytest.mark.db
 
@@ -561,9 +561,7 @@ def run_both(
         with engine.connect() as conn:
             outer = conn.begin()
             try:
-                with Session(
-                    bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
-                ) as session:
+                with joined_session(conn) as session:
                     insert_world(session, world)
                     pages[backend] = [
                         search(
