@@ -112,6 +112,20 @@ def test_public_requests_beyond_the_limit_get_429_then_reset(make_app: AppFactor
     assert client.get(PUBLIC_PATH).status_code == 200
 
 
+@pytest.mark.parametrize("answer_format", ["json", "geojson"])
+def test_search_answers_carry_the_limit_headers(make_app: AppFactory, answer_format: str) -> None:
+    # The search endpoint builds its own Response (api/deps.in_one_hop): the headers the limit
+    # dependency set must still reach the caller, in both formats, and the limit still bite.
+    client = _client(make_app())
+    path = f"/api/v1/search?near=14.84,-91.52&f={answer_format}"
+    for expected_remaining in (2, 1, 0):
+        response = client.get(path)
+        assert response.status_code == 200, response.text
+        assert response.headers["RateLimit-Limit"] == "3"
+        assert int(response.headers["RateLimit-Remaining"]) == expected_remaining
+    _assert_429(client.get(path))
+
+
 def test_each_ip_has_its_own_limit(make_app: AppFactory) -> None:
     app = make_app()
     first, second = _client(app, "203.0.113.1"), _client(app, "203.0.113.2")

@@ -1,17 +1,22 @@
 """Shared FastAPI dependencies, as ``Annotated`` aliases.
 
-Dependencies that do no I/O are ``async def``: FastAPI runs every plain ``def`` dependency in
-its thread pool, and a hop there per dependency and request is measurable on the search path.
-The ones that may wait on the database stay plain functions.
+Every dependency here is ``async def`` and sends only the database work it cannot avoid to the
+thread pool: FastAPI runs each plain ``def`` dependency there, and each hop (a queue hand-off and
+two thread switches under the GIL) cost the search path more Python time than its statement
+(docs/performance.md, "One thread hop per read"). So the session is opened without I/O, the
+public caller is known without I/O, and only a key, a token or a session that touched the
+database costs a hop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Request
+import anyio
+from fastapi import Depends, Request, Response
+from fastapi.concurrency import contextmanager_in_threadpool, run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -106,25 +111,9 @@ def session_source(app: object) -> SessionSource | None:
     return source
 
 
-def get_session(
-    request: Request, engine: Annotated[Engine, Depends(get_engine)]
-) -> Iterator[Session]:
-    """One session per request. Domain services commit explicitly; nothing commits here.
-
-    A write request's transaction takes the write lock first (``BEGIN IMMEDIATE`` on SQLite,
-    see ``db.engine``), because every write reads before it writes (the caller, the record).
-
-    With a read replica (``REFERRAL_NET_DATABASE_READ_URL``), every request that only reads
-    (GET, HEAD, OPTIONS and the :func:`reads_only` POSTs) is served by the replica; a write it
-    makes after all (the audit entry of an exact read) moves to the primary (``db.engine``).
-    Writes stay on the primary, and each commit there is reported for read-your-writes.
-    """
-    joined = session_source(request.app)
-    if joined is not None:
-        with joined() as session:
-            audit.use_key(session, request.app.state.settings.audit_key)
-            yield session
-        return
+def _open_session(request: Request, engine: Engine) -> Session:
+    """The request's session, by its kind (see :func:`get_session`); no I/O except a replica
+    read that must first wait for the caller's own last write."""
     replica: Engine | None = getattr(request.app.state, "read_engine", None)
     if _is_write_request(request):
         opened = write_session(engine)
@@ -134,12 +123,80 @@ def get_session(
         opened = _replica_session(request, replica, engine)
     if replica is not None:
         on_primary_commit(opened, engine, read_your_writes.recorder(request))
+    return opened
+
+
+async def _close(session: Session) -> None:
+    """Close a request's session, in the thread pool only when it holds a connection.
+
+    Shielded: a client that hangs up must not leave the connection checked out of the pool.
+    """
+    with anyio.CancelScope(shield=True):
+        if session.in_transaction():
+            await run_in_threadpool(close_session, session)
+        else:
+            close_session(session)  # no connection checked out: nothing to send
+
+
+async def get_session(
+    request: Request, engine: Annotated[Engine, Depends(get_engine)]
+) -> AsyncIterator[Session]:
+    """One session per request. Domain services commit explicitly; nothing commits here.
+
+    A write request's transaction takes the write lock first (``BEGIN IMMEDIATE`` on SQLite,
+    see ``db.engine``), because every write reads before it writes (the caller, the record).
+
+    With a read replica (``REFERRAL_NET_DATABASE_READ_URL``), every request that only reads
+    (GET, HEAD, OPTIONS and the :func:`reads_only` POSTs) is served by the replica; a write it
+    makes after all (the audit entry of an exact read) moves to the primary (``db.engine``).
+    Writes stay on the primary, and each commit there is reported for read-your-writes.
+
+    Opening a session does no I/O (its connection is checked out by its first statement, in
+    the endpoint's thread), so it happens here in the event loop; only a replica read that
+    waits for the caller's last write goes to the thread pool.
+    """
+    joined = session_source(request.app)
+    if joined is not None:
+        async with contextmanager_in_threadpool(joined()) as session:
+            audit.use_key(session, request.app.state.settings.audit_key)
+            yield session
+        return
+    if getattr(request.app.state, "read_engine", None) is not None and (
+        read_your_writes.position_of(request) is not None
+    ):
+        opened = await run_in_threadpool(_open_session, request, engine)
+    else:
+        opened = _open_session(request, engine)
     try:
         # Audit entries appended through this session carry a MAC under the audit key.
         audit.use_key(opened, request.app.state.settings.audit_key)
         yield opened
     finally:
-        close_session(opened)
+        await _close(opened)
+
+
+async def in_one_hop(
+    session: Session, work: Callable[[], Response], response: Response
+) -> Response:
+    """Run a read endpoint's whole database work, answer included, in one thread-pool call,
+    and give the session's connection back to the pool at the end of that same call.
+
+    For the hot read paths: a plain ``def`` endpoint costs a hop for itself, one for its
+    response model's validation and one for the session's close; ``work`` builds the finished
+    ``Response`` instead, so the event loop only sends it. ``response`` is the endpoint's
+    injected one: the headers its dependencies set (``RateLimit-*``) are carried over, which
+    FastAPI does not do for a returned ``Response``.
+    """
+
+    def work_then_release() -> Response:
+        try:
+            return work()
+        finally:
+            close_session(session)
+
+    answer = await run_in_threadpool(work_then_release)
+    answer.headers.raw.extend(response.headers.raw)
+    return answer
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -159,27 +216,17 @@ _api_key = APIKeyHeader(
 )
 
 
-def get_principal(
-    request: Request,
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    api_key: Annotated[str | None, Depends(_api_key)],
-) -> Principal:
-    """Who is calling: staff with a bearer token, a partner with an API key, else the public.
+def _principal_for_key(session: Session, raw_key: str) -> Principal:
+    """The partner whose API key this is (401 when it is wrong or revoked)."""
+    with read_before_write(session):
+        return keys.principal_for_key(keys.authenticate_key(session=session, raw=raw_key))
 
-    A bearer token wins over a key. A key that is presented but wrong or revoked is a 401, not
-    a silent fall-back to the public: a partner whose key broke should find out at once.
-    """
-    if credentials is None:
-        if api_key is not None:
-            with read_before_write(session):
-                return keys.principal_for_key(keys.authenticate_key(session=session, raw=api_key))
-        return Principal.anonymous()
+
+def _principal_for_token(request: Request, session: Session, token: str) -> Principal:
+    """The staff member whose access token this is (401 when it is invalid or outdated)."""
     try:
         claims = tokens.read_token(
-            secret=request.app.state.signing_key,
-            token=credentials.credentials,
-            expected_kind="access",
+            secret=request.app.state.signing_key, token=token, expected_kind="access"
         )
     except tokens.InvalidToken as exc:
         raise Unauthenticated(
@@ -194,6 +241,27 @@ def get_principal(
                 "Invalid or expired access token.", headers={"WWW-Authenticate": "Bearer"}
             )
         return users.principal_for(user)
+
+
+async def get_principal(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal:
+    """Who is calling: staff with a bearer token, a partner with an API key, else the public.
+
+    A bearer token wins over a key. A key that is presented but wrong or revoked is a 401, not
+    a silent fall-back to the public: a partner whose key broke should find out at once. The
+    public is known without the database, so only a token or a key costs a thread-pool hop.
+    """
+    if credentials is not None:
+        return await run_in_threadpool(
+            _principal_for_token, request, session, credentials.credentials
+        )
+    if api_key is not None:
+        return await run_in_threadpool(_principal_for_key, session, api_key)
+    return Principal.anonymous()
 
 
 async def audited_principal(

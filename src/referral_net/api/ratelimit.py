@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, RedisStorage, Storage
@@ -148,7 +149,7 @@ def _partner_bucket(principal: Principal, settings: Settings) -> tuple[str, int]
     return bucket, limit or settings.rate_limit_partner_per_minute
 
 
-def enforce_rate_limit(
+async def enforce_rate_limit(
     request: Request,
     response: Response,
     principal: Annotated[Principal, Depends(get_principal)],
@@ -156,7 +157,8 @@ def enforce_rate_limit(
     """Count the request against the caller's limit; 429 with ``Retry-After`` when it is spent.
 
     Attached to every ``/api/v1`` router in ``create_app``. Health probes and the documentation
-    are not behind it, so monitoring is never throttled.
+    are not behind it, so monitoring is never throttled. ``async``: only a count kept in Redis
+    goes to the thread pool (see :func:`_count_off_the_loop`).
     """
     limiter = _limits(request)
     if limiter is None or principal.is_staff:
@@ -168,10 +170,10 @@ def enforce_rate_limit(
     else:
         bucket = f"ip:{client_ip(request)}"
         item = limiter.item("public", settings.rate_limit_public_per_minute)
-    _count(limiter, item, bucket, response)
+    await _count_off_the_loop(limiter, item, bucket, response)
 
 
-def enforce_tile_rate_limit(
+async def enforce_tile_rate_limit(
     request: Request,
     response: Response,
     principal: Annotated[Principal, Depends(get_principal)],
@@ -187,7 +189,18 @@ def enforce_tile_rate_limit(
     key_id = getattr(principal, "api_key_id", None)
     bucket = f"key:{key_id}" if key_id is not None else f"ip:{client_ip(request)}"
     item = limiter.item("tiles", limiter.settings.rate_limit_tiles_per_minute)
-    _count(limiter, item, bucket, response)
+    await _count_off_the_loop(limiter, item, bucket, response)
+
+
+async def _count_off_the_loop(
+    limiter: RateLimits, item: RateLimitItem, bucket: str, response: Response
+) -> None:
+    """Count in the event loop when the store is in-process (a dictionary under a lock), and in
+    the thread pool when it is Redis (a network round trip, up to ``REDIS_TIMEOUT_SECONDS``)."""
+    if isinstance(limiter.storage, MemoryStorage):
+        _count(limiter, item, bucket, response)
+    else:
+        await run_in_threadpool(_count, limiter, item, bucket, response)
 
 
 def _count(limiter: RateLimits, item: RateLimitItem, bucket: str, response: Response) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Header, Query, Response
 
-from referral_net.api.deps import PrincipalDep, SessionDep
+from referral_net.api.deps import PrincipalDep, SessionDep, in_one_hop
 from referral_net.api.negotiation import choose
 from referral_net.api.params import KnownQueryOnly, SearchParams
 from referral_net.domain import search as search_domain
@@ -23,6 +23,15 @@ from referral_net.schemas.search import SearchPage
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
 FORMATS = {"json": "application/json", "geojson": GEOJSON_MEDIA_TYPE}
+
+
+def _as_json(page: SearchPage) -> Response:
+    # What FastAPI would send for response_model=SearchPage, without validating the page again.
+    return Response(
+        content=page.model_dump_json(by_alias=True),
+        media_type="application/json",
+        headers={"Vary": "Accept"},
+    )
 
 
 def _as_geojson(page: SearchPage) -> Response:
@@ -50,7 +59,7 @@ def _as_geojson(page: SearchPage) -> Response:
     },
     dependencies=[KnownQueryOnly],
 )
-def search(
+async def search(
     session: SessionDep,
     principal: PrincipalDep,
     query: SearchParams,
@@ -60,7 +69,7 @@ def search(
         Query(description="Answer format; else chosen by Accept (application/geo+json)."),
     ] = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> SearchPage | Response:
+) -> Response:
     """Find services at locations for one geometric mode and any filters (combined with AND).
 
     Distances are geodesic metres on WGS 84. Restricted sites are placed at their
@@ -68,8 +77,13 @@ def search(
     confidential ones do not exist for those audiences. Bad queries get a 400/422 problem.
     The GeoJSON form has one Feature per result (docs/geojson.md).
     """
-    page = search_domain.search(session=session, principal=principal, query=query)
-    if choose(FORMATS, f=f, accept=accept, default="json") == "geojson":
-        return _as_geojson(page)
-    response.headers["Vary"] = "Accept"
-    return page
+    shape = (
+        _as_geojson
+        if choose(FORMATS, f=f, accept=accept, default="json") == "geojson"
+        else _as_json
+    )
+
+    def answer() -> Response:
+        return shape(search_domain.search(session=session, principal=principal, query=query))
+
+    return await in_one_hop(session, answer, response)
