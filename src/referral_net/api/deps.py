@@ -26,6 +26,7 @@ from referral_net.db.engine import (
     close_session,
     on_primary_commit,
     read_before_write,
+    read_session,
     replica_has_replayed,
     replica_session,
     write_session,
@@ -92,7 +93,7 @@ def _replica_session(request: Request, replica: Engine, primary: Engine) -> Sess
     if caught_up:
         return session
     session.close()
-    return Session(primary, expire_on_commit=False)
+    return read_session(primary)
 
 
 SessionSource = Callable[[], AbstractContextManager[Session]]
@@ -118,7 +119,7 @@ def _open_session(request: Request, engine: Engine) -> Session:
     if _is_write_request(request):
         opened = write_session(engine)
     elif replica is None:
-        opened = Session(engine, expire_on_commit=False)
+        opened = read_session(engine)
     else:
         opened = _replica_session(request, replica, engine)
     if replica is not None:

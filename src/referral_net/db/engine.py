@@ -24,6 +24,13 @@ Concurrent writers on SpatiaLite (docs/performance.md, "Concurrent writers"):
 The SQL statements themselves (PRAGMAs, ``BEGIN IMMEDIATE``, the version queries) are the
 engines' own and live in ``db/dialect/``; this module decides when to run them.
 
+Reads on PostgreSQL (:func:`read_session`) run in autocommit: each statement is its own
+transaction, which at PostgreSQL's READ COMMITTED is what a statement inside a transaction sees
+anyway (a new snapshot per statement), without the BEGIN and ROLLBACK round trips around it. A
+read that must write (the audit entry of an exact read) goes through :func:`begin_write`, which
+moves it into a transaction. SQLite keeps its read transaction: there it is one snapshot for
+every statement of the request.
+
 Read replicas (PostGIS only, ``database_read_url``; docs/deploy-replicas.md): a read request's
 session is on the replica (:func:`replica_session`) until it writes (:func:`begin_write` moves
 it to the primary); commits on the primary report the primary's WAL position
@@ -216,6 +223,36 @@ def _begin_immediate(dbapi_connection: Any, wait_seconds: float) -> None:
         spatialite.set_busy_timeout(dbapi_connection, int(wait_seconds * 1000))
 
 
+# Key in a read session's info: the engine its writes move to (see begin_write).
+_PRIMARY = "referral_net_primary"
+_AUTOCOMMIT_VARIANT = "_referral_net_autocommit_variant"
+
+
+def _autocommit(engine: Engine) -> Engine:
+    """The engine's autocommit variant, made once per engine (making one per request costs more
+    than the round trips it saves)."""
+    variant: Engine | None = getattr(engine, _AUTOCOMMIT_VARIANT, None)
+    if variant is None:
+        variant = engine.execution_options(isolation_level="AUTOCOMMIT")
+        setattr(engine, _AUTOCOMMIT_VARIANT, variant)
+    return variant
+
+
+def read_session(engine: Engine) -> Session:
+    """A read request's session: on PostgreSQL in autocommit, on SQLite in one read transaction.
+
+    PostgreSQL: a read request's statements need no transaction around them (see the module's
+    docstring), and the BEGIN before and the ROLLBACK after were two of the hot path's four round
+    trips. A write such a request makes after all goes through :func:`begin_write`, which moves
+    the session into a transaction on ``engine``.
+    """
+    if engine.dialect.name != "postgresql":
+        return Session(engine, expire_on_commit=False)
+    session = Session(_autocommit(engine), expire_on_commit=False)
+    session.info[_PRIMARY] = engine
+    return session
+
+
 def write_bind(engine: Engine) -> Engine:
     """The engine a write request's session binds to: on SQLite it begins ``IMMEDIATE``.
 
@@ -270,15 +307,14 @@ def begin_write(session: Session) -> None:
     session.commit()
     primary = session.info.pop(_PRIMARY, None)
     if isinstance(primary, Engine):
-        # A session reading on the replica: the replica is read-only, so the write (and every
-        # read that shapes it, such as the audit tail) moves to the primary from here on.
+        # A read session (read_session, replica_session): its statements ran in autocommit, on
+        # the replica perhaps; the write (and every read that shapes it, such as the audit
+        # tail) runs in a transaction on the primary from here on.
         session.bind = primary
     session.connection(execution_options={WRITE_TRANSACTION: True})
 
 
 # --- Read replicas (PostGIS only; docs/deploy-replicas.md) -------------------------------------
-# Key in a replica session's info: the primary its writes move to (see begin_write).
-_PRIMARY = "referral_net_primary"
 # A WAL position as PostgreSQL prints a pg_lsn: two hexadecimal halves.
 _LSN = re.compile(r"[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}")
 # How often a read waits between two looks at the replica's replay position.
@@ -310,9 +346,9 @@ def make_read_engine(settings: Settings) -> Engine | None:
 
 
 def replica_session(replica: Engine, primary: Engine) -> Session:
-    """A read request's session on the replica; a write it makes (:func:`begin_write`, e.g. the
-    audit entry of an exact read) moves to the primary."""
-    session = Session(replica, expire_on_commit=False)
+    """A read request's session on the replica, in autocommit as :func:`read_session`; a write
+    it makes (:func:`begin_write`, e.g. the audit entry of an exact read) moves to the primary."""
+    session = Session(_autocommit(replica), expire_on_commit=False)
     session.info[_PRIMARY] = primary
     return session
 
