@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import QueuePool, text
+from sqlalchemy import NullPool, QueuePool, create_engine, event, text
 
 from referral_net.db import migrate
-from referral_net.db.engine import make_engine
+from referral_net.db.engine import _replace_if_the_server_spoke, make_engine
 from referral_net.main import create_app
 from referral_net.settings import Settings
 from tests.conftest import make_backend_settings, unavailable
@@ -49,7 +49,7 @@ def test_the_pool_takes_its_settings(migrated: Settings) -> None:
         assert pool.size() == 3
         assert pool._max_overflow == 4
         assert pool.timeout() == 7.5
-        assert pool._pre_ping is False
+        assert not event.contains(engine, "checkout", _replace_if_the_server_spoke)
     finally:
         engine.dispose()
     default = make_engine(migrated)
@@ -59,7 +59,8 @@ def test_the_pool_takes_its_settings(migrated: Settings) -> None:
         assert pool.size() == 10
         expected_overflow = 20 if migrated.database_url.startswith("sqlite") else 10
         assert pool._max_overflow == expected_overflow
-        assert pool._pre_ping is (not migrated.database_url.startswith("sqlite"))
+        postgis = not migrated.database_url.startswith("sqlite")
+        assert event.contains(default, "checkout", _replace_if_the_server_spoke) is postgis
     finally:
         default.dispose()
 
@@ -88,3 +89,49 @@ def test_an_exhausted_pool_is_a_503_after_the_configured_wait(migrated: Settings
         assert waited >= 0.5
         # The connection back in the pool, the same request succeeds.
         assert client.get("/api/v1/organizations").status_code == 200
+
+
+def _terminate_the_pool_connections(database_url: str) -> int:
+    """End every other server process on the test's database, as a restart would; how many."""
+    admin = create_engine(database_url, poolclass=NullPool)
+    try:
+        with admin.connect() as connection:
+            ended = connection.execute(
+                text(
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM"
+                    " pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+    finally:
+        admin.dispose()
+    time.sleep(0.2)  # the FATAL message and the close reach the pooled sockets
+    return int(ended)
+
+
+@pytest.mark.parametrize("pre_ping", [True, False])
+def test_a_connection_the_server_dropped_while_idle_costs_no_failed_request(
+    migrated: Settings, pre_ping: bool
+) -> None:
+    # The pool's pre-ping without a round trip (db.engine._replace_if_the_server_spoke): the
+    # server process of the pooled connection is terminated while it sits idle, and the next
+    # request still succeeds; with the pre-ping off, that request is the one that fails (a 503,
+    # never a 500). SpatiaLite has no server to drop a connection: there the requests only show
+    # that nothing is in the way.
+    settings = migrated.model_copy(
+        update={
+            "rate_limits_enabled": False,
+            "import_worker": False,
+            "referral_webhook_worker": False,
+            "database_pool_pre_ping": pre_ping,
+        }
+    )
+    postgis = migrated.database_url.startswith("postgresql")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        assert client.get("/api/v1/organizations").status_code == 200
+        if postgis:
+            assert _terminate_the_pool_connections(migrated.database_url) >= 1
+        first = client.get("/api/v1/organizations").status_code
+        then = [client.get("/api/v1/organizations").status_code for _ in range(3)]
+    assert first == (200 if pre_ping or not postgis else 503)
+    assert then == [200, 200, 200]

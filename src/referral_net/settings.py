@@ -72,7 +72,8 @@ class Settings(BaseSettings):
     database_pool_pre_ping: bool = Field(
         default=True,
         description="PostGIS: test each connection as it leaves the pool, so a server restart"
-        " or a dropped connection costs a reconnect, not a failed request.",
+        " or a dropped connection costs a reconnect, not a failed request (no round trip: a"
+        " connection the server closed or wrote to while it was idle is replaced).",
     )
     # Scale-out on PostgreSQL's streaming replication (docs/deploy-replicas.md): reads (search,
     # match, OGC, tiles, HSDS, exports) go to a replica, writes to the primary (DATABASE_URL).

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import logging
 import re
+import select
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -50,11 +51,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+import psycopg
 import sqlean
 from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
@@ -115,7 +117,8 @@ def make_engine(settings: Settings) -> Engine:
     engine = create_engine(
         settings.database_url,
         echo=settings.sql_echo,
-        pool_pre_ping=settings.database_pool_pre_ping,
+        # The pre-ping is ours (_replace_if_the_server_spoke), not SQLAlchemy's round trip.
+        pool_pre_ping=False,
         pool_size=settings.database_pool_size,
         max_overflow=_overflow(settings, default=10),
         pool_timeout=settings.database_pool_timeout_seconds,
@@ -129,6 +132,9 @@ def make_engine(settings: Settings) -> Engine:
         json_deserializer=orjson.loads,
     )
 
+    if settings.database_pool_pre_ping:
+        event.listen(engine, "checkout", _replace_if_the_server_spoke)
+
     @event.listens_for(engine, "checkin")
     def _on_checkin(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         # As on SQLite (below): a COMMIT that failed leaves the server inside the transaction
@@ -139,6 +145,27 @@ def make_engine(settings: Settings) -> Engine:
             dbapi_connection.rollback()
 
     return engine
+
+
+def _replace_if_the_server_spoke(
+    dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: Any
+) -> None:
+    """The pool's pre-ping, without a round trip: a connection leaving the pool is replaced when
+    the server closed it or sent anything on it while it sat idle.
+
+    A server that restarts, a terminated backend and an idle-session timeout all send a FATAL
+    message and close the socket, so the socket is readable; a healthy idle connection has
+    nothing to read (this service does not LISTEN). SQLAlchemy's ``pool_pre_ping`` sends a
+    ``SELECT 1`` on every checkout instead: a round trip per request on the hot path
+    (docs/performance.md). Raising ``DisconnectionError`` here makes the pool discard the
+    connection and check out another (SQLAlchemy's documented checkout hook).
+    """
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error) as exc:  # closed already: no descriptor
+        raise DisconnectionError("connection closed while idle in the pool") from exc
+    if readable:
+        raise DisconnectionError("the server spoke on an idle connection (closed or restarted)")
 
 
 def _make_spatialite_engine(settings: Settings) -> Engine:
