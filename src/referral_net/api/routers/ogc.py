@@ -15,7 +15,7 @@ from fastapi.openapi.utils import get_openapi
 
 from referral_net import __version__
 from referral_net.api import ogc_views, openapi_document, tile_views
-from referral_net.api.deps import PrincipalDep, SessionDep, SettingsDep
+from referral_net.api.deps import PrincipalDep, SessionDep, SettingsDep, in_one_hop
 from referral_net.api.i18n import LocaleDep
 from referral_net.api.params import KnownQueryOnly, parse_bbox
 from referral_net.domain import ogc, tiles
@@ -125,8 +125,9 @@ def queryables(request: Request, f: FormatParam = None) -> Response:
     summary="Features of a collection",
     responses={200: _GEOJSON},
 )
-def items(  # noqa: PLR0913 - one parameter per query parameter of the standard and the filters
+async def items(  # noqa: PLR0913 - one parameter per query parameter of the standard and the filters
     request: Request,
+    response: Response,
     session: SessionDep,
     principal: PrincipalDep,
     settings: SettingsDep,
@@ -176,31 +177,32 @@ def items(  # noqa: PLR0913 - one parameter per query parameter of the standard 
         code=code,
         department_code=department_code,
     )
-    page = ogc.items(
-        session=session,
-        principal=principal,
-        request=ogc.ItemsRequest(
-            collection=collection_id,
-            bbox=parse_bbox(bbox) if bbox is not None else None,
-            limit=limit,
-            offset=offset,
-            filters=filters,
-            locale=locale,
-            capacity_stale_after=timedelta(hours=settings.capacity_stale_hours),
-        ),
+    asked = ogc.ItemsRequest(
+        collection=collection_id,
+        bbox=parse_bbox(bbox) if bbox is not None else None,
+        limit=limit,
+        offset=offset,
+        filters=filters,
+        locale=locale,
+        capacity_stale_after=timedelta(hours=settings.capacity_stale_hours),
     )
-    document = ogc_views.items_document(
-        request, collection_id, page, fmt, limit=limit, offset=offset
-    )
-    return ogc_views.answer(
-        request,
-        document,
-        fmt,
-        template="items.html",
-        title=f"Items of {collection_id}",
-        json_type=GEOJSON_MEDIA_TYPE,
-        collection_id=collection_id,
-    )
+
+    def answer() -> Response:
+        page = ogc.items(session=session, principal=principal, request=asked)
+        document = ogc_views.items_document(
+            request, collection_id, page, fmt, limit=limit, offset=offset
+        )
+        return ogc_views.answer(
+            request,
+            document,
+            fmt,
+            template="items.html",
+            title=f"Items of {collection_id}",
+            json_type=GEOJSON_MEDIA_TYPE,
+            collection_id=collection_id,
+        )
+
+    return await in_one_hop(session, answer, response)
 
 
 @router.get(
@@ -208,8 +210,9 @@ def items(  # noqa: PLR0913 - one parameter per query parameter of the standard 
     summary="One feature",
     responses={200: _GEOJSON},
 )
-def item(
+async def item(
     request: Request,
+    response: Response,
     session: SessionDep,
     principal: PrincipalDep,
     locale: LocaleDep,
@@ -219,22 +222,26 @@ def item(
 ) -> Response:
     """One feature; 404 if unknown or not the caller's to know about."""
     fmt = ogc_views.response_format(request, f)
-    feature = ogc.item(
-        session=session,
-        principal=principal,
-        collection_id=collection_id,
-        feature_id=feature_id,
-        locale=locale,
-    )
-    document = ogc_views.item_document(request, collection_id, feature, fmt)
-    return ogc_views.answer(
-        request,
-        document,
-        fmt,
-        template="item.html",
-        title=str(document["properties"].get("name") or document["id"]),
-        json_type=GEOJSON_MEDIA_TYPE,
-    )
+
+    def answer() -> Response:
+        feature = ogc.item(
+            session=session,
+            principal=principal,
+            collection_id=collection_id,
+            feature_id=feature_id,
+            locale=locale,
+        )
+        document = ogc_views.item_document(request, collection_id, feature, fmt)
+        return ogc_views.answer(
+            request,
+            document,
+            fmt,
+            template="item.html",
+            title=str(document["properties"].get("name") or document["id"]),
+            json_type=GEOJSON_MEDIA_TYPE,
+        )
+
+    return await in_one_hop(session, answer, response)
 
 
 # --- OGC API - Tiles (docs/tiles.md) -------------------------------------------------------------
@@ -299,7 +306,8 @@ def tileset(request: Request, collection_id: CollectionPath) -> Response:
     response_class=Response,
     responses=_MVT,
 )
-def collection_tile(
+async def collection_tile(
+    response: Response,
     session: SessionDep,
     principal: PrincipalDep,
     settings: SettingsDep,
@@ -309,13 +317,18 @@ def collection_tile(
     x: ColumnPath,
 ) -> Response:
     """A Mapbox Vector Tile (204 when empty; 404 outside zooms 0-18 or the matrix)."""
-    data = tiles.tile(
-        session=session,
-        principal=principal,
-        layer_id=collection_id,
-        z=z,
-        x=x,
-        y=y,
-        capacity_stale_after=timedelta(hours=settings.capacity_stale_hours),
-    )
-    return tile_views.tile_answer(data)
+    stale_after = timedelta(hours=settings.capacity_stale_hours)
+
+    def answer() -> Response:
+        data = tiles.tile(
+            session=session,
+            principal=principal,
+            layer_id=collection_id,
+            z=z,
+            x=x,
+            y=y,
+            capacity_stale_after=stale_after,
+        )
+        return tile_views.tile_answer(data)
+
+    return await in_one_hop(session, answer, response)
