@@ -8,14 +8,17 @@ The tiles themselves come from ``domain/tiles.py``; caching headers (``Cache-Con
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from fastapi import Request, Response
+from sqlmodel import Session
 
 from referral_net.api.ogc_views import JSON_MEDIA_TYPE
 from referral_net.domain import tiles
 from referral_net.geo.tiles import HALF_WORLD_M, TILE_SIZE_PX
+from referral_net.security.roles import Principal
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 WEB_MERCATOR_QUAD = "WebMercatorQuad"
@@ -187,3 +190,31 @@ def tile_answer(data: bytes) -> Response:
     if not data:
         return Response(status_code=204, headers={"Vary": TILE_VARY})
     return Response(data, media_type=MVT_MEDIA_TYPE, headers={"Vary": TILE_VARY})
+
+
+def tile_work(
+    *,
+    session: Session,
+    principal: Principal,
+    layer_id: str,
+    z: int,
+    x: int,
+    y: int,
+    capacity_stale_after: timedelta,
+) -> Callable[[], Response]:
+    """The database work and answer of one tile, for ``api.deps.in_one_hop``: shared by the OGC
+    path and the short ``/tiles`` alias, which serve the same bytes."""
+
+    def answer() -> Response:
+        data = tiles.tile(
+            session=session,
+            principal=principal,
+            layer_id=layer_id,
+            z=z,
+            x=x,
+            y=y,
+            capacity_stale_after=capacity_stale_after,
+        )
+        return tile_answer(data)
+
+    return answer

@@ -18,7 +18,7 @@ from referral_net.api import ogc_views, openapi_document, tile_views
 from referral_net.api.deps import PrincipalDep, SessionDep, SettingsDep, in_one_hop
 from referral_net.api.i18n import LocaleDep
 from referral_net.api.params import KnownQueryOnly, parse_bbox
-from referral_net.domain import ogc, tiles
+from referral_net.domain import ogc
 from referral_net.schemas.common import PROBLEM_RESPONSES
 from referral_net.schemas.features import GEOJSON_MEDIA_TYPE
 
@@ -317,18 +317,13 @@ async def collection_tile(
     x: ColumnPath,
 ) -> Response:
     """A Mapbox Vector Tile (204 when empty; 404 outside zooms 0-18 or the matrix)."""
-    stale_after = timedelta(hours=settings.capacity_stale_hours)
-
-    def answer() -> Response:
-        data = tiles.tile(
-            session=session,
-            principal=principal,
-            layer_id=collection_id,
-            z=z,
-            x=x,
-            y=y,
-            capacity_stale_after=stale_after,
-        )
-        return tile_views.tile_answer(data)
-
-    return await in_one_hop(session, answer, response)
+    work = tile_views.tile_work(
+        session=session,
+        principal=principal,
+        layer_id=collection_id,
+        z=z,
+        x=x,
+        y=y,
+        capacity_stale_after=timedelta(hours=settings.capacity_stale_hours),
+    )
+    return await in_one_hop(session, work, response)

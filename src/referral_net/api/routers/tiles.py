@@ -11,7 +11,6 @@ from fastapi import APIRouter, Path, Response
 from referral_net.api import tile_views
 from referral_net.api.deps import PrincipalDep, SessionDep, SettingsDep, in_one_hop
 from referral_net.api.params import KnownQueryOnly
-from referral_net.domain import tiles
 from referral_net.schemas.common import PROBLEM_RESPONSES
 
 router = APIRouter(
@@ -47,18 +46,13 @@ async def tile(
     y: Annotated[int, Path(description="Row from the north, 0 to 2^z - 1.", examples=[1877])],
 ) -> Response:
     """The same tile as ``/ogc/collections/{layer}/tiles/WebMercatorQuad/{z}/{y}/{x}``."""
-    stale_after = timedelta(hours=settings.capacity_stale_hours)
-
-    def answer() -> Response:
-        data = tiles.tile(
-            session=session,
-            principal=principal,
-            layer_id=layer,
-            z=z,
-            x=x,
-            y=y,
-            capacity_stale_after=stale_after,
-        )
-        return tile_views.tile_answer(data)
-
-    return await in_one_hop(session, answer, response)
+    work = tile_views.tile_work(
+        session=session,
+        principal=principal,
+        layer_id=layer,
+        z=z,
+        x=x,
+        y=y,
+        capacity_stale_after=timedelta(hours=settings.capacity_stale_hours),
+    )
+    return await in_one_hop(session, work, response)
