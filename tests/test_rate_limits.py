@@ -132,6 +132,30 @@ def test_hot_read_answers_carry_the_limit_headers(make_app: AppFactory, path: st
     _assert_429(client.get(path))
 
 
+def test_every_limited_answer_carries_the_limit_headers(make_app: AppFactory) -> None:
+    # Whatever answers a counted request carries its count: answers FastAPI builds, documents
+    # and pages the routes build themselves, and problems (api/ratelimit.py's middleware). All
+    # of these share the public budget of one IP, so Remaining counts down across them.
+    client = _client(make_app(rate_limit_public_per_minute=10))
+    answers = [
+        client.get("/ogc"),
+        client.get("/ogc/conformance"),
+        client.get("/ogc/collections"),
+        client.get("/embed"),
+        client.get("/api/v1/search"),  # no mode: a 400 problem, counted all the same
+        client.get("/api/v1/audit"),  # staff only: a 401 problem
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 400, 401]
+    assert [a.headers["RateLimit-Limit"] for a in answers] == ["10"] * 6
+    assert [int(a.headers["RateLimit-Remaining"]) for a in answers] == [9, 8, 7, 6, 5, 4]
+    for _ in range(4):
+        client.get("/ogc")
+    refused = client.get("/ogc")
+    _assert_429(refused)
+    assert refused.headers.get_list("RateLimit-Limit") == ["10"]  # not doubled on a 429
+    assert client.get("/health").headers.get("RateLimit-Limit") is None  # never limited
+
+
 def test_each_ip_has_its_own_limit(make_app: AppFactory) -> None:
     app = make_app()
     first, second = _client(app, "203.0.113.1"), _client(app, "203.0.113.2")

@@ -144,6 +144,8 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
         app.add_middleware(WriteTurnMiddleware, wait_seconds=settings.sqlite_busy_timeout_ms / 1000)
     # With a read replica: the WAL position after a commit, for the writer's next read.
     read_your_writes.install(app, settings)
+    # The RateLimit-* headers of the request's count, on every answer (api/ratelimit.py).
+    app.add_middleware(ratelimit.RateLimitHeadersMiddleware)
     app.add_middleware(RequestLogMiddleware)
     app.add_middleware(RefuseNulInQueryMiddleware)
     # CORS per partner key (api/cors.py); inside the security headers, so preflights get them.

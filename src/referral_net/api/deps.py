@@ -184,8 +184,9 @@ async def in_one_hop(
     For the hot read paths: a plain ``def`` endpoint costs a hop for itself, one for its
     response model's validation and one for the session's close; ``work`` builds the finished
     ``Response`` instead, so the event loop only sends it. ``response`` is the endpoint's
-    injected one: the headers its dependencies set (``RateLimit-*``) are carried over, which
-    FastAPI does not do for a returned ``Response``.
+    injected one: headers set on it (match's ``Cache-Control``) are carried over, which FastAPI
+    does not do for a returned ``Response`` (the ``RateLimit-*`` headers come from
+    ``api.ratelimit.RateLimitHeadersMiddleware``).
     """
 
     def work_then_release() -> Response:

@@ -36,12 +36,14 @@ import time
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, RedisStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from referral_net.api.deps import get_principal
 from referral_net.errors import RateLimited, ServiceUnavailable
@@ -151,7 +153,6 @@ def _partner_bucket(principal: Principal, settings: Settings) -> tuple[str, int]
 
 async def enforce_rate_limit(
     request: Request,
-    response: Response,
     principal: Annotated[Principal, Depends(get_principal)],
 ) -> None:
     """Count the request against the caller's limit; 429 with ``Retry-After`` when it is spent.
@@ -170,12 +171,11 @@ async def enforce_rate_limit(
     else:
         bucket = f"ip:{client_ip(request)}"
         item = limiter.item("public", settings.rate_limit_public_per_minute)
-    await _count_off_the_loop(limiter, item, bucket, response)
+    await _count_off_the_loop(limiter, item, bucket, request)
 
 
 async def enforce_tile_rate_limit(
     request: Request,
-    response: Response,
     principal: Annotated[Principal, Depends(get_principal)],
 ) -> None:
     """Count a vector tile against the caller's tile budget (``rate_limit_tiles_per_minute``).
@@ -189,21 +189,21 @@ async def enforce_tile_rate_limit(
     key_id = getattr(principal, "api_key_id", None)
     bucket = f"key:{key_id}" if key_id is not None else f"ip:{client_ip(request)}"
     item = limiter.item("tiles", limiter.settings.rate_limit_tiles_per_minute)
-    await _count_off_the_loop(limiter, item, bucket, response)
+    await _count_off_the_loop(limiter, item, bucket, request)
 
 
 async def _count_off_the_loop(
-    limiter: RateLimits, item: RateLimitItem, bucket: str, response: Response
+    limiter: RateLimits, item: RateLimitItem, bucket: str, request: Request
 ) -> None:
     """Count in the event loop when the store is in-process (a dictionary under a lock), and in
     the thread pool when it is Redis (a network round trip, up to ``REDIS_TIMEOUT_SECONDS``)."""
     if isinstance(limiter.storage, MemoryStorage):
-        _count(limiter, item, bucket, response)
+        _count(limiter, item, bucket, request)
     else:
-        await run_in_threadpool(_count, limiter, item, bucket, response)
+        await run_in_threadpool(_count, limiter, item, bucket, request)
 
 
-def _count(limiter: RateLimits, item: RateLimitItem, bucket: str, response: Response) -> None:
+def _count(limiter: RateLimits, item: RateLimitItem, bucket: str, request: Request) -> None:
     try:
         decision = limiter.hit(item, bucket)
     except StorageError as exc:
@@ -216,7 +216,45 @@ def _count(limiter: RateLimits, item: RateLimitItem, bucket: str, response: Resp
             f"Too many requests; retry in {decision.reset_after} seconds.",
             headers=decision.headers(),
         )
-    response.headers.update(decision.headers())
+    # Sent by RateLimitHeadersMiddleware on whatever answers this request: a Response an
+    # endpoint returns, or a problem, would not carry headers set on the injected response.
+    setattr(request.state, _HEADERS_STATE, decision.headers())
+
+
+# Key in the request's state (``scope["state"]``): the RateLimit-* headers of its count.
+_HEADERS_STATE = "referral_net_rate_limit_headers"
+
+
+class RateLimitHeadersMiddleware:
+    """Put the ``RateLimit-*`` headers of the request's count on its answer, whatever the
+    answer is: a model serialised by FastAPI, a ``Response`` an endpoint built itself (OGC,
+    tiles, the embed page, the hot paths of ``api.deps.in_one_hop``), or a problem. FastAPI
+    copies headers set on the injected response only onto the answers it builds itself.
+
+    A 429 already carries them (and ``Retry-After``) from its exception; they are not doubled.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        """Wrap ``app``."""
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Add the headers as the response starts."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_limits(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                counted = scope.get("state", {}).get(_HEADERS_STATE)
+                if counted:
+                    headers = MutableHeaders(scope=message)
+                    for name, value in counted.items():
+                        if name not in headers:
+                            headers.append(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_limits)
 
 
 class LoginThrottle:
