@@ -2,10 +2,10 @@
 
 Every dependency here is ``async def`` and sends only the database work it cannot avoid to the
 thread pool: FastAPI runs each plain ``def`` dependency there, and each hop (a queue hand-off and
-two thread switches under the GIL) cost the search path more Python time than its statement
-(docs/performance.md, "One thread hop per read"). So the session is opened without I/O, the
-public caller is known without I/O, and only a key, a token or a session that touched the
-database costs a hop.
+two thread switches under the GIL) cost about 0.1 ms of CPU, measured in-process; a public search
+made six (docs/performance.md, "One thread hop and one round trip per read"). So the session is
+opened without I/O, the public caller is known without I/O, and only a key, a token or a session
+that touched the database costs a hop.
 """
 
 from __future__ import annotations
