@@ -19,7 +19,31 @@ from referral_net.db import migrate
 from referral_net.db.engine import make_engine
 from referral_net.domain import areas, taxonomy
 from referral_net.settings import Settings
-from tests.conftest import _created_databases, _fresh_postgis_database, postgis_url, unavailable
+from tests.conftest import (
+    _created_databases,
+    _fresh_postgis_database,
+    make_backend_settings,
+    postgis_url,
+    unavailable,
+)
+
+# For an application on its own engine in a test: no rate limits, and no background worker, whose
+# thread may hold a pooled connection when the test disposes the engine (a psycopg connection
+# collected unclosed is a ResourceWarning, an error in this suite).
+QUIET_APP = {"rate_limits_enabled": False, "import_worker": False, "referral_webhook_worker": False}
+
+
+def fresh_migrated(request: pytest.FixtureRequest, tmp_path: Path, *, suffix: str) -> Settings:
+    """A new, migrated database of the backend the fixture's ``request.param`` names (an
+    unavailable backend skips on a laptop and fails under CI, as everywhere)."""
+    backend = str(request.param)
+    try:
+        settings = make_backend_settings(backend, tmp_path, suffix=suffix)
+        migrate.upgrade(settings)
+    except Exception as exc:
+        unavailable(request, backend, exc)
+        raise
+    return settings
 
 
 def migrated_template(

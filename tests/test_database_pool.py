@@ -11,11 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import NullPool, QueuePool, create_engine, event, text
 
-from referral_net.db import migrate
 from referral_net.db.engine import _replace_if_the_server_spoke, make_engine
 from referral_net.main import create_app
 from referral_net.settings import Settings
-from tests.conftest import make_backend_settings, unavailable
+from tests.databases import QUIET_APP, fresh_migrated
 
 pytestmark = pytest.mark.db
 
@@ -23,14 +22,7 @@ pytestmark = pytest.mark.db
 @pytest.fixture(params=["spatialite", "postgis"])
 def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """A migrated database of each backend."""
-    backend = str(request.param)
-    try:
-        settings = make_backend_settings(backend, tmp_path, suffix="_pool")
-        migrate.upgrade(settings)
-    except Exception as exc:
-        unavailable(request, backend, exc)
-        raise
-    return settings
+    return fresh_migrated(request, tmp_path, suffix="_pool")
 
 
 def test_the_pool_takes_its_settings(migrated: Settings) -> None:
@@ -68,12 +60,10 @@ def test_the_pool_takes_its_settings(migrated: Settings) -> None:
 def test_an_exhausted_pool_is_a_503_after_the_configured_wait(migrated: Settings) -> None:
     tight = migrated.model_copy(
         update={
+            **QUIET_APP,
             "database_pool_size": 1,
             "database_max_overflow": 0,
             "database_pool_timeout_seconds": 0.5,
-            "rate_limits_enabled": False,
-            "import_worker": False,
-            "referral_webhook_worker": False,
         }
     )
     with TestClient(create_app(tight), raise_server_exceptions=False) as client:
@@ -118,14 +108,7 @@ def test_a_connection_the_server_dropped_while_idle_costs_no_failed_request(
     # request still succeeds; with the pre-ping off, that request is the one that fails (a 503,
     # never a 500). SpatiaLite has no server to drop a connection: there the requests only show
     # that nothing is in the way.
-    settings = migrated.model_copy(
-        update={
-            "rate_limits_enabled": False,
-            "import_worker": False,
-            "referral_webhook_worker": False,
-            "database_pool_pre_ping": pre_ping,
-        }
-    )
+    settings = migrated.model_copy(update={**QUIET_APP, "database_pool_pre_ping": pre_ping})
     postgis = migrated.database_url.startswith("postgresql")
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         assert client.get("/api/v1/organizations").status_code == 200

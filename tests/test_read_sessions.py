@@ -18,13 +18,12 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine, event
 from sqlmodel import Session, col, select
 
-from referral_net.db import migrate
 from referral_net.db.models import AuditEntry
 from referral_net.domain import audit, taxonomy
 from referral_net.main import create_app
 from referral_net.security.roles import Role
 from referral_net.settings import Settings
-from tests.conftest import make_backend_settings, unavailable
+from tests.databases import QUIET_APP, fresh_migrated
 from tests.factories import QUETZALTENANGO, bearer, location_body, make_user, service_body
 
 pytestmark = pytest.mark.db
@@ -34,20 +33,7 @@ NEAR = f"{QUETZALTENANGO[0]},{QUETZALTENANGO[1]}"
 @pytest.fixture(params=["spatialite", "postgis"])
 def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """A migrated database of each backend with the taxonomy loaded, committed."""
-    backend = str(request.param)
-    try:
-        settings = make_backend_settings(backend, tmp_path, suffix="_reads")
-        migrate.upgrade(settings)
-    except Exception as exc:
-        unavailable(request, backend, exc)
-        raise
-    return settings.model_copy(
-        update={
-            "rate_limits_enabled": False,
-            "import_worker": False,
-            "referral_webhook_worker": False,
-        }
-    )
+    return fresh_migrated(request, tmp_path, suffix="_reads").model_copy(update=QUIET_APP)
 
 
 @pytest.fixture

@@ -14,12 +14,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
-from referral_net.db import migrate
 from referral_net.db.engine import WRITE_TRANSACTION
 from referral_net.main import create_app
 from referral_net.security.roles import Role
 from referral_net.settings import Settings
-from tests.conftest import make_backend_settings, unavailable
+from tests.databases import QUIET_APP, fresh_migrated
 from tests.factories import bearer, make_user
 
 pytestmark = pytest.mark.db
@@ -30,23 +29,8 @@ BUSY_MS = 300
 @pytest.fixture(params=["spatialite", "postgis"])
 def served_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """A migrated database of each backend, with a short busy timeout."""
-    backend = str(request.param)
-    try:
-        settings = make_backend_settings(backend, tmp_path, suffix="_locking")
-        migrate.upgrade(settings)
-    except Exception as exc:
-        unavailable(request, backend, exc)
-        raise
-    # No import worker: its thread may hold a pooled connection when a test disposes the engine,
-    # and a psycopg connection collected unclosed is a ResourceWarning (an error in this suite).
-    return settings.model_copy(
-        update={
-            "sqlite_busy_timeout_ms": BUSY_MS,
-            "rate_limits_enabled": False,
-            "import_worker": False,
-            "referral_webhook_worker": False,
-        }
-    )
+    settings = fresh_migrated(request, tmp_path, suffix="_locking")
+    return settings.model_copy(update={**QUIET_APP, "sqlite_busy_timeout_ms": BUSY_MS})
 
 
 @pytest.fixture
