@@ -8,6 +8,7 @@ an upgraded database is filled by the migration.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import uuid
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from pyproj import Transformer
 from sqlalchemy import Connection, Engine, delete, func, inspect, select, text, update
 from sqlmodel import Session, col
 from typer.testing import CliRunner
@@ -41,6 +43,7 @@ from referral_net.db.models import (
     SearchEntryLanguage,
     Service,
     ServiceAtLocation,
+    ServiceClusterCell,
     TaxonomyTerm,
 )
 from referral_net.domain import (
@@ -55,6 +58,7 @@ from referral_net.domain import (
 )
 from referral_net.domain.common import children_by
 from referral_net.errors import Conflict
+from referral_net.geo.tiles import STORED_CELL_LEVELS, WORLD_MM
 from referral_net.opening_hours import WeeklySchedule
 from referral_net.schemas.directory import (
     AccessibilityIn,
@@ -129,12 +133,69 @@ def _rebuilt_rows(session: Session) -> dict[str, dict[str, Any]]:
         nested.rollback()
 
 
+_CELL = ServiceClusterCell.__table__  # type: ignore[attr-defined]
+_MERCATOR = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+_HALF_WORLD_M = 20037508.342789244
+
+
+def _stored_cells(session: Session) -> dict[tuple[int, int, int, str], tuple[int, int, int]]:
+    """The cluster cells as the triggers left them: key -> (count, east sum, south sum)."""
+    return {
+        (row.level, row.cell_x, row.cell_y, row.top_category): (
+            row.point_count,
+            row.east_mm_sum,
+            row.south_mm_sum,
+        )
+        for row in session.connection().execute(select(_CELL))
+    }
+
+
+def _grid_position(public_wkt: str) -> tuple[int, int]:
+    """A public point's grid position from pyproj and the grid's definition: millimetres of
+    WebMercatorQuad from the world's west and north edges, rounded half up."""
+    lon, lat = (float(v) for v in public_wkt.removeprefix("POINT(").removesuffix(")").split())
+    x, y = _MERCATOR.transform(lon, lat)
+    return (
+        math.floor((x + _HALF_WORLD_M) * 1000 + 0.5),
+        math.floor((_HALF_WORLD_M - y) * 1000 + 0.5),
+    )
+
+
+def _expected_cells(
+    entries: dict[str, dict[str, Any]],
+) -> dict[tuple[int, int, int, str], tuple[int, int, int]]:
+    """The cells summed here from the entries: every listed entry with a public point, in its
+    cell of each stored level (a tile of that zoom: the cell is the tile holding the point)."""
+    sums: dict[tuple[int, int, int, str], list[int]] = {}
+    world = 2**0  # the grid's world spans one tile of zoom 0
+    for values in entries.values():
+        if not values["listed"] or values["public_wkt"] is None:
+            continue
+        east, south = _grid_position(values["public_wkt"])
+        assert (values["public_east_mm"], values["public_south_mm"]) == (east, south)
+        for level in STORED_CELL_LEVELS:
+            tiles = 1 << level
+            key = (
+                level,
+                east * tiles // WORLD_MM,
+                south * tiles // WORLD_MM,
+                values["top_category"] or "",
+            )
+            total = sums.setdefault(key, [0, 0, 0])
+            total[0] += 1
+            total[1] += east
+            total[2] += south
+    return {key: (n, east, south) for key, (n, east, south) in sums.items()}
+
+
 def assert_in_step(session: Session) -> None:
-    """The table equals a fresh rebuild, and holds one entry per service at a location."""
+    """The table equals a fresh rebuild, and holds one entry per service at a location; the
+    cluster cells hold exactly the sums of the entries."""
     stored = _table_rows(session)
     assert stored == _rebuilt_rows(session)
     links = session.connection().execute(select(func.count()).select_from(ServiceAtLocation))
     assert len(stored) == links.scalar_one()
+    assert _stored_cells(session) == _expected_cells(stored)
 
 
 def _sides_match_lists(session: Session, backend: str) -> None:
@@ -602,10 +663,12 @@ def test_deleting_a_link_deletes_its_entry(session: Session, network: dict[str, 
 def test_a_service_deleted_by_the_database_takes_its_entries_and_side_rows(
     session: Session, network: dict[str, uuid.UUID]
 ) -> None:
+    assert _stored_cells(session)  # the network's public site is counted
     session.execute(delete(Service).where(col(Service.id) == network["service"]))
     session.commit()
     assert _table_rows(session) == {}
-    for model in (SearchEntryCategory, SearchEntryLanguage):
+    assert _stored_cells(session) == {}
+    for model in (SearchEntryCategory, SearchEntryLanguage, ServiceClusterCell):
         count = session.connection().execute(select(func.count()).select_from(model))
         assert count.scalar_one() == 0
 

@@ -373,6 +373,31 @@ def test_services_cluster_below_the_cluster_zoom(
         for key, value in counts.items():
             decoded[key.removeprefix("count_")] = decoded.get(key.removeprefix("count_"), 0) + value
     assert decoded == per_category
+    # Each cluster stands at the mean of its members' positions (the slippy-map formula here,
+    # not the code's pyproj), in the cell of 512 tile units that holds them.
+    members: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    for _, (lat, lon) in inside:
+        px, py = _pixel(lat, lon, z, x, y)
+        members.setdefault((int(py) // 512, int(px) // 512), []).append((px, py))
+    drawn = {
+        (
+            int(f["geometry"]["coordinates"][1]) // 512,
+            int(f["geometry"]["coordinates"][0]) // 512,
+        ): (
+            f["geometry"]["coordinates"],
+            f["properties"]["point_count"],
+        )
+        for f in features
+    }
+    assert drawn.keys() == members.keys()
+    for cell, points in members.items():
+        coordinates, count = drawn[cell]
+        mean = (
+            math.fsum(p[0] for p in points) / len(points),
+            math.fsum(p[1] for p in points) / len(points),
+        )
+        assert count == len(points)
+        assert math.dist(coordinates, mean) <= 1, (cell, coordinates, mean)
     # At zoom 14 the same crowd is one feature per service at a location.
     z = 14
     x, y = _tile_of(*GUATEMALA_CITY, z)

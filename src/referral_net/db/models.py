@@ -14,7 +14,16 @@ import uuid
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Index, LargeBinary, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Index,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
@@ -676,6 +685,12 @@ class SearchEntry(SQLModel, table=True):
     search_text: str = Field(default="")
     assured_date: date | None = None
     service_name: str = Field(max_length=500)
+    # The top level of the service's first category code (by code), as a map's clusters count it.
+    top_category: str | None = Field(default=None, max_length=200)
+    # The public point on the cluster grid (``geo.tiles.grid_mm``): whole millimetres of
+    # WebMercatorQuad from the world's west and north edges; None without a public point.
+    public_east_mm: int | None = Field(default=None, sa_type=BigInteger)
+    public_south_mm: int | None = Field(default=None, sa_type=BigInteger)
     # The pre-rendered, audience-independent fields of a result (domain/search_model.py).
     doc: dict[str, Any] = Field(sa_type=JSON().with_variant(JSONB(), "postgresql"))
 
@@ -732,6 +747,37 @@ class SearchEntryLanguage(SQLModel, table=True):
         ondelete="CASCADE",
         index=True,
     )
+
+
+class ServiceClusterCell(SQLModel, table=True):
+    """The listed services at locations with a public point in one cell of the map's cluster
+    grid (``geo.tiles``: a tile of zoom ``level``, the cell of clusters at zoom ``level`` - 3),
+    per top category: how many and the sums of their grid positions, so a clustered public
+    tile reads its 64 cells instead of every point in it (issue 16).
+
+    Kept in step by triggers on ``search_entry`` (migration ``d4e6f8a0b2c4``), in the statement
+    that writes the entries, so it is exactly as fresh as the read model. Never edit it.
+    """
+
+    __tablename__ = "service_cluster_cell"
+    __table_args__ = (
+        # The cells a write emptied, found without reading the others.
+        Index(
+            "ix_service_cluster_cell_empty",
+            "point_count",
+            postgresql_where=text("point_count = 0"),
+            sqlite_where=text("point_count = 0"),
+        ),
+    )
+
+    level: int = Field(primary_key=True)
+    cell_x: int = Field(primary_key=True)
+    cell_y: int = Field(primary_key=True)
+    # The top category ('' for none).
+    top_category: str = Field(primary_key=True, max_length=200)
+    point_count: int
+    east_mm_sum: int = Field(sa_type=BigInteger)
+    south_mm_sum: int = Field(sa_type=BigInteger)
 
 
 # Tables whose column sets Alembic must keep in step with these models.

@@ -83,6 +83,7 @@ from referral_net.db.models import (
 )
 from referral_net.domain import services, taxonomy
 from referral_net.domain.languages import language_name
+from referral_net.geo.tiles import grid_mm, to_mercator
 from referral_net.matching.eligibility import gender_served
 from referral_net.matching.model import Candidate, Need, NeedProfile
 from referral_net.opening_hours import WeeklySchedule
@@ -495,6 +496,20 @@ def _whole(value: float | None) -> int | None:
     return None if value is None else int(value)
 
 
+def top_category(categories: Sequence[Mapping[str, Any]]) -> str | None:
+    """The top level of the first category code of a ``doc``'s list (ordered by code), the
+    category a map counts a service under; None when it has no coded category."""
+    codes = [category["code"] for category in categories if category.get("code")]
+    return str(codes[0]).split(".", 1)[0] if codes else None
+
+
+def _on_grid(longitude: float | None, latitude: float | None) -> tuple[int | None, int | None]:
+    """A public point's position on the map's cluster grid (``geo.tiles.grid_mm``)."""
+    if longitude is None or latitude is None:
+        return (None, None)
+    return grid_mm(*to_mercator(longitude, latitude))
+
+
 def _entry(
     row: Row[Any],
     parts: _ServiceParts,
@@ -503,6 +518,7 @@ def _entry(
 ) -> dict[str, Any]:
     """One entry's column values (points as coordinates: see ``dialect.insert_search_entries``)."""
     genders = row.genders_served
+    east_mm, south_mm = _on_grid(row.public_x, row.public_y)
     doc = {
         "service": {
             "id": str(row.service_id),
@@ -575,6 +591,9 @@ def _entry(
         "search_text": row.search_text,
         "assured_date": row.assured_date,
         "service_name": row.service_name,
+        "top_category": top_category(parts.categories[LOCALES[0]]),
+        "public_east_mm": east_mm,
+        "public_south_mm": south_mm,
         "doc": doc,
     }
 

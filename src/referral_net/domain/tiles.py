@@ -29,23 +29,29 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, Literal
 
-from sqlalchemy import Select, func
+from sqlalchemy import Select, bindparam, func, select
 from sqlmodel import Session
 
 from referral_net.db import dialect
-from referral_net.db.models import SearchEntry
+from referral_net.db.models import SearchEntry, ServiceClusterCell
 from referral_net.domain import access, places, search_model
 from referral_net.domain.search import SearchQuery, plan
 from referral_net.domain.search.entry import Entry
-from referral_net.domain.search_model import from_compact
+from referral_net.domain.search_model import from_compact, top_category
 from referral_net.errors import NotFound
 from referral_net.geo import places as gazetteer
 from referral_net.geo.tiles import (
     BUFFER,
     MAX_ZOOM,
     MIN_ZOOM,
+    STORED_CELL_LEVELS,
+    CellSums,
+    Cluster,
     Tile,
     TilePoint,
+    cell_level,
+    cell_range,
+    clusters_of,
     grid_clusters,
     in_tile,
     tile_in_range,
@@ -54,7 +60,7 @@ from referral_net.geo.tiles import (
 from referral_net.opening_hours import is_open
 from referral_net.schemas.search import SearchLocation
 from referral_net.security.roles import Principal, Role
-from referral_net.vocab import GUATEMALA_TZ
+from referral_net.vocab import GUATEMALA_TZ, LOCALES
 
 LayerId = Literal["services", "departments", "municipalities", "places"]
 LAYERS: tuple[LayerId, ...] = ("services", "departments", "municipalities", "places")
@@ -240,7 +246,11 @@ def _services_tile(
         # points are not computed for it.
         if where.z < CLUSTER_BELOW_ZOOM or inside > MAX_POINT_FEATURES:
             points = _clusters(
-                [(x, y, _top_category(entry, query)) for entry, _, x, y in located], where
+                [
+                    (x, y, top_category(entry.doc["categories"][LOCALES[0]]))
+                    for entry, _, x, y in located
+                ],
+                where,
             )
         else:
             points = [_service_point(entry, site, x, y, query) for entry, site, x, y in located]
@@ -296,12 +306,6 @@ def _tile_listing(shape: plan.Shape) -> Select[Any]:
     )
 
 
-def _top_category(entry: Entry, query: SearchQuery) -> str | None:
-    """The top level of the entry's first category code, as ``service_feature`` gives it."""
-    codes = [c["code"] for c in entry.doc["categories"][query.locale] if c.get("code")]
-    return codes[0].split(".", 1)[0] if codes else None
-
-
 def _service_point(
     entry: Entry, placed: SearchLocation, x: float, y: float, query: SearchQuery
 ) -> TilePoint:
@@ -319,7 +323,7 @@ def _service_point(
         {
             "id": str(entry.link_id),
             "name": doc["service"]["name"],
-            "top_category": _top_category(entry, query),
+            "top_category": top_category(entry.doc["categories"][LOCALES[0]]),
             "precision": placed.precision,
             "open_now": is_open(schedules, query.evaluated_at) if schedules else None,
         },
@@ -329,7 +333,11 @@ def _service_point(
 def _clusters(located: list[tuple[float, float, str | None]], where: Tile) -> list[TilePoint]:
     """Grid clusters of the points (3857 x, y, top category) in the tile (the buffer's belong
     to the next tile's)."""
-    clusters = grid_clusters(located, where)
+    return _cluster_points(grid_clusters(located, where))
+
+
+def _cluster_points(clusters: list[Cluster]) -> list[TilePoint]:
+    """The features of clusters: their size and counts per top category."""
     points = []
     for cluster in clusters:
         properties: dict[str, Any] = {"cluster": True, "point_count": cluster.count}
@@ -351,38 +359,35 @@ def _public_services_tile(
     session: Session, principal: Principal, where: Tile, capacity_stale_after: timedelta
 ) -> bytes:
     """The services tile of today's path (:func:`_services_tile`) for an audience that sees the
-    public point set, without search's per-row shaping: the rows come from search's own
-    statement (its audience's point column, conditions and order) stripped to what a point
-    shows, and every site stands at its public point, which is where ``places.audience``
-    places it for these callers (a restricted site's municipality point; a confidential site has
-    none, so no row). PostGIS clusters and encodes a clustered tile in that one statement; the
-    rest (SpatiaLite's clustering, open_now, the points of a sparse tile) is done here."""
+    public point set, without search's per-row shaping. Every site stands at its public point,
+    which is where ``places.audience`` places it for these callers (a restricted site's
+    municipality point; a confidential site has none, so no row).
+
+    A clustered tile of zoom 12 or less is read from the cluster cells the database keeps in
+    step with the read model (``service_cluster_cell``: 64 rows, whatever the number of points
+    under them); the rest (a sparse tile, or a dense one beyond zoom 12) from search's own
+    statement stripped to what a point shows, clustered here when dense."""
     query = _tile_query(where, capacity_stale_after)
     search_model.refresh_pending(session)  # this transaction's own writes, as search sees them
     shape = plan.shape_of(session, principal, query)
     if shape.column != "public_geom":  # the audience rule changed: never guess a point
         return _services_tile(session, principal, where, capacity_stale_after)
+    always = where.z < CLUSTER_BELOW_ZOOM
+    if cell_level(where) in STORED_CELL_LEVELS:
+        cells = _stored_cells(session, where)
+        if always or sum(cell.count for cell in cells.values()) > MAX_POINT_FEATURES:
+            return dialect.points_tile(
+                session, layer="services", points=_cluster_points(clusters_of(cells)), tile=where
+            )
     values = plan.parameters(query)
-    clustered = dialect.service_clusters_tile(
-        session,
-        layer="services",
-        rows=_unordered_rows(shape),
-        values=values,
-        locale=query.locale,
-        tile=where,
-        always=where.z < CLUSTER_BELOW_ZOOM,
-        max_points=MAX_POINT_FEATURES,
-    )
-    if clustered is not None:
-        return clustered
-    # Search's order (by name): a cluster is drawn at its first member nearest the mean.
+    # Search's order (by name), as the points of today's path come.
     rows = session.connection().execute(_public_rows(shape), values).all()
     located = [
-        (row, *to_mercator(row.longitude, row.latitude), _first_top(row.categories[query.locale]))
+        (row, *to_mercator(row.longitude, row.latitude), top_category(row.categories[LOCALES[0]]))
         for row in rows
     ]
     inside = sum(1 for _, x, y, _ in located if in_tile(x, y, where))
-    if where.z < CLUSTER_BELOW_ZOOM or inside > MAX_POINT_FEATURES:
+    if always or inside > MAX_POINT_FEATURES:
         points = _clusters([(x, y, top) for _, x, y, top in located], where)
     else:
         points = [
@@ -390,6 +395,45 @@ def _public_services_tile(
             for row, x, y, top in located
         ]
     return dialect.points_tile(session, layer="services", points=points, tile=where)
+
+
+_CELL = ServiceClusterCell.__table__.c  # type: ignore[attr-defined]
+_STORED_CELLS = select(
+    _CELL.cell_x,
+    _CELL.cell_y,
+    _CELL.top_category,
+    _CELL.point_count,
+    _CELL.east_mm_sum,
+    _CELL.south_mm_sum,
+).where(
+    _CELL.level == bindparam("level"),
+    _CELL.cell_x.between(bindparam("first_column"), bindparam("last_column")),
+    _CELL.cell_y.between(bindparam("first_row"), bindparam("last_row")),
+)
+
+
+def _stored_cells(session: Session, where: Tile) -> dict[tuple[int, int], CellSums]:
+    """The tile's cluster cells as the database keeps them, keyed by row, then column."""
+    first_column, last_column, first_row, last_row = cell_range(where)
+    cells: dict[tuple[int, int], CellSums] = {}
+    rows = session.connection().execute(
+        _STORED_CELLS,
+        {
+            "level": cell_level(where),
+            "first_column": first_column,
+            "last_column": last_column,
+            "first_row": first_row,
+            "last_row": last_row,
+        },
+    )
+    for row in rows:
+        cells.setdefault((row.cell_y, row.cell_x), CellSums()).add(
+            count=row.point_count,
+            east_mm=row.east_mm_sum,
+            south_mm=row.south_mm_sum,
+            category=row.top_category or None,
+        )
+    return cells
 
 
 @cache
@@ -415,19 +459,6 @@ def _public_rows(shape: plan.Shape) -> Select[Any]:
         .limit(None)
         .offset(None)
     )
-
-
-@cache
-def _unordered_rows(shape: plan.Shape) -> Select[Any]:
-    """:func:`_public_rows` in no order (the database clusters them), kept: the dialect builds
-    its statement once per statement given."""
-    return _public_rows(shape).order_by(None)
-
-
-def _first_top(categories: list[dict[str, Any]] | None) -> str | None:
-    """The top level of the first category code, as :func:`_top_category` reads it."""
-    codes = [c["code"] for c in categories or [] if c.get("code")]
-    return codes[0].split(".", 1)[0] if codes else None
 
 
 def _public_point(

@@ -10,10 +10,10 @@ Tiles have an extent of 4096 units per side and a buffer of 64 units around it (
 ``ST_AsMVTGeom`` does by default), so symbols and strokes at an edge are drawn whole. Boundaries
 are simplified to one display pixel of the zoom (a 256-pixel tile), in 3857 metres.
 
-Service points below the cluster zoom are grouped on a grid of cells in tile pixels
-(:func:`grid_clusters`); cells are aligned with the tile, so a point is counted in exactly one
-tile and one cluster. Nothing here decides which points exist: callers pass points already
-placed for their audience.
+Service points below the cluster zoom are grouped on a grid of cells, 8 x 8 per tile (32
+display pixels each; :func:`grid_clusters`); cells are aligned with the tile, so a point is
+counted in exactly one tile and one cluster. Nothing here decides which points exist: callers
+pass points already placed for their audience.
 """
 
 from __future__ import annotations
@@ -39,8 +39,6 @@ BUFFER = 64
 TILE_SIZE_PX = 256
 HALF_WORLD_M = 20037508.342789244
 MAX_LATITUDE = 85.0511287798066
-# Grid cells of the clusters, in tile units: 512 of 4096 is 32 display pixels, 8 x 8 per tile.
-CLUSTER_CELL = 512
 
 
 @dataclass(frozen=True)
@@ -157,8 +155,8 @@ class TilePoint:
 
 @dataclass(frozen=True)
 class Cluster:
-    """Points of one grid cell: where it is drawn (3857; the member nearest the members' mean)
-    and counts per top-level category."""
+    """Points of one grid cell: where it is drawn (3857; the mean of its members' positions, as
+    MapLibre's own clustering draws one) and counts per top-level category."""
 
     x: float
     y: float
@@ -173,37 +171,104 @@ def in_tile(x: float, y: float, tile: Tile) -> bool:
     return min_x <= x < max_x and min_y < y <= max_y
 
 
-def grid_clusters(
-    points: Iterable[tuple[float, float, str | None]], tile: Tile, *, cell: int = CLUSTER_CELL
-) -> list[Cluster]:
-    """Group the points (3857 x, y and a top-level category, None for none) that lie in the
-    tile on a grid of ``cell`` tile units; points outside the tile are ignored. A cluster is
-    drawn at its member nearest the members' mean, so it never stands where no given point does.
-    Clusters come in grid order (rows from the north, then columns)."""
-    min_x, _, _, max_y = tile.bounds
-    scale = EXTENT / tile.size_m
-    cells: dict[tuple[int, int], list[tuple[float, float, str | None]]] = {}
-    for x, y, category in points:
-        if not in_tile(x, y, tile):
-            continue
-        column = min(int((x - min_x) * scale) // cell, EXTENT // cell - 1)
-        row = min(int((max_y - y) * scale) // cell, EXTENT // cell - 1)
-        cells.setdefault((row, column), []).append((x, y, category))
-    clusters = []
-    for key in sorted(cells):
-        members = cells[key]
+# --- the cluster grid, in whole millimetres ---------------------------------------------------
+# A cluster cell of zoom z is a tile of zoom z + CELL_ZOOM_OFFSET: 8 x 8 cells per tile, each
+# 512 of the tile's 4096 units. Positions on the grid are whole millimetres from the world's west
+# and north edges, so that a cell's index and its members' sums are integer arithmetic, the same
+# in Python, PostgreSQL and SQLite: the database keeps per-cell sums in step on every write
+# (``service_cluster_cell``) and a sum read from it equals the one Python makes of the members.
+
+CELL_ZOOM_OFFSET = 3
+# The width (and height) of the scheme's world in whole millimetres.
+WORLD_MM = round(2 * HALF_WORLD_M * 1000)
+# The cell levels (tile zooms of cells) kept per cell in the database: clusters of zooms 0-12.
+STORED_CELL_LEVELS = range(CELL_ZOOM_OFFSET, 12 + CELL_ZOOM_OFFSET + 1)
+
+
+def grid_mm(x: float, y: float) -> tuple[int, int]:
+    """A 3857 point as whole millimetres east of the world's west edge and south of its north
+    edge (clamped into the world)."""
+    east = min(max(math.floor((x + HALF_WORLD_M) * 1000 + 0.5), 0), WORLD_MM - 1)
+    south = min(max(math.floor((HALF_WORLD_M - y) * 1000 + 0.5), 0), WORLD_MM - 1)
+    return (east, south)
+
+
+def cell_of(east_mm: int, south_mm: int, level: int) -> tuple[int, int]:
+    """The column and row of the level's grid (a tile of zoom ``level``) holding a position."""
+    return ((east_mm << level) // WORLD_MM, (south_mm << level) // WORLD_MM)
+
+
+def cell_level(tile: Tile) -> int:
+    """The level of a tile's cluster cells."""
+    return tile.z + CELL_ZOOM_OFFSET
+
+
+def cell_range(tile: Tile) -> tuple[int, int, int, int]:
+    """The first and last column, then row, of the tile's cells on their level's grid."""
+    per_tile = 1 << CELL_ZOOM_OFFSET
+    return (
+        tile.x * per_tile,
+        tile.x * per_tile + per_tile - 1,
+        tile.y * per_tile,
+        tile.y * per_tile + per_tile - 1,
+    )
+
+
+@dataclass
+class CellSums:
+    """The members of one cell: how many, the sums of their grid positions, counts per top
+    category (None: no category)."""
+
+    count: int = 0
+    east_mm: int = 0
+    south_mm: int = 0
+    categories: dict[str | None, int] = field(default_factory=dict)
+
+    def add(self, *, count: int, east_mm: int, south_mm: int, category: str | None) -> None:
+        """Count ``count`` members of one category with these position sums."""
+        self.count += count
+        self.east_mm += east_mm
+        self.south_mm += south_mm
+        self.categories[category] = self.categories.get(category, 0) + count
+
+    def cluster(self) -> Cluster:
+        """The cluster drawn for these members: at their mean position."""
+        mean_east = self.east_mm / self.count / 1000
+        mean_south = self.south_mm / self.count / 1000
         counts: dict[str, int] = {}
-        for _, _, category in members:
+        for category, n in self.categories.items():
             name = category or "other"
-            counts[name] = counts.get(name, 0) + 1
-        mean_x = math.fsum(m[0] for m in members) / len(members)
-        mean_y = math.fsum(m[1] for m in members) / len(members)
-        # Drawn at the member nearest the mean: always a point the caller was given.
-        x, y, _ = min(members, key=lambda m: (m[0] - mean_x) ** 2 + (m[1] - mean_y) ** 2)
-        clusters.append(
-            Cluster(x=x, y=y, count=len(members), categories=dict(sorted(counts.items())))
+            counts[name] = counts.get(name, 0) + n
+        return Cluster(
+            x=mean_east - HALF_WORLD_M,
+            y=HALF_WORLD_M - mean_south,
+            count=self.count,
+            categories=dict(sorted(counts.items())),
         )
-    return clusters
+
+
+def clusters_of(cells: Mapping[tuple[int, int], CellSums]) -> list[Cluster]:
+    """The clusters of a tile's cells (keyed by row, then column), in grid order."""
+    return [cells[key].cluster() for key in sorted(cells)]
+
+
+def grid_clusters(points: Iterable[tuple[float, float, str | None]], tile: Tile) -> list[Cluster]:
+    """Group the points (3857 x, y and a top-level category, None for none) that lie in the
+    tile on its grid of cells; points of other tiles' cells (the buffer) are ignored. A cluster
+    is drawn at the mean of its members' positions (whole millimetres, as the stored sums).
+    Clusters come in grid order (rows from the north, then columns)."""
+    level = cell_level(tile)
+    first_column, last_column, first_row, last_row = cell_range(tile)
+    cells: dict[tuple[int, int], CellSums] = {}
+    for x, y, category in points:
+        east, south = grid_mm(x, y)
+        column, row = cell_of(east, south, level)
+        if not (first_column <= column <= last_column and first_row <= row <= last_row):
+            continue
+        cells.setdefault((row, column), CellSums()).add(
+            count=1, east_mm=east, south_mm=south, category=category
+        )
+    return clusters_of(cells)
 
 
 def _attributes(properties: Mapping[str, Any]) -> dict[str, Any]:

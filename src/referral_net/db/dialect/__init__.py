@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import BindParameter, ColumnElement, Connection, FromClause, Select
+from sqlalchemy import BindParameter, ColumnElement, Connection, FromClause
 from sqlalchemy.orm import Session
 
 from referral_net.db.dialect import postgis, spatialite
@@ -159,22 +159,6 @@ class Dialect(Protocol):
         none falls in the tile or its buffer."""
         ...
 
-    def service_clusters_tile(
-        self,
-        session: Session,
-        *,
-        layer: str,
-        rows: Select[Any],
-        values: Mapping[str, Any],
-        locale: str,
-        tile: Tile,
-        always: bool,
-        max_points: int,
-    ) -> bytes | None:
-        """The clustered services tile of ``rows`` in one statement, or None: not clustered
-        (or, SpatiaLite, clustered by the caller)."""
-        ...
-
     # --- search read model: writing entries (issue 13) ---
 
     def insert_search_entries(self, session: Session, entries: Sequence[Mapping[str, Any]]) -> None:
@@ -249,42 +233,6 @@ def points_tile(session: Session, *, layer: str, points: Sequence[TilePoint], ti
     if not points:
         return b""
     return dialect_for(session).points_tile(session, layer=layer, points=points, tile=tile)
-
-
-def service_clusters_tile(
-    session: Session,
-    *,
-    layer: str,
-    rows: Select[Any],
-    values: Mapping[str, Any],
-    locale: str,
-    tile: Tile,
-    always: bool,
-    max_points: int,
-) -> bytes | None:
-    """The services tile of the public point set clustered by the database, or None.
-
-    ``rows`` is search's statement for the tile's box (``values`` its parameters) with the
-    labelled columns ``link_id``, ``name``, ``geom`` (the point the audience sees) and
-    ``categories`` (the entry's ``doc`` categories; ``locale`` picks the list). Its points in
-    the tile are grouped on ``geo.tiles.grid_clusters``'s grid with its properties (``cluster``,
-    ``point_count``, ``count_<top category>``; drawn at the member nearest the mean, ties in
-    search's order) when ``always`` or when more than ``max_points`` lie in the tile.
-
-    PostGIS: one statement selects, clusters and encodes (``ST_AsMVT``); empty bytes for no
-    feature, None when the tile is not clustered. SpatiaLite: always None; the caller clusters
-    the rows in Python (``grid_clusters``) and encodes them with ``mapbox-vector-tile``.
-    """
-    return dialect_for(session).service_clusters_tile(
-        session,
-        layer=layer,
-        rows=rows,
-        values=values,
-        locale=locale,
-        tile=tile,
-        always=always,
-        max_points=max_points,
-    )
 
 
 # --- search read model: writing entries (issue 13; domain/search_model.py) ---------------------

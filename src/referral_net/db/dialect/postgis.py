@@ -12,34 +12,25 @@ Nothing here knows which engine a session talks to: ``db.dialect.dialect_for`` c
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cache
 from typing import Any
 
 import orjson
 from sqlalchemy import (
-    BigInteger,
     BindParameter,
-    Boolean,
     ColumnElement,
     Connection,
     Float,
     FromClause,
-    Integer,
-    Select,
     Text,
     all_,
     and_,
     any_,
     bindparam,
-    case,
     cast,
     exists,
     func,
     insert,
     literal,
-    literal_column,
-    null,
-    or_,
     select,
     text,
 )
@@ -51,7 +42,6 @@ from referral_net.db.dialect import side_tables
 from referral_net.db.models import AdminArea, SearchEntry, SearchEntryCategory, ServiceArea
 from referral_net.geo.tiles import (
     BUFFER,
-    CLUSTER_CELL,
     EXTENT,
     Tile,
     TilePoint,
@@ -347,197 +337,3 @@ def points_tile(session: Session, *, layer: str, points: Sequence[TilePoint], ti
         },
     ).scalar_one()
     return _tile_bytes(value)
-
-
-# --- the public services tile, clustered in one statement (domain/tiles.py) --------------------
-
-_TILE_FLOAT = {name: bindparam(name, type_=Float) for name in ("min_x", "min_y", "max_x", "max_y")}
-_TILE_INT = {name: bindparam(name, type_=Integer) for name in ("tile_z", "tile_x", "tile_y")}
-_LAST_CELL = EXTENT // CLUSTER_CELL - 1
-
-
-# 2^52 and its exact decimal inverse: the fraction of a double of magnitude 1 or more, scaled by
-# 2^52, is an integer.
-_TWO_52 = 4503599627370496.0
-_TWO_MINUS_52 = "0.0000000000000002220446049250313080847263336181640625"
-
-
-def _exact_sum(value: ColumnElement[float]) -> ColumnElement[float]:
-    """The correctly rounded sum of doubles, as Python's ``math.fsum`` gives it (``avg`` adds in
-    row order and rounds at each step): integer parts and scaled fractions are added exactly as
-    numeric, which becomes the nearest double. ``grid_clusters`` draws a cluster at the member
-    nearest the mean; with two sites equally far from it (two services at each of two
-    locations), a last-bit difference in the mean would draw the other one."""
-    whole = func.trunc(value)
-    fraction = cast((value - whole) * _TWO_52, BigInteger)
-    exact = func.sum(cast(whole, BigInteger)) + func.sum(fraction) * literal_column(
-        f"{_TWO_MINUS_52}::numeric"
-    )
-    return cast(exact, Float)
-
-
-@cache
-def _clusters_statement(rows: Select[Any]) -> Select[Any]:
-    """``grid_clusters`` over the points of ``rows`` in the tile, encoded by ``ST_AsMVT`` when
-    the tile is clustered (``always`` or more than ``max_points`` points), with how many points
-    lie in the tile."""
-    source = rows.subquery("tile_rows")
-    mercator = func.ST_Transform(source.c.geom, 3857)
-    # The top level of the first category code (in the document's order, by code), as
-    # ``domain.tiles`` reads it from the same list.
-    items = (
-        func.jsonb_array_elements(source.c.categories.op("->")(bindparam("locale", type_=Text)))
-        .table_valued("item", with_ordinality="n")
-        .render_derived(name="listed")
-    )
-    code = items.c.item.op("->>")(literal("code"))
-    first = select(code).where(code != "").order_by(items.c.n).limit(1).scalar_subquery()
-    top = func.split_part(first, ".", 1)
-    placed = select(
-        source.c.link_id,
-        source.c.name,
-        func.ST_X(mercator).label("x"),
-        func.ST_Y(mercator).label("y"),
-        func.coalesce(top, "other").label("category"),
-    ).subquery("placed")
-    min_x, min_y, max_x, max_y = (_TILE_FLOAT[n] for n in ("min_x", "min_y", "max_x", "max_y"))
-    scale, cell = bindparam("scale", type_=Float), bindparam("cell", type_=Float)
-    # ``geo.tiles.in_tile`` and the grid of ``grid_clusters``, with the same arithmetic.
-    inside = (
-        select(
-            placed,
-            func.least(func.floor((placed.c.x - min_x) * scale / cell), _LAST_CELL).label(
-                "cell_col"
-            ),
-            func.least(func.floor((max_y - placed.c.y) * scale / cell), _LAST_CELL).label(
-                "cell_row"
-            ),
-        )
-        .where(min_x <= placed.c.x, placed.c.x < max_x, min_y < placed.c.y, placed.c.y <= max_y)
-        .cte("inside")
-    )
-    cells = (
-        select(
-            inside.c.cell_row,
-            inside.c.cell_col,
-            func.count().label("n"),
-            (_exact_sum(inside.c.x) / func.count()).label("mean_x"),
-            (_exact_sum(inside.c.y) / func.count()).label("mean_y"),
-        )
-        .group_by(inside.c.cell_row, inside.c.cell_col)
-        .cte("cells")
-    )
-    per_category = (
-        select(inside.c.cell_row, inside.c.cell_col, inside.c.category, func.count().label("n"))
-        .group_by(inside.c.cell_row, inside.c.cell_col, inside.c.category)
-        .subquery("per_category")
-    )
-    counts = (
-        select(
-            per_category.c.cell_row,
-            per_category.c.cell_col,
-            func.jsonb_object_agg(
-                func.concat("count_", per_category.c.category), per_category.c.n
-            ).label("counts"),
-        )
-        .group_by(per_category.c.cell_row, per_category.c.cell_col)
-        .subquery("counts")
-    )
-    same_cell = and_(inside.c.cell_row == cells.c.cell_row, inside.c.cell_col == cells.c.cell_col)
-    dx, dy = inside.c.x - cells.c.mean_x, inside.c.y - cells.c.mean_y
-    # Drawn at the member nearest the mean; ties go to the first in search's order (by name).
-    drawn = (
-        select(inside.c.cell_row, inside.c.cell_col, inside.c.x, inside.c.y)
-        .join_from(inside, cells, same_cell)
-        .distinct(inside.c.cell_row, inside.c.cell_col)
-        .order_by(
-            inside.c.cell_row,
-            inside.c.cell_col,
-            dx * dx + dy * dy,
-            code_point_order(inside.c.name),
-            inside.c.link_id,
-        )
-        .subquery("drawn")
-    )
-    envelope = func.ST_TileEnvelope(_TILE_INT["tile_z"], _TILE_INT["tile_x"], _TILE_INT["tile_y"])
-    properties = func.jsonb_build_object(
-        "cluster", literal_column("true"), "point_count", cells.c.n
-    ).op("||")(counts.c.counts)
-    features = (
-        select(
-            func.ST_AsMVTGeom(
-                func.ST_SetSRID(func.ST_MakePoint(drawn.c.x, drawn.c.y), 3857),
-                envelope,
-                bindparam("extent", type_=Integer),
-                bindparam("buffer", type_=Integer),
-                literal_column("true"),
-            ).label("geom"),
-            properties.label("properties"),
-        )
-        .join_from(
-            drawn,
-            cells,
-            and_(drawn.c.cell_row == cells.c.cell_row, drawn.c.cell_col == cells.c.cell_col),
-        )
-        .join(
-            counts,
-            and_(drawn.c.cell_row == counts.c.cell_row, drawn.c.cell_col == counts.c.cell_col),
-        )
-        .order_by(drawn.c.cell_row, drawn.c.cell_col)  # grid order, as grid_clusters gives them
-        .subquery("features")
-    )
-    encoded = select(
-        func.ST_AsMVT(
-            literal_column("features"),
-            bindparam("layer", type_=Text),
-            bindparam("extent", type_=Integer),
-            literal("geom"),
-        )
-    ).select_from(features)
-    total = select(func.count()).select_from(inside).scalar_subquery()
-    clustered = or_(bindparam("always", type_=Boolean), total > bindparam("max_points"))
-    # CASE leaves the encoding (an init plan) unrun where the tile is not clustered.
-    return select(
-        total.label("inside"),
-        case((clustered, encoded.scalar_subquery()), else_=null()).label("tile"),
-        clustered.label("clustered"),
-    )
-
-
-def service_clusters_tile(
-    session: Session,
-    *,
-    layer: str,
-    rows: Select[Any],
-    values: Mapping[str, Any],
-    locale: str,
-    tile: Tile,
-    always: bool,
-    max_points: int,
-) -> bytes | None:
-    """The clustered public services tile in one statement; None where it is not clustered."""
-    min_x, min_y, max_x, max_y = tile.bounds
-    result = session.execute(
-        _clusters_statement(rows),
-        {
-            **values,
-            "min_x": min_x,
-            "min_y": min_y,
-            "max_x": max_x,
-            "max_y": max_y,
-            "scale": EXTENT / tile.size_m,
-            "cell": float(CLUSTER_CELL),
-            "tile_z": tile.z,
-            "tile_x": tile.x,
-            "tile_y": tile.y,
-            "extent": EXTENT,
-            "buffer": BUFFER,
-            "layer": layer,
-            "always": always,
-            "max_points": max_points,
-            "locale": locale,
-        },
-    ).one()
-    if not result.clustered:
-        return None
-    return _tile_bytes(result.tile)

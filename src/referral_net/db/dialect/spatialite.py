@@ -420,19 +420,3 @@ def area_tile(session: Session, *, level: str, layer: str, tile: Tile) -> bytes:
 def points_tile(session: Session, *, layer: str, points: Sequence[TilePoint], tile: Tile) -> bytes:
     """Points computed in Python, as one MVT layer (``mapbox-vector-tile``; no SQL at all)."""
     return encode_points(layer, points, tile)
-
-
-def service_clusters_tile(
-    session: Session,
-    *,
-    layer: str,
-    rows: Select[Any],
-    values: Mapping[str, Any],
-    locale: str,
-    tile: Tile,
-    always: bool,
-    max_points: int,
-) -> bytes | None:
-    """None: SQLite has no MVT encoder, so the caller clusters the rows (read through the
-    R*Tree by ``rows`` itself) in Python and encodes them with ``mapbox-vector-tile``."""
-    return None
