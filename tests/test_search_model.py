@@ -167,7 +167,6 @@ def _expected_cells(
     """The cells summed here from the entries: every listed entry with a public point, in its
     cell of each stored level (a tile of that zoom: the cell is the tile holding the point)."""
     sums: dict[tuple[int, int, int, str], list[int]] = {}
-    world = 2**0  # the grid's world spans one tile of zoom 0
     for values in entries.values():
         if not values["listed"] or values["public_wkt"] is None:
             continue
@@ -671,6 +670,19 @@ def test_a_service_deleted_by_the_database_takes_its_entries_and_side_rows(
     for model in (SearchEntryCategory, SearchEntryLanguage, ServiceClusterCell):
         count = session.connection().execute(select(func.count()).select_from(model))
         assert count.scalar_one() == 0
+
+
+def test_the_cluster_cells_follow_an_update_of_the_entries_too(
+    session: Session, network: dict[str, uuid.UUID]
+) -> None:
+    """The model is written by delete and insert; an UPDATE (an operator's repair) keeps the
+    cells in step as well: unlisting every entry empties them, listing them again refills them."""
+    before = _stored_cells(session)
+    assert before
+    session.execute(update(SearchEntry).values(listed=False))
+    assert _stored_cells(session) == {}
+    session.execute(update(SearchEntry).values(listed=True))
+    assert _stored_cells(session) == before == _expected_cells(_table_rows(session))
 
 
 def test_a_statement_sent_to_the_connection_needs_an_explicit_refresh(
