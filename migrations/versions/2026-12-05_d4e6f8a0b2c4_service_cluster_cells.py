@@ -17,7 +17,10 @@ Integer arithmetic only, so a cell's index and sums are the same in PostgreSQL, 
 Python (``geo.tiles.cell_of``). PostgreSQL applies a statement's rows at once (transition
 tables) under the audit trail's transaction lock, which every directory write takes anyway:
 two writers updating the shared coarse cells in different orders could otherwise deadlock.
-SQLite has one writer, and row triggers.
+SQLite has one writer, and row triggers. A rebuild (one transaction over every entry) defers the
+PostgreSQL triggers and refills the cells in one statement at its end: kept per batch, every
+batch would update the same coarse cells again, and in one transaction each update leaves a row
+version the next lookup walks (quadratic; a 1M rebuild did not end in 25 minutes).
 
 The new columns are filled by the application's own rebuild at the end of the run (as in the
 revision that made the read model); the triggers fill the cells as it inserts the entries.
@@ -41,6 +44,9 @@ _WORLD_MM = 40075016686
 _LEVELS = range(3, 16)
 # domain/audit.py's append lock ("audit" in ASCII): directory writes take it already.
 _WRITE_LOCK_KEY = 0x6175646974
+# db/dialect/postgis.py's CLUSTER_CELLS_SETTING: 'deferred' for the rest of a transaction that
+# refills the cells itself.
+_DEFERRED_SETTING = "referral_net.cluster_cells"
 _COLUMNS = ("level", "cell_x", "cell_y", "top_category", "point_count")
 _SUMS = ("east_mm_sum", "south_mm_sum")
 _TRIGGERS = ("insert", "delete", "update")
@@ -111,6 +117,10 @@ def _postgresql_triggers() -> list[str]:
     function = f"""
 CREATE FUNCTION service_cluster_cell_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- A rebuild defers the cells and refills them once at its end (``db.dialect``).
+    IF current_setting('{_DEFERRED_SETTING}', true) = 'deferred' THEN
+        RETURN NULL;
+    END IF;
     PERFORM pg_advisory_xact_lock({_WRITE_LOCK_KEY});
     IF TG_OP IN ('DELETE', 'UPDATE') THEN
         {_postgresql_taken_away()};

@@ -641,6 +641,7 @@ def rebuild(session: Session, *, batch_size: int = BATCH_SIZE) -> int:
     Writers that refresh entries meanwhile wait until this transaction ends (the table lock).
     """
     dialect.lock_search_entries(session)
+    dialect.defer_cluster_cells(session)  # refilled once at the end
     connection = session.connection()
     for table in (SearchEntryCategory, SearchEntryLanguage, SearchEntry):
         connection.execute(delete(table.__table__))  # type: ignore[union-attr]
@@ -652,6 +653,7 @@ def rebuild(session: Session, *, batch_size: int = BATCH_SIZE) -> int:
             page = page.where(_SAL.id > after)
         batch = list(connection.execute(page).scalars())
         if not batch:
+            dialect.refill_cluster_cells(session)
             return written
         computed = entries(session, batch)
         dialect.insert_search_entries(session, computed)

@@ -169,6 +169,14 @@ class Dialect(Protocol):
         """Hold off other writers of the read model until the transaction ends."""
         ...
 
+    def defer_cluster_cells(self, session: Session) -> None:
+        """Stop keeping the map's cluster cells per statement in this transaction."""
+        ...
+
+    def refill_cluster_cells(self, session: Session) -> None:
+        """Make the cluster cells hold the entries' sums again and keep them from here on."""
+        ...
+
 
 # SQLAlchemy's dialect name -> the module with that engine's SQL.
 _DIALECTS: dict[str, Dialect] = {"postgresql": postgis, "sqlite": spatialite}
@@ -255,3 +263,17 @@ def lock_search_entries(session: Session) -> None:
     rebuild). PostgreSQL: ``LOCK TABLE ... IN EXCLUSIVE MODE`` (readers go on); SQLite: nothing
     to take, one writer at a time is the engine's own rule."""
     dialect_for(session).lock_search_entries(session)
+
+
+def defer_cluster_cells(session: Session) -> None:
+    """Stop keeping the map's cluster cells (``service_cluster_cell``) statement by statement
+    for the rest of the transaction, until :func:`refill_cluster_cells` (a rebuild).
+    PostgreSQL: a transaction-local setting its triggers read; SQLite: nothing (its row
+    triggers update cells in place, which costs a rebuild little)."""
+    dialect_for(session).defer_cluster_cells(session)
+
+
+def refill_cluster_cells(session: Session) -> None:
+    """After :func:`defer_cluster_cells`: the cells recomputed from the entries in one
+    statement (PostgreSQL), and kept by the triggers again."""
+    dialect_for(session).refill_cluster_cells(session)

@@ -43,6 +43,8 @@ from referral_net.db.models import AdminArea, SearchEntry, SearchEntryCategory, 
 from referral_net.geo.tiles import (
     BUFFER,
     EXTENT,
+    STORED_CELL_LEVELS,
+    WORLD_MM,
     Tile,
     TilePoint,
     metres_per_pixel,
@@ -235,6 +237,44 @@ def lock_search_entries(session: Session) -> None:
     """Hold off other writers of ``search_entry`` until the transaction ends; readers go on."""
     table = SearchEntry.__tablename__
     session.execute(text(f"LOCK TABLE {table} IN EXCLUSIVE MODE"))
+
+
+# The setting the cluster-cell triggers read (migration d4e6f8a0b2c4): 'deferred' skips them.
+CLUSTER_CELLS_SETTING = "referral_net.cluster_cells"
+_CELL_SETTING = text("SELECT set_config(:name, :value, true)")
+# Every cell of every stored level from the entries at once (the triggers' own arithmetic).
+_REFILL_CELLS = text(
+    "INSERT INTO service_cluster_cell (level, cell_x, cell_y, top_category, point_count,"
+    " east_mm_sum, south_mm_sum)"
+    " SELECT l.level, (e.public_east_mm << l.level) / CAST(:world_mm AS bigint),"
+    " (e.public_south_mm << l.level) / CAST(:world_mm AS bigint),"
+    " coalesce(e.top_category, ''), count(*), sum(e.public_east_mm), sum(e.public_south_mm)"
+    " FROM search_entry AS e"
+    " CROSS JOIN generate_series(CAST(:first_level AS int), CAST(:last_level AS int)) AS l(level)"
+    " WHERE e.listed AND e.public_east_mm IS NOT NULL GROUP BY 1, 2, 3, 4"
+)
+
+
+def defer_cluster_cells(session: Session) -> None:
+    """Stop the cluster-cell triggers until :func:`refill_cluster_cells` in this transaction:
+    kept per batch of a rebuild, every batch would update the same coarse cells again, and in
+    one transaction each update leaves a row version that the next lookup walks."""
+    session.execute(_CELL_SETTING, {"name": CLUSTER_CELLS_SETTING, "value": "deferred"})
+
+
+def refill_cluster_cells(session: Session) -> None:
+    """Recompute every cluster cell from the entries in one statement, and let the triggers
+    keep them again for the rest of the transaction."""
+    session.execute(text("DELETE FROM service_cluster_cell"))
+    session.execute(
+        _REFILL_CELLS,
+        {
+            "world_mm": WORLD_MM,
+            "first_level": STORED_CELL_LEVELS[0],
+            "last_level": STORED_CELL_LEVELS[-1],
+        },
+    )
+    session.execute(_CELL_SETTING, {"name": CLUSTER_CELLS_SETTING, "value": "immediate"})
 
 
 def area_in_box(*, box: tuple[float, float, float, float]) -> ColumnElement[bool]:

@@ -381,6 +381,15 @@ def lock_search_entries(session: Session) -> None:
     """Nothing to take: one writer at a time is SQLite's own rule."""
 
 
+def defer_cluster_cells(session: Session) -> None:
+    """Nothing to defer: SQLite's row triggers update each cell in place, with no row versions
+    left behind, so a rebuild keeps the cells as it goes."""
+
+
+def refill_cluster_cells(session: Session) -> None:
+    """Nothing to refill: the row triggers kept every cell."""
+
+
 def area_in_box(*, box: tuple[float, float, float, float]) -> ColumnElement[bool]:
     """``admin_area`` rows whose polygon meets the box: the R*Tree window, then exact."""
     frame = func.BuildMbr(*box, 4326)
