@@ -17,6 +17,7 @@ Screenshots at 360 px and 1280 px are written to ``$REFERRAL_NET_TEST_ARTIFACTS`
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ from playwright.sync_api import (
     Response,
     sync_playwright,
 )
+from shapely.geometry import Point, shape
 from sqlalchemy import text
 from sqlmodel import Session
 
@@ -293,6 +295,36 @@ def test_the_map_loads_with_a_marker_and_a_list_entry_per_service(
     # The base map is drawn from our own tiles.
     tiles = [u for u in recorder.requests if "/tiles/" in u]
     assert any("/tiles/departments/" in u for u in tiles)
+    recorder.assert_clean()
+
+
+DATA = Path(__file__).resolve().parents[1] / "src/referral_net/data/guatemala"
+LAKES_AT = """([lon, lat]) => {
+    const map = window.referralNetMap;
+    return map.queryRenderedFeatures(map.project([lon, lat]), {layers: ['lakes']})
+        .map(f => f.properties.name);
+}"""
+
+
+def test_the_base_map_draws_the_lakes_from_our_tiles(
+    directory: Directory, page: Page, recorder: Recorder
+) -> None:
+    """Lago de Atitlán is water on the offline base map: the lakes layer, from this service's
+    own tiles, is drawn in the lake and not on the land beside it (ground truth: the lake's
+    polygon in the OCHA boundaries)."""
+    municipalities = json.loads((DATA / "municipalities.geojson").read_text(encoding="utf-8"))
+    (atitlan,) = [
+        shape(f["geometry"])
+        for f in municipalities["features"]
+        if f["properties"]["ine_code"] == "0700"
+    ]
+    in_the_lake, solola_town = (-91.2, 14.69), (-91.1817, 14.7728)
+    assert atitlan.contains(Point(in_the_lake))
+    assert not atitlan.contains(Point(solola_town))
+    _open(page, directory.base, center="14.72,-91.19", zoom="11")
+    assert page.evaluate(LAKES_AT, list(in_the_lake)) == ["Lago de Atitlán"]
+    assert page.evaluate(LAKES_AT, list(solola_town)) == []
+    assert any("/tiles/lakes/11/" in u for u in recorder.requests)
     recorder.assert_clean()
 
 

@@ -24,6 +24,7 @@ from tests.embed_browser import (
     test_quick_exit_leaves_no_way_back,
     test_screenshots_at_phone_and_desktop_widths,
     test_switching_to_english_relabels_the_page_and_the_data,
+    test_the_base_map_draws_the_lakes_from_our_tiles,
     test_the_list_is_usable_with_the_keyboard_alone,
     test_the_map_loads_with_a_marker_and_a_list_entry_per_service,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "test_quick_exit_leaves_no_way_back",
     "test_screenshots_at_phone_and_desktop_widths",
     "test_switching_to_english_relabels_the_page_and_the_data",
+    "test_the_base_map_draws_the_lakes_from_our_tiles",
     "test_the_list_is_usable_with_the_keyboard_alone",
     "test_the_map_loads_with_a_marker_and_a_list_entry_per_service",
 ]

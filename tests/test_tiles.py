@@ -106,6 +106,17 @@ def _in(bounds: tuple[float, float, float, float], lat: float, lon: float) -> bo
 
 
 @cache
+def _lakes() -> dict[str, Any]:
+    """The two lake polygons of the OCHA municipalities file, by code (0100, 0700)."""
+    data = json.loads((DATA / "municipalities.geojson").read_text(encoding="utf-8"))
+    return {
+        f["properties"]["ine_code"]: shape(f["geometry"])
+        for f in data["features"]
+        if f["properties"]["ine_code"] in ("0100", "0700")
+    }
+
+
+@cache
 def _areas(name: str) -> dict[str, Any]:
     data = json.loads((DATA / f"{name}.geojson").read_text(encoding="utf-8"))
     return {
@@ -609,6 +620,33 @@ def test_area_tiles_hold_the_areas_meeting_the_tile(
     assert got.symmetric_difference(expected).area / expected.area < 0.1
 
 
+def test_lakes_tile_holds_the_lake_with_its_shape(client: TestClient) -> None:
+    """The base map's lakes layer: Lago de Atitlán in a zoom-11 tile over it, close to the
+    lake's polygon in the OCHA boundaries (simplified per zoom), named, and no lake in a tile of
+    the highlands' dry land; the layer is not an OGC collection."""
+    atitlan = _lakes()["0700"]
+    in_the_lake = Point(-91.2, 14.69)
+    assert atitlan.contains(in_the_lake)
+    z = 11
+    x, y = _tile_of(in_the_lake.y, in_the_lake.x, z)
+    features = _features(client, "lakes", z, x, y)
+    (lake,) = [f for f in features if f["properties"].get("name") == "Lago de Atitlán"]
+    polygon = _polygon_lonlat(lake["geometry"], z, x, y).buffer(0)
+    assert polygon.covers(in_the_lake)
+    tile_box = box(*_bounds(z, x, y))
+    expected = atitlan.intersection(tile_box)
+    got = polygon.intersection(tile_box)
+    assert got.symmetric_difference(expected).area / expected.area < 0.05
+    dry_x, dry_y = _tile_of(*QUETZALTENANGO, 13)  # the city: no lake within the tile
+    assert client.get(f"/tiles/lakes/13/{dry_x}/{dry_y}.mvt").status_code == 204
+    for path in (
+        "/ogc/collections/lakes/tiles",
+        "/ogc/collections/lakes/tiles/WebMercatorQuad",
+        f"/ogc/collections/lakes/tiles/WebMercatorQuad/{z}/{y}/{x}",
+    ):
+        assert client.get(path).status_code == 404, path
+
+
 def test_places_tile_holds_the_towns_in_the_tile(client: TestClient) -> None:
     lat, lon = QUETZALTENANGO
     z = 10
@@ -640,6 +678,7 @@ def test_places_tile_holds_the_towns_in_the_tile(client: TestClient) -> None:
 
 
 def test_empty_tile_is_204(client: TestClient, network: list[Site]) -> None:
+    assert client.get("/tiles/lakes/10/0/0.mvt").status_code == 204  # the base map's alone
     for layer in ("services", "departments", "municipalities", "places"):
         response = client.get(f"/tiles/{layer}/10/0/0.mvt")  # the Arctic Ocean off Alaska
         assert response.status_code == 204, layer

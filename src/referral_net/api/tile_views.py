@@ -50,7 +50,7 @@ def tile_path(collection_id: str) -> str:
 def _tileset_summary(request: Request, collection_id: str) -> dict[str, Any]:
     path = f"/ogc/collections/{collection_id}/tiles/{WEB_MERCATOR_QUAD}"
     return {
-        "title": f"{tiles.layer(collection_id).title} ({WEB_MERCATOR_QUAD})",
+        "title": f"{tiles.layer(collection_id, collections_only=True).title} ({WEB_MERCATOR_QUAD})",
         "tileMatrixSetURI": WEB_MERCATOR_QUAD_URI,
         "dataType": "vector",
         "crs": EPSG_3857,
@@ -83,7 +83,7 @@ def tilesets_document(request: Request, collection_id: str) -> dict[str, Any]:
 
 def tileset_document(request: Request, collection_id: str) -> dict[str, Any]:
     """The metadata of one collection's WebMercatorQuad tileset, with its vector layer."""
-    target = tiles.layer(collection_id)
+    target = tiles.layer(collection_id, collections_only=True)
     low, high = tiles.zoom_range()
     document = _tileset_summary(request, collection_id)
     document["links"].extend(
@@ -201,9 +201,11 @@ def tile_work(
     x: int,
     y: int,
     capacity_stale_after: timedelta,
+    collections_only: bool = False,
 ) -> Callable[[], Response]:
     """The database work and answer of one tile, for ``api.deps.in_one_hop``: shared by the OGC
-    path and the short ``/tiles`` alias, which serve the same bytes."""
+    path (``collections_only``: the layers that are OGC collections) and the short ``/tiles``
+    alias, which serve the same bytes."""
 
     def answer() -> Response:
         data = tiles.tile(
@@ -214,6 +216,7 @@ def tile_work(
             x=x,
             y=y,
             capacity_stale_after=capacity_stale_after,
+            collections_only=collections_only,
         )
         return tile_answer(data)
 

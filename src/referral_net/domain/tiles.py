@@ -17,6 +17,8 @@ places on WebMercatorQuad, for a partner's map.
     departments     the ``admin_area`` polygons, clipped and simplified per zoom (``db.dialect``)
     municipalities  likewise
     places          the gazetteer's towns (``geo.places``): the larger ones at low zooms
+    lakes           the base map's lakes (``geo.lakes``, a shipped file), clipped and simplified
+                    as the areas are; served at ``/tiles`` only (not an OGC collection)
 
 The tile's bytes come from ``db.dialect``: PostGIS ``ST_AsMVT``, SpatiaLite the
 ``mapbox-vector-tile`` encoder. Nothing here writes SQL; empty bytes mean an empty tile.
@@ -40,6 +42,7 @@ from referral_net.domain.search.entry import Entry
 from referral_net.domain.search_model import from_compact, top_category
 from referral_net.errors import NotFound
 from referral_net.geo import places as gazetteer
+from referral_net.geo.lakes import lakes_in_box
 from referral_net.geo.tiles import (
     BUFFER,
     MAX_ZOOM,
@@ -52,8 +55,10 @@ from referral_net.geo.tiles import (
     cell_level,
     cell_range,
     clusters_of,
+    encode,
     grid_clusters,
     in_tile,
+    prepare_area,
     tile_in_range,
     to_mercator,
 )
@@ -62,8 +67,10 @@ from referral_net.schemas.search import SearchLocation
 from referral_net.security.roles import Principal, Role
 from referral_net.vocab import GUATEMALA_TZ, LOCALES
 
-LayerId = Literal["services", "departments", "municipalities", "places"]
-LAYERS: tuple[LayerId, ...] = ("services", "departments", "municipalities", "places")
+LayerId = Literal["services", "departments", "municipalities", "places", "lakes"]
+LAYERS: tuple[LayerId, ...] = ("services", "departments", "municipalities", "places", "lakes")
+# The layers that are OGC collections too; ``lakes`` is the base map's alone (``/tiles``).
+COLLECTION_LAYERS: tuple[LayerId, ...] = ("services", "departments", "municipalities", "places")
 
 # Below this zoom services are clusters; at and above it, one feature per service at a location.
 CLUSTER_BELOW_ZOOM = 11
@@ -118,6 +125,12 @@ _LAYERS = {
         geometry="polygon",
         properties={"code": "string", "name": "string", "department_code": "string"},
     ),
+    "lakes": Layer(
+        id="lakes",
+        title="Lakes (OCHA / CONRED, GSHHG)",
+        geometry="polygon",
+        properties={"id": "string", "name": "string"},
+    ),
     "places": Layer(
         id="places",
         title="Town names (GeoNames)",
@@ -132,10 +145,11 @@ _LAYERS = {
 }
 
 
-def layer(layer_id: str) -> Layer:
-    """One layer by id; NotFound (404) for an unknown one."""
+def layer(layer_id: str, *, collections_only: bool = False) -> Layer:
+    """One layer by id; NotFound (404) for an unknown one, or with ``collections_only`` for one
+    that is not an OGC collection (the OGC paths)."""
     found = _LAYERS.get(layer_id)
-    if found is None:
+    if found is None or (collections_only and found.id not in COLLECTION_LAYERS):
         raise NotFound("No such tile layer.")
     return found
 
@@ -162,10 +176,12 @@ def tile(
     x: int,
     y: int,
     capacity_stale_after: timedelta = timedelta(hours=72),
+    collections_only: bool = False,
 ) -> bytes:
     """One tile of one layer as MVT bytes for the caller (empty: no feature). 404 for an unknown
-    layer or a tile outside the scheme."""
-    target = layer(layer_id)
+    layer (``collections_only``: or one that is not an OGC collection) or a tile outside the
+    scheme."""
+    target = layer(layer_id, collections_only=collections_only)
     where = checked_tile(z, x, y)
     if target.id == "services":
         if sees_public_points_only(principal):
@@ -173,8 +189,24 @@ def tile(
         return _services_tile(session, principal, where, capacity_stale_after)
     if target.id == "places":
         return dialect.points_tile(session, layer="places", points=_places(where), tile=where)
+    if target.id == "lakes":
+        return _lakes_tile(where)
     level = "department" if target.id == "departments" else "municipality"
     return dialect.area_tile(session, level=level, layer=target.id, tile=where)
+
+
+# --- lakes -------------------------------------------------------------------------------------
+
+
+def _lakes_tile(where: Tile) -> bytes:
+    """The lakes meeting the tile, clipped and simplified per zoom as the areas are, encoded by
+    ``mapbox-vector-tile`` on both engines (a few polygons from a shipped file: no SQL)."""
+    features = []
+    for lake in lakes_in_box(where.lonlat_bounds(2 * BUFFER)):
+        prepared = prepare_area(lake.geometry, where)
+        if prepared is not None:
+            features.append((prepared, {"id": lake.id, "name": lake.name}))
+    return encode("lakes", features, where)
 
 
 # --- places ------------------------------------------------------------------------------------

@@ -126,6 +126,7 @@ function style() {
     departments: { type: "vector", tiles: tiles("departments"), maxzoom: 12 },
     municipalities: { type: "vector", tiles: tiles("municipalities"), minzoom: 6, maxzoom: 12 },
     places: { type: "vector", tiles: tiles("places"), minzoom: 6, maxzoom: 12 },
+    lakes: { type: "vector", tiles: tiles("lakes"), maxzoom: 12 },
     services: {
       type: "geojson",
       data: { type: "FeatureCollection", features: [] },
@@ -151,6 +152,14 @@ function style() {
       source: "departments",
       "source-layer": "departments",
       paint: { "fill-color": "#f3efe6" },
+    });
+    // Water over the land it lies in (the department polygons include the lakes).
+    layers.push({
+      id: "lakes",
+      type: "fill",
+      source: "lakes",
+      "source-layer": "lakes",
+      paint: { "fill-color": "#cfe0ea", "fill-outline-color": "#9fbccc" },
     });
   }
   layers.push(

@@ -325,5 +325,6 @@ async def collection_tile(
         x=x,
         y=y,
         capacity_stale_after=timedelta(hours=settings.capacity_stale_hours),
+        collections_only=True,
     )
     return await in_one_hop(session, work, response)

@@ -39,7 +39,10 @@ async def tile(
     settings: SettingsDep,
     layer: Annotated[
         str,
-        Path(description="services, departments, municipalities or places", examples=["places"]),
+        Path(
+            description="services, departments, municipalities, places or lakes",
+            examples=["places"],
+        ),
     ],
     z: Annotated[int, Path(description="Zoom, 0-18.", examples=[12])],
     x: Annotated[int, Path(description="Column from the west, 0 to 2^z - 1.", examples=[1006])],
