@@ -11,17 +11,19 @@ places on WebMercatorQuad, for a partner's map.
                     points are clustered on a grid (``geo.tiles.grid_clusters``); above it, one
                     feature per service at a location with a few of ``service_feature``'s
                     properties. The public and partner keys see the public point set, which
-                    the database places: their rows come from the same statement stripped to
-                    what a point shows, and on PostGIS a clustered tile is selected, clustered
-                    and encoded in that one statement (``dialect.service_clusters_tile``)
+                    the database places: a clustered tile to zoom 12 reads its 64 cells of
+                    ``service_cluster_cell`` (kept in step with the read model by triggers),
+                    other tiles the same statement stripped to what a point shows
     departments     the ``admin_area`` polygons, clipped and simplified per zoom (``db.dialect``)
     municipalities  likewise
     places          the gazetteer's towns (``geo.places``): the larger ones at low zooms
     lakes           the base map's lakes (``geo.lakes``, a shipped file), clipped and simplified
                     as the areas are; served at ``/tiles`` only (not an OGC collection)
 
-The tile's bytes come from ``db.dialect``: PostGIS ``ST_AsMVT``, SpatiaLite the
-``mapbox-vector-tile`` encoder. Nothing here writes SQL; empty bytes mean an empty tile.
+The tile's bytes come from ``db.dialect`` (PostGIS ``ST_AsMVT``, SpatiaLite the
+``mapbox-vector-tile`` encoder), the lakes' from that encoder on both engines. Nothing here
+writes dialect SQL (the cells are read with one portable select); empty bytes mean an empty
+tile.
 """
 
 from __future__ import annotations
