@@ -37,7 +37,8 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -58,6 +59,8 @@ NO_ENDPOINT = "cli"
 READ_EXACT = "read_exact"
 # Key of the transaction lock that serializes appends ("audit" in ASCII).
 _APPEND_LOCK_KEY = 0x6175646974
+# session.info key: the tail kept in memory by :func:`tail_in_session` (None until first read).
+_TAIL_IN_SESSION = "referral_net.audit.tail_in_session"
 _SESSION_KEY = "audit"
 _SESSION_MAC_KEY = "audit_key"
 
@@ -182,6 +185,38 @@ def lock_audit_tail(session: Session) -> None:
     dialect.transaction_lock(session, key=_APPEND_LOCK_KEY)
 
 
+@contextmanager
+def tail_in_session(session: Session) -> Iterator[None]:
+    """Within the block, appends chain onto a tail this session keeps in memory.
+
+    For a batch of writes in one transaction (an import's page): the lock is taken and the tail
+    read once, for the block's first append, and entries are not flushed one by one (they land
+    with the session's next flush, in ``seq`` order as the chain needs none). Safe because the
+    append lock is held until the transaction ends, so no other writer can chain meanwhile; a
+    block that raises leaves its caller to roll the transaction back, entries and all.
+    """
+    session.info[_TAIL_IN_SESSION] = None
+    try:
+        yield
+    finally:
+        session.info.pop(_TAIL_IN_SESSION, None)
+
+
+def _tail(session: Session) -> tuple[int | None, str, str | None] | None:
+    """The trail's newest (seq, hash, MAC), from the session's memory within
+    :func:`tail_in_session` once read, else from the table under the append lock."""
+    if session.info.get(_TAIL_IN_SESSION) is not None:
+        kept: tuple[int | None, str, str | None] = session.info[_TAIL_IN_SESSION]
+        return kept
+    lock_audit_tail(session)
+    row = session.exec(
+        select(AuditEntry.seq, AuditEntry.entry_hash, AuditEntry.entry_mac)
+        .order_by(col(AuditEntry.seq).desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
 def append(
     *,
     session: Session,
@@ -195,12 +230,7 @@ def append(
     when: datetime | None = None,
 ) -> AuditEntry:
     """Chain one entry onto the trail; flushed, not committed (the caller's commit lands it)."""
-    lock_audit_tail(session)
-    tail = session.exec(
-        select(AuditEntry.seq, AuditEntry.entry_hash, AuditEntry.entry_mac)
-        .order_by(col(AuditEntry.seq).desc())
-        .limit(1)
-    ).first()
+    tail = _tail(session)
     seq = 1 if tail is None or tail[0] is None else tail[0] + 1
     prev_hash = GENESIS_HASH if tail is None else tail[1]
     prev_mac = None if tail is None else tail[2]
@@ -226,7 +256,10 @@ def append(
     if key is not None:
         entry.entry_mac = compute_mac(key=key, prev_mac=prev_mac, entry_hash=entry.entry_hash)
     session.add(entry)
-    session.flush()
+    if _TAIL_IN_SESSION in session.info:
+        session.info[_TAIL_IN_SESSION] = (entry.seq, entry.entry_hash, entry.entry_mac)
+    else:
+        session.flush()
     return entry
 
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import class_mapper
 from sqlmodel import Session, SQLModel, col, select
 
@@ -30,6 +32,10 @@ from referral_net.schemas.directory import HsdsPatch, LanguageIn, PhoneIn
 from referral_net.vocab import LOCALES
 
 M = TypeVar("M", bound=SQLModel)
+# session.info keys: (table, id) pairs known to be free, and what the session created with them
+# (``note_absent``).
+_ABSENT = "referral_net.common.absent_ids"
+_FRESH = "referral_net.common.fresh_records"
 ItemT = TypeVar("ItemT", bound=BaseModel)
 
 # Columns that name a nested row's parent: an update in place never changes them (no moves).
@@ -43,6 +49,8 @@ OWNER_COLUMNS = frozenset(
         "phone_id",
     }
 )
+# Every column that names a nested row's parent (an attribute's is ``link_id``).
+_CHILD_OWNER_COLUMNS = (*sorted(OWNER_COLUMNS), "link_id")
 CHOSEN_ID_MESSAGE = (
     "not an id of this record's own nested records: leave it out and the server assigns one"
     " (only stewards name a new id)"
@@ -52,8 +60,17 @@ CHOSEN_ID_MESSAGE = (
 def children_by(
     session: Session, model: type[M], fk: str, parent_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[M]]:
-    """Load the child rows of many parents in one query, grouped by parent id."""
+    """Load the child rows of many parents in one query, grouped by parent id (each parent's
+    rows by id). Those of a record this session created fresh need no query (``note_absent``).
+    """
     grouped: dict[uuid.UUID, list[M]] = defaultdict(list)
+    fresh: _Fresh | None = session.info.get(_FRESH)
+    if fresh is not None:
+        for parent_id in parent_ids:
+            rows_of = _fresh_children(session, model, fk, parent_id)
+            if rows_of is not None:
+                grouped[parent_id] = sorted(rows_of, key=lambda row: row.id)  # type: ignore[attr-defined]
+        parent_ids = [parent_id for parent_id in parent_ids if parent_id not in fresh.parents]
     if not parent_ids:
         return grouped
     column = col(getattr(model, fk))
@@ -98,9 +115,14 @@ def replace_children(
     """
     rows = list(rows)
     row_id = col(model.id)  # type: ignore[attr-defined]
+    fresh = _fresh_children(session, model, fk, parent_id)
     current = {
         row.id: row  # type: ignore[attr-defined]
-        for row in session.exec(select(model).where(col(getattr(model, fk)) == parent_id))
+        for row in (
+            fresh
+            if fresh is not None
+            else session.exec(select(model).where(col(getattr(model, fk)) == parent_id))
+        )
     }
     new_ids = {row.id for row in rows if row.id not in current}  # type: ignore[attr-defined]
     taken = set(session.exec(select(row_id).where(row_id.in_(new_ids)))) if new_ids else set()
@@ -185,7 +207,12 @@ def replace_nested(
     """
     owner = col(getattr(model, fk))
     row_id = col(model.id)  # type: ignore[attr-defined]
-    current = set(session.exec(select(row_id).where(owner == parent_id)))
+    fresh = _fresh_children(session, model, fk, parent_id)
+    current = (
+        {row.id for row in fresh}  # type: ignore[attr-defined]
+        if fresh is not None
+        else set(session.exec(select(row_id).where(owner == parent_id)))
+    )
     check_nested_ids(items, current, field=field, may_choose_ids=may_choose_ids)
     rows = build(items) if build is not None else [row_of(model, item) for item in items]
     replace_children(session, model, fk, parent_id, rows, field=field)
@@ -235,12 +262,17 @@ def replace_languages(
 ) -> None:
     """Replace the languages of a service, location or phone (``fk`` names which)."""
     owner = col(getattr(Language, fk))
-    current = {
-        code: language_id
-        for language_id, code in session.exec(
-            select(col(Language.id), col(Language.code)).where(owner == parent_id)
-        )
-    }
+    fresh = _fresh_children(session, Language, fk, parent_id)
+    current = (
+        {row.code: row.id for row in fresh}
+        if fresh is not None
+        else {
+            code: language_id
+            for language_id, code in session.exec(
+                select(col(Language.id), col(Language.code)).where(owner == parent_id)
+            )
+        }
+    )
     replace_nested(
         session,
         Language,
@@ -273,7 +305,8 @@ def replace_phones(
         may_choose_ids=may_choose_ids,
         build=lambda given: [row_of(Phone, item, exclude={"languages"}) for item in given],
     )
-    session.flush()  # the phones exist before their languages point at them
+    if rows:
+        session.flush()  # the phones exist before their languages point at them
     for index, (item, row) in enumerate(zip(items, rows, strict=True)):
         replace_languages(
             session,
@@ -406,10 +439,80 @@ def get_or_404(session: Session, model: type[M], record_id: uuid.UUID, what: str
     return record
 
 
+@dataclass
+class _Fresh:
+    """What a session knows of the records it created with ids :func:`note_absent` named: they
+    had no child rows in the database, so their children are the ones the session added."""
+
+    parents: set[uuid.UUID] = field(default_factory=set)
+    children: defaultdict[tuple[type[SQLModel], str, uuid.UUID], list[Any]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+
+    def index(self, row: object) -> None:
+        """Note a row added to the session under the fresh parent its owner column names."""
+        for name in _CHILD_OWNER_COLUMNS:
+            parent = row.__dict__.get(name)
+            if parent is not None and parent in self.parents:
+                self.children[(type(row), name, parent)].append(row)  # type: ignore[index]
+
+
+def note_absent(session: Session, model: type[SQLModel], record_ids: Iterable[uuid.UUID]) -> None:
+    """Tell the session that these ids are in no row of ``model``'s table: its caller checked,
+    in the transaction the session writes in, and no other session writes in it.
+
+    Creating one then skips the check that it is free (once: the next create with that id is
+    checked again), and replacing the nested rows of the record it created skips reading its
+    current ones: they are the rows this session added under it (an owner column never changes
+    after a row is added, see ``replace_children``), found without a query.
+    """
+    absent: set[tuple[str, uuid.UUID]] = session.info.setdefault(_ABSENT, set())
+    absent.update((str(model.__tablename__), record_id) for record_id in record_ids)
+    if _FRESH not in session.info:
+        fresh = _Fresh()
+        session.info[_FRESH] = fresh
+        event.listen(session, "transient_to_pending", lambda _session, row: fresh.index(row))
+
+
+def _fresh_children(
+    session: Session, model: type[M], fk: str, parent_id: uuid.UUID
+) -> list[M] | None:
+    """The child rows of a record this session created fresh (see :func:`note_absent`), or
+    None when it is not such a record (its rows are then the database's to say)."""
+    fresh: _Fresh | None = session.info.get(_FRESH)
+    if fresh is None or parent_id not in fresh.parents:
+        return None
+    rows: list[M] = []
+    pending = False
+    for row in fresh.children.get((model, fk, parent_id), ()):
+        state = inspect(row)
+        if not (state.deleted or state.detached or row in session.deleted):
+            rows.append(row)
+            pending = pending or state.pending
+    if pending:
+        session.flush()  # as the query's autoflush would: a kept row is updated in place
+    return rows
+
+
+def get_unless_absent(session: Session, model: type[M], record_id: uuid.UUID) -> M | None:
+    """``session.get``, without the query for an id :func:`note_absent` named (and no create
+    has used since)."""
+    absent: set[tuple[str, uuid.UUID]] | None = session.info.get(_ABSENT)
+    if absent is not None and (str(model.__tablename__), record_id) in absent:
+        return None
+    return session.get(model, record_id)
+
+
 def ensure_new_id(session: Session, model: type[M], record_id: uuid.UUID | None) -> uuid.UUID:
     """Use a caller-supplied id (imports keep theirs) unless it is taken."""
     if record_id is None:
         return uuid.uuid4()
+    absent: set[tuple[str, uuid.UUID]] | None = session.info.get(_ABSENT)
+    key = (str(model.__tablename__), record_id)
+    if absent is not None and key in absent:
+        absent.discard(key)
+        session.info[_FRESH].parents.add(record_id)
+        return record_id
     if session.get(model, record_id) is not None:
         raise Conflict("A record with that id exists.")
     return record_id

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from enum import Enum
 from typing import Any
 
 from pydantic_core import to_jsonable_python
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from referral_net.db.models import Metadata
@@ -67,36 +69,86 @@ def record_changes(
     bound request's role and endpoint, or as a system write when none is bound (CLI, seed).
     """
     when = when or datetime.now(UTC)
-    added = 0
-    changed: list[str] = []
-    for field in sorted(set(before) | set(after)):
-        old, new = _text(before.get(field)), _text(after.get(field))
-        if old == new:
-            continue
-        session.add(
-            Metadata(
-                resource_id=resource_id,
-                resource_type=resource_type,
-                last_action_date=when,
-                last_action_type=action,
-                field_name=field,
-                previous_value=old,
-                replacement_value=new,
-                updated_by=actor,
-            )
-        )
-        added += 1
-        changed.append(field)
+    rows = _changed_rows(resource_type, resource_id, action, before, after, actor, when)
+    for row in rows:
+        session.add(Metadata(**row))
     audit.record_write(
         session=session,
         actor=actor,
         action=action,
         resource_type=resource_type,
         resource_id=resource_id,
-        fields=changed,
+        fields=[row["field_name"] for row in rows],
         when=when,
     )
-    return added
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class Created:
+    """One create whose history :func:`record_creates` records."""
+
+    resource_type: str
+    resource_id: uuid.UUID
+    after: Mapping[str, Any]
+    actor: str
+    when: datetime | None = None
+
+
+def record_creates(*, session: Session, created: Sequence[Created]) -> int:
+    """Record many creates at once, as :func:`record_changes` records each (the same rows and
+    audit entries, in order), with one multi-row INSERT of the metadata rows; return how many."""
+    rows: list[dict[str, Any]] = []
+    for item in created:
+        when = item.when or datetime.now(UTC)
+        mine = _changed_rows(
+            item.resource_type, item.resource_id, CREATE, {}, item.after, item.actor, when
+        )
+        rows.extend(mine)
+        audit.record_write(
+            session=session,
+            actor=item.actor,
+            action=CREATE,
+            resource_type=item.resource_type,
+            resource_id=item.resource_id,
+            fields=[row["field_name"] for row in mine],
+            when=when,
+        )
+    if rows:
+        # Core, not ORM objects: a page of creates has thousands of rows, and a model
+        # instance each (validated on construction) cost more than the INSERT.
+        session.execute(insert(Metadata), rows)
+    return len(rows)
+
+
+def _changed_rows(  # noqa: PLR0917 - the fields of one metadata row
+    resource_type: str,
+    resource_id: uuid.UUID,
+    action: str,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    actor: str,
+    when: datetime,
+) -> list[dict[str, Any]]:
+    """The metadata rows of one write: one per field whose value differs, by field name."""
+    rows = []
+    for field in sorted(set(before) | set(after)):
+        old, new = _text(before.get(field)), _text(after.get(field))
+        if old != new:
+            rows.append(
+                {
+                    "id": uuid.uuid4(),
+                    "resource_id": resource_id,
+                    "resource_type": resource_type,
+                    "last_action_date": when,
+                    "last_action_type": action,
+                    "field_name": field,
+                    "previous_value": old,
+                    "replacement_value": new,
+                    "updated_by": actor,
+                }
+            )
+    return rows
 
 
 def history_of(*, session: Session, resource_id: uuid.UUID) -> list[Metadata]:

@@ -12,6 +12,11 @@ an exception the record's version (its ETag) and last-modified time move on, the
 flushed, one HSDS ``metadata`` row is added per changed field (with the audit entry, see
 :func:`history.record_changes`) and the transaction commits. If the block raises, nothing is
 recorded or committed: the write and its history land together or not at all.
+
+Within :func:`creates_recorded_together` (an import's page of new records), a create's snapshot
+is taken when its block ends, as always, but its history rows and audit entry are written when
+the outer block ends, for every create of it at once (one multi-row INSERT of the metadata
+rows), and the create does not commit. The rows and entries are the ones it records alone.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from referral_net.domain import history
 from referral_net.security.roles import Principal
 
 Snapshot = Mapping[str, Any]
+# session.info key: the creates :func:`creates_recorded_together` records at its end.
+_DEFERRED = "referral_net.recorded_write.deferred_creates"
 
 
 class Record(Protocol):
@@ -74,6 +81,19 @@ def recorded_write(
     else:
         before = snapshot(session, record)
     yield
+    deferred: list[history.Created] | None = session.info.get(_DEFERRED)
+    if deferred is not None and action == history.CREATE:
+        session.add(record)
+        deferred.append(
+            history.Created(
+                resource_type=resource_type,
+                resource_id=record.id,
+                after=snapshot(session, record),
+                actor=principal.audit_name,
+                when=when,
+            )
+        )
+        return
     # Deleted in the block: still pending in the session, or already flushed by a query.
     deleted = record in session.deleted or bool(inspect(record, raiseerr=True).deleted)
     if not deleted:
@@ -93,6 +113,20 @@ def recorded_write(
         when=when,
     )
     session.commit()
+
+
+@contextmanager
+def creates_recorded_together(session: Session) -> Iterator[None]:
+    """Within the block, creates record their history when it ends, all at once, and do not
+    commit (see the module doc); a block that raises records nothing, and its caller rolls its
+    writes back. Updates and deletes inside it are recorded (and commit) as always."""
+    deferred: list[history.Created] = []
+    session.info[_DEFERRED] = deferred
+    try:
+        yield
+    finally:
+        session.info.pop(_DEFERRED, None)
+    history.record_creates(session=session, created=deferred)
 
 
 def _stamp(record: Versioned, *, new: bool) -> None:

@@ -39,6 +39,7 @@ import math
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, time
 from functools import cache
@@ -705,6 +706,7 @@ _TRACKED: dict[str, tuple[tuple[str, str], ...]] = {
 }
 _PENDING = "referral_net.search_model.touched"
 _REFRESHING = "referral_net.search_model.refreshing"
+_DEFERRED = "referral_net.search_model.deferred"
 
 
 def _touched(session: Session) -> _Touched:
@@ -828,11 +830,37 @@ def refresh_pending(session: Session) -> None:
     touched: _Touched | None = session.info.pop(_PENDING, None)
     if touched is None:
         return
+    deferred: _Touched | None = session.info.get(_DEFERRED)
+    if deferred is not None:
+        for kind in vars(touched):
+            deferred.add(kind, getattr(touched, kind))
+        return
     session.info[_REFRESHING] = True
     try:
         refresh(session, service_at_location_ids=_affected_links(session, touched))
     finally:
         session.info.pop(_REFRESHING, None)
+
+
+@contextmanager
+def refreshed_once(session: Session) -> Iterator[None]:
+    """Within the block, the session's commits gather what they touched instead of refreshing
+    it; the entries are refreshed in one pass when the block ends without an exception.
+
+    For a batch of writes whose session commits per record but whose transaction is one (an
+    import's page): per commit, a refresh would run its statements for one entry each time. If
+    the block raises nothing is refreshed: its caller rolls the writes back too.
+    """
+    session.info[_DEFERRED] = _Touched()
+    try:
+        yield
+    except BaseException:
+        session.info.pop(_DEFERRED, None)
+        raise
+    gathered: _Touched = session.info.pop(_DEFERRED)
+    for kind in vars(gathered):
+        _touched(session).add(kind, getattr(gathered, kind))
+    refresh_pending(session)
 
 
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:

@@ -29,18 +29,20 @@ row, field, message). A location that would be confidential never has its values
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import chain, islice
 from typing import Any, Literal
 
 from pydantic import SecretStr, ValidationError, model_validator
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, select
 
@@ -70,12 +72,15 @@ from referral_net.db.models import (
 )
 from referral_net.domain import (
     audit,
+    common,
     imported_records,
     locations,
     organizations,
+    search_model,
     service_at_locations,
     services,
 )
+from referral_net.domain.recorded_write import creates_recorded_together
 from referral_net.errors import ReferralNetError
 from referral_net.exchange import export
 from referral_net.exchange.records import (
@@ -101,6 +106,32 @@ from referral_net.security.roles import Principal, Role
 from referral_net.vocab import Visibility
 
 AUDIT_ACTION = "import"
+# Source records written together when all are new (see ``_Importer.take_page``).
+PAGE_SIZE = 200
+# Ids per existence query (below SQLite's bound-parameter limit on every supported version).
+_ID_CHUNK = 500
+_NEW_PAGE_TABLES: frozenset[str] = frozenset(
+    {"taxonomy", "taxonomy_term", "organization", "location", "service", "service_at_location"}
+)
+# The records a flat record of a page points at, by table (loaded for the page at once).
+_PARENTS_OF: dict[str, tuple[str, ...]] = {
+    "taxonomy": (),
+    "taxonomy_term": (),
+    "organization": (),
+    "location": ("organization",),
+    "service": ("organization",),
+    "service_at_location": ("service", "location"),
+}
+_MODELS: dict[str, type[SQLModel]] = {
+    "taxonomy": Taxonomy,
+    "taxonomy_term": TaxonomyTerm,
+    "organization": Organization,
+    "location": Location,
+    "service": Service,
+    "service_at_location": ServiceAtLocation,
+}
+# session.info key: the records a page's session keeps (see ``_prepare_page_session``).
+_KEPT = "referral_net.importer.kept"
 AUDIT_RESOURCE = "import"
 _HIDDEN_RANK = {Visibility.PUBLIC: 0, Visibility.RESTRICTED: 1, Visibility.CONFIDENTIAL: 2}
 # Errors a record's data can cause; anything else is a bug and propagates.
@@ -628,7 +659,7 @@ def _write_organization(ctx: _Context) -> None:
                     "parent_organization_id",
                 )
             )
-    existing = session.get(Organization, organization_id)
+    existing = common.get_unless_absent(session, Organization, organization_id)
     if existing is None:
         organization = organizations.create(
             session=session,
@@ -744,7 +775,7 @@ def _write_location(ctx: _Context) -> None:
     data = ctx.flat.data
     session = ctx.session
     location_id = _uuid(data["id"])
-    existing = session.get(Location, location_id)
+    existing = common.get_unless_absent(session, Location, location_id)
     visibility = _visibility(ctx, existing)
     ctx.confidential = visibility is Visibility.CONFIDENTIAL
     ctx.not_kept(set(data) - _LOCATION_FIELDS - _LOCATION_KEPT)
@@ -1019,7 +1050,7 @@ def _write_service(ctx: _Context) -> None:
         body["attributes"] = ours
     capacity = _capacity(ctx, service_id)
     body["program_id"] = _program(ctx, organization_id)
-    existing = session.get(Service, service_id)
+    existing = common.get_unless_absent(session, Service, service_id)
     if existing is None:
         _require(ctx, Organization, organization_id, "organization_id")
         service = services.create(
@@ -1094,7 +1125,7 @@ def _write_link(ctx: _Context) -> None:
     ctx.not_kept(set(data) - _LINK_KEPT)
     service_id = _optional_uuid(data.get("service_id"))
     location_id = _optional_uuid(data.get("location_id"))
-    existing = session.get(ServiceAtLocation, link_id)
+    existing = common.get_unless_absent(session, ServiceAtLocation, link_id)
     if existing is None:
         link = service_at_locations.create(
             session=session,
@@ -1363,6 +1394,146 @@ class _Importer:
             if key is not None:
                 self.seen[key] = fingerprint
 
+    def take_page(self, records: Sequence[SourceRecord]) -> None:
+        """Write a page of source records: all at once when every record of it is new (the
+        first import of a directory), else (or when any record is refused) one by one."""
+        if not self._take_new_page(records):
+            for record in records:
+                self.take(record)
+
+    def _take_new_page(self, records: Sequence[SourceRecord]) -> bool:
+        """Write a page whose flat records are all new, in one SAVEPOINT and one session; False
+        (nothing written) when it is not such a page or any record is refused.
+
+        The records go through the same writers and domain use cases as one by one; what is
+        saved is the per-record machinery a record known to be new does not need: its stored
+        state before and after (it has none before, so it is ``created``), a SAVEPOINT per
+        record and per flat record, a refresh of the search read model per write (one for the
+        page) and a read of the audit trail's tail per write (chained in memory).
+        """
+        first: dict[tuple[str, uuid.UUID], bytes] = {}
+        flats_of = self._new_flats(records, first)
+        keys = list(first)
+        if flats_of is None or self._any_stored(keys):
+            return False
+        fingerprints = list(first.values())
+        savepoint = self.connection.begin_nested()
+        # "rollback_only": the domain's commits end the session's transaction (flush, hooks)
+        # but leave the page's SAVEPOINT open.
+        session = Session(
+            bind=self.connection, join_transaction_mode="rollback_only", expire_on_commit=False
+        )
+        audit.use_key(session, self.audit_key)
+        self._prepare_page_session(session, keys, list(chain.from_iterable(flats_of)))
+        contexts: list[list[_Context]] = []
+        try:
+            with (
+                audit.tail_in_session(session),
+                search_model.refreshed_once(session),
+                creates_recorded_together(session),
+            ):
+                for flats in flats_of:
+                    contexts.append([])
+                    for flat in flats:
+                        ctx = _Context(
+                            session=session,
+                            principal=self.principal,
+                            options=self.options,
+                            flat=flat,
+                        )
+                        _WRITERS[flat.table](ctx)
+                        contexts[-1].append(ctx)
+            session.flush()
+        except (*_RECORD_ERRORS, _Refused):
+            session.close()
+            savepoint.rollback()
+            return False
+        session.close()
+        savepoint.commit()
+        written = iter(zip(keys, fingerprints, strict=True))
+        for record, flats, record_contexts in zip(records, flats_of, contexts, strict=True):
+            self.report.warnings.extend(record.warnings)
+            for flat, ctx in zip(flats, record_contexts, strict=True):
+                self.report.warnings.extend(ctx.warnings)
+                self.pending.extend(ctx.pending)
+                self.report.table(flat.table).created += 1
+                key, fingerprint = next(written)
+                self.seen[key] = fingerprint
+        return True
+
+    @staticmethod
+    def _prepare_page_session(
+        session: Session, keys: Sequence[tuple[str, uuid.UUID]], flats: Sequence[_Flat]
+    ) -> None:
+        """Spare a page's session the queries a page of new records would repeat.
+
+        The session keeps every record it loads or writes (its identity map alone holds them
+        weakly, so an organization fetched for one record was fetched again for the next),
+        knows that the page's own ids are free, and loads the organizations, services and
+        locations the page's records point at in one query per table.
+        """
+        kept: list[object] = []
+        event.listen(session, "loaded_as_persistent", lambda _s, record: kept.append(record))
+        event.listen(session, "pending_to_persistent", lambda _s, record: kept.append(record))
+        session.info[_KEPT] = kept
+        new_ids: dict[str, set[uuid.UUID]] = {}
+        for table, record_id in keys:
+            new_ids.setdefault(table, set()).add(record_id)
+        for table, ids in new_ids.items():
+            common.note_absent(session, _MODELS[table], ids)
+        parents: dict[str, set[uuid.UUID]] = {}
+        for flat in flats:
+            for name in _PARENTS_OF[flat.table]:
+                parent = _optional_uuid(flat.data.get(f"{name}_id"))
+                if parent is not None and parent not in new_ids.get(name, ()):
+                    parents.setdefault(name, set()).add(parent)
+        for table, ids in parents.items():
+            model = _MODELS[table]
+            column = SQLModel.metadata.tables[table].c.id
+            listed = sorted(ids)
+            for start in range(0, len(listed), _ID_CHUNK):
+                chunk = listed[start : start + _ID_CHUNK]
+                session.exec(select(model).where(column.in_(chunk))).all()
+
+    def _new_flats(
+        self, records: Sequence[SourceRecord], first: dict[tuple[str, uuid.UUID], bytes]
+    ) -> list[list[_Flat]] | None:
+        """The flat records of each source record, each record once (``first`` gets their keys
+        and fingerprints); None when a page cannot be written at once: a record with problems,
+        one written earlier in this import, or one given twice with different content."""
+        if any(record.problems for record in records):
+            return None
+        flats_of: list[list[_Flat]] = []
+        for record in records:
+            flats_of.append([])
+            for flat in flatten(record.table, copy.deepcopy(record.data), record.origin):
+                key = self._key(flat)
+                if flat.table not in _NEW_PAGE_TABLES or key is None or key in self.seen:
+                    return None
+                fingerprint = _hash(flat.data)
+                if key in first:
+                    if first[key] != fingerprint:
+                        return None  # a record given twice, differently: an update
+                    continue  # the same record nested twice: written once, as one by one
+                first[key] = fingerprint
+                flats_of[-1].append(flat)
+        return flats_of
+
+    def _any_stored(self, keys: Sequence[tuple[str, uuid.UUID]]) -> bool:
+        """Whether any of these records is in the database already (one query per table)."""
+        by_table: dict[str, list[uuid.UUID]] = {}
+        for table, record_id in keys:
+            by_table.setdefault(table, []).append(record_id)
+        for table, ids in by_table.items():
+            column = SQLModel.metadata.tables[table].c.id
+            for start in range(0, len(ids), _ID_CHUNK):
+                found = self.connection.execute(
+                    select(column).where(column.in_(ids[start : start + _ID_CHUNK])).limit(1)
+                ).first()
+                if found is not None:
+                    return True
+        return False
+
     @staticmethod
     def _key(flat: _Flat) -> tuple[str, uuid.UUID] | None:
         raw = flat.data.get("id")
@@ -1491,6 +1662,13 @@ class _FlatFailed(Exception):
         self.warnings = warnings
 
 
+def _pages(records: Iterable[SourceRecord], size: int) -> Iterator[list[SourceRecord]]:
+    """The records in lists of ``size`` (the last one shorter), read as they are needed."""
+    iterator = iter(records)
+    while page := list(islice(iterator, size)):
+        yield page
+
+
 def import_principal(actor: str) -> Principal:
     """The steward-like system principal an import writes as (``actor`` names it in history
     and the audit trail)."""
@@ -1515,8 +1693,10 @@ def run_import(
         outer = connection.begin()
         try:
             importer = _Importer(connection, options, report, import_principal(actor), audit_key)
-            for handled, record in enumerate(records, start=1):
-                importer.take(record)
+            handled = 0
+            for page in _pages(records, PAGE_SIZE):
+                importer.take_page(page)
+                handled += len(page)
                 if on_progress is not None:
                     on_progress(handled)
             if not report.errors or options.skip_invalid:
