@@ -61,6 +61,32 @@ def test_point_outside_guatemala_has_no_codes(session: Session) -> None:
         assert found == areas.AreaCodes(department_code=None, municipality_code=None)
 
 
+def test_points_looked_up_at_once_match_shapely_and_one_by_one(session: Session) -> None:
+    """An import's page finds its sites' areas in one statement (``look_up_area_codes``): the
+    same answers as the lookup of each point, and as shapely says; points outside the country
+    and in Lago de Atitlán (a lake, not a municipality) included."""
+    polygons = _municipality_polygons()
+    outside = [(14.9056, -92.2634), (13.6929, -89.2182)]
+    atitlan = (14.6907, -91.2025)
+    points = [*_places(), *outside, atitlan, (100.0, 101.0)]
+    one_by_one = [
+        areas.area_codes_at(session=session, latitude=lat, longitude=lon) for lat, lon in points
+    ]
+    areas.look_up_area_codes(session, points)
+    assert [
+        areas.area_codes_at(session=session, latitude=lat, longitude=lon) for lat, lon in points
+    ] == one_by_one
+    assert session.info[areas._LOOKED_UP].keys() == set(points)
+    for (lat, lon), found in zip(points, one_by_one, strict=True):
+        expected = sorted(c for c, poly in polygons.items() if poly.contains(Point(lon, lat)))
+        if len(expected) == 1:
+            assert found.municipality_code == expected[0], (lat, lon)
+        elif not expected and (lat, lon) != atitlan:
+            assert found.municipality_code is None, (lat, lon)
+    assert one_by_one[len(_places()) + 2].municipality_code is None  # the lake
+    assert one_by_one[len(_places()) + 2].department_code == "07"  # in Sololá
+
+
 def test_representative_points_lie_inside_their_municipality(session: Session) -> None:
     polygons = _municipality_polygons()
     for code in ("0901", "1301", "1201", "0801", "1401", "0701", "0101"):

@@ -21,6 +21,8 @@ from referral_net.db.models import AdminArea
 
 # Lakes carry municipality-style codes in the OCHA layer but are not municipalities.
 LAKE_CODES = frozenset({"0100", "0700"})
+# session.info key: area codes found by :func:`look_up_area_codes`, by (latitude, longitude).
+_LOOKED_UP = "referral_net.areas.looked_up"
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,26 @@ def load_areas(*, session: Session, data_dir: Path | None = None) -> LoadReport:
     return LoadReport(departments=len(departments["features"]), municipalities=municipality_count)
 
 
+def look_up_area_codes(session: Session, points: Sequence[tuple[float, float]]) -> None:
+    """Find the areas of many (latitude, longitude) points at once, for :func:`area_codes_at`
+    to answer from within this session's transaction (a batch of writes that will ask for
+    each: one statement instead of one per point)."""
+    known: dict[tuple[float, float], AreaCodes] = session.info.setdefault(_LOOKED_UP, {})
+    wanted = list(dict.fromkeys(p for p in points if p not in known))
+    for at, codes in zip(wanted, dialect.admin_area_codes_at_points(session, wanted), strict=True):
+        known[at] = _area_codes(codes)
+
+
 def area_codes_at(*, session: Session, latitude: float, longitude: float) -> AreaCodes:
     """Find the department and municipality containing a point."""
-    codes = dialect.admin_area_codes_at(session, latitude=latitude, longitude=longitude)
+    known: dict[tuple[float, float], AreaCodes] | None = session.info.get(_LOOKED_UP)
+    if known is not None and (latitude, longitude) in known:
+        return known[(latitude, longitude)]
+    return _area_codes(dialect.admin_area_codes_at(session, latitude=latitude, longitude=longitude))
+
+
+def _area_codes(codes: Sequence[str]) -> AreaCodes:
+    """The department and municipality among the codes of the areas at a point."""
     municipality = next((c for c in codes if len(c) == 4 and c not in LAKE_CODES), None)
     department = next((c for c in codes if len(c) == 2), None)
     if department is None and municipality is not None:

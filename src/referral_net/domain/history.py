@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 from sqlalchemy import insert
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from referral_net.db.models import Metadata
 from referral_net.domain import audit
@@ -117,7 +117,7 @@ def record_creates(*, session: Session, created: Sequence[Created]) -> int:
     if rows:
         # Core, not ORM objects: a page of creates has thousands of rows, and a model
         # instance each (validated on construction) cost more than the INSERT.
-        session.execute(insert(Metadata), rows)
+        session.connection().execute(insert(SQLModel.metadata.tables["metadata"]), rows)
     return len(rows)
 
 

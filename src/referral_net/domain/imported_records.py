@@ -294,21 +294,31 @@ def replace_foreign_attributes(
 ) -> None:
     """Make ``items`` the attributes of one record that link terms of other taxonomies than
     ours (categories are the domain's ``attributes`` module's: those rows are left alone)."""
-    own = set(
+    current = list(
         session.exec(
-            select(col(TaxonomyTerm.id)).where(col(TaxonomyTerm.taxonomy_id) == OWN_TAXONOMY_ID)
-        )
-    )
-    current = session.exec(
-        select(Attribute).where(
-            col(Attribute.link_entity) == link_entity, col(Attribute.link_id) == link_id
+            select(Attribute).where(
+                col(Attribute.link_entity) == link_entity, col(Attribute.link_id) == link_id
+            )
         )
     )
     wanted = {item["id"] for item in items}
-    for row in current:
-        if row.taxonomy_term_id not in own and row.id not in wanted:
-            session.delete(row)
-    session.flush()
+    unwanted = [row for row in current if row.id not in wanted]
+    if unwanted:
+        # Only the terms these rows link are looked up (a new record has none).
+        own = set(
+            session.exec(
+                select(col(TaxonomyTerm.id)).where(
+                    col(TaxonomyTerm.taxonomy_id) == OWN_TAXONOMY_ID,
+                    col(TaxonomyTerm.id).in_({row.taxonomy_term_id for row in unwanted}),
+                )
+            )
+        )
+        for row in unwanted:
+            if row.taxonomy_term_id not in own:
+                session.delete(row)
+        session.flush()
+    if not items:
+        return
     for item in items:
         row = session.get(Attribute, item["id"]) or Attribute(
             id=item["id"],

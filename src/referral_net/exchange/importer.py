@@ -71,6 +71,7 @@ from referral_net.db.models import (
     TaxonomyTerm,
 )
 from referral_net.domain import (
+    areas,
     audit,
     common,
     imported_records,
@@ -1487,6 +1488,7 @@ class _Importer:
                 parent = _optional_uuid(flat.data.get(f"{name}_id"))
                 if parent is not None and parent not in new_ids.get(name, ()):
                     parents.setdefault(name, set()).add(parent)
+        areas.look_up_area_codes(session, [p for p in map(_given_point, flats) if p is not None])
         for table, ids in parents.items():
             model = _MODELS[table]
             column = SQLModel.metadata.tables[table].c.id
@@ -1660,6 +1662,18 @@ class _FlatFailed(Exception):
         super().__init__(problems[0].message if problems else "refused")
         self.problems = problems
         self.warnings = warnings
+
+
+def _given_point(flat: _Flat) -> tuple[float, float] | None:
+    """A location's (latitude, longitude) as its writer will read them, when both are numbers
+    (whatever else the writer decides of them; a point looked up and not used costs nothing)."""
+    if flat.table != "location":
+        return None
+    try:
+        point = (float(flat.data["latitude"]), float(flat.data["longitude"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return point if all(math.isfinite(value) for value in point) else None
 
 
 def _pages(records: Iterable[SourceRecord], size: int) -> Iterator[list[SourceRecord]]:

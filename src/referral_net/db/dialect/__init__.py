@@ -38,6 +38,12 @@ class Dialect(Protocol):
         """The codes of the administrative areas at a point."""
         ...
 
+    def admin_area_codes_at_points(
+        self, session: Session, points: Sequence[tuple[float, float]]
+    ) -> list[list[str]]:
+        """The codes of the administrative areas at each (latitude, longitude) point."""
+        ...
+
     def has_knn_index(self) -> bool:
         """True where the GiST index orders nearest-first by itself (KNN ``<->``)."""
         ...
@@ -203,6 +209,13 @@ def dialect_name(session: Session) -> str:
 def admin_area_codes_at(session: Session, *, latitude: float, longitude: float) -> list[str]:
     """Return the codes of the administrative areas (department and municipality) at a point."""
     return dialect_for(session).admin_area_codes_at(session, latitude=latitude, longitude=longitude)
+
+
+def admin_area_codes_at_points(
+    session: Session, points: Sequence[tuple[float, float]]
+) -> list[list[str]]:
+    """:func:`admin_area_codes_at` for many (latitude, longitude) points at once."""
+    return dialect_for(session).admin_area_codes_at_points(session, points)
 
 
 def transaction_lock(session: Session, *, key: int) -> None:

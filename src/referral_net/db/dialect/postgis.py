@@ -68,6 +68,34 @@ def admin_area_codes_at(session: Session, *, latitude: float, longitude: float) 
     return [str(code) for code in session.scalars(statement)]
 
 
+_AREA_CODES_AT_POINTS = text(
+    """
+    SELECT given.ordinality - 1 AS position, area.code
+    FROM unnest(CAST(:latitudes AS double precision[]), CAST(:longitudes AS double precision[]))
+         WITH ORDINALITY AS given(latitude, longitude, ordinality)
+    JOIN admin_area AS area
+      ON ST_Intersects(area.geom, ST_SetSRID(ST_MakePoint(given.longitude, given.latitude), 4326))
+    ORDER BY position, area.code
+    """
+)
+
+
+def admin_area_codes_at_points(
+    session: Session, points: Sequence[tuple[float, float]]
+) -> list[list[str]]:
+    """:func:`admin_area_codes_at` for many (latitude, longitude) points, in one statement."""
+    found: list[list[str]] = [[] for _ in points]
+    if not points:
+        return found
+    rows = session.execute(
+        _AREA_CODES_AT_POINTS,
+        {"latitudes": [p[0] for p in points], "longitudes": [p[1] for p in points]},
+    )
+    for position, code in rows:
+        found[position].append(str(code))
+    return found
+
+
 def has_knn_index() -> bool:
     """True: the GiST index orders nearest-first by itself (``<->``)."""
     return True

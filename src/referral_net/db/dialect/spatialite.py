@@ -103,6 +103,17 @@ def admin_area_codes_at(session: Session, *, latitude: float, longitude: float) 
     return [str(code) for code in session.scalars(statement)]
 
 
+def admin_area_codes_at_points(
+    session: Session, points: Sequence[tuple[float, float]]
+) -> list[list[str]]:
+    """:func:`admin_area_codes_at` for many (latitude, longitude) points: one statement each
+    (in process, a statement costs no round trip; the R*Tree window needs its own point)."""
+    return [
+        admin_area_codes_at(session, latitude=latitude, longitude=longitude)
+        for latitude, longitude in points
+    ]
+
+
 def has_knn_index() -> bool:
     """False: no index orders nearest-first (SpatiaLite 5.0.1's ``VirtualKNN`` crashed here)."""
     return False
