@@ -67,7 +67,7 @@ def children_by(
     fresh: _Fresh | None = session.info.get(_FRESH)
     if fresh is not None:
         for parent_id in parent_ids:
-            rows_of = _fresh_children(session, model, fk, parent_id)
+            rows_of = fresh_children(session, model, fk, parent_id)
             if rows_of is not None:
                 grouped[parent_id] = sorted(rows_of, key=lambda row: row.id)  # type: ignore[attr-defined]
         parent_ids = [parent_id for parent_id in parent_ids if parent_id not in fresh.parents]
@@ -115,7 +115,7 @@ def replace_children(
     """
     rows = list(rows)
     row_id = col(model.id)  # type: ignore[attr-defined]
-    fresh = _fresh_children(session, model, fk, parent_id)
+    fresh = fresh_children(session, model, fk, parent_id)
     current = {
         row.id: row  # type: ignore[attr-defined]
         for row in (
@@ -125,6 +125,7 @@ def replace_children(
         )
     }
     new_ids = {row.id for row in rows if row.id not in current}  # type: ignore[attr-defined]
+    new_ids -= free_ids(session, model, new_ids)
     taken = set(session.exec(select(row_id).where(row_id.in_(new_ids)))) if new_ids else set()
     if taken:
         where = [f"{field}.{i}.id" for i, row in enumerate(rows) if row.id in taken]  # type: ignore[attr-defined]
@@ -207,7 +208,7 @@ def replace_nested(
     """
     owner = col(getattr(model, fk))
     row_id = col(model.id)  # type: ignore[attr-defined]
-    fresh = _fresh_children(session, model, fk, parent_id)
+    fresh = fresh_children(session, model, fk, parent_id)
     current = (
         {row.id for row in fresh}  # type: ignore[attr-defined]
         if fresh is not None
@@ -262,7 +263,7 @@ def replace_languages(
 ) -> None:
     """Replace the languages of a service, location or phone (``fk`` names which)."""
     owner = col(getattr(Language, fk))
-    fresh = _fresh_children(session, Language, fk, parent_id)
+    fresh = fresh_children(session, Language, fk, parent_id)
     current = (
         {row.code: row.id for row in fresh}
         if fresh is not None
@@ -471,10 +472,27 @@ def note_absent(session: Session, model: type[SQLModel], record_ids: Iterable[uu
     if _FRESH not in session.info:
         fresh = _Fresh()
         session.info[_FRESH] = fresh
-        event.listen(session, "transient_to_pending", lambda _session, row: fresh.index(row))
+        event.listen(
+            session, "transient_to_pending", lambda _session, row: _added(absent, fresh, row)
+        )
 
 
-def _fresh_children(
+def _added(absent: set[tuple[str, uuid.UUID]], fresh: _Fresh, row: Any) -> None:
+    """A row joined the session: its id is no longer free, and it may be a fresh record's child."""
+    absent.discard((str(getattr(row, "__tablename__", "")), row.__dict__.get("id")))
+    fresh.index(row)
+
+
+def free_ids(session: Session, model: type[SQLModel], ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of ``ids`` :func:`note_absent` named for ``model`` (and no row has taken since)."""
+    absent: set[tuple[str, uuid.UUID]] | None = session.info.get(_ABSENT)
+    if not absent:
+        return set()
+    table = str(model.__tablename__)
+    return {record_id for record_id in ids if (table, record_id) in absent}
+
+
+def fresh_children(
     session: Session, model: type[M], fk: str, parent_id: uuid.UUID
 ) -> list[M] | None:
     """The child rows of a record this session created fresh (see :func:`note_absent`), or

@@ -34,7 +34,12 @@ from referral_net.db.models import (
     TaxonomyTerm,
     Unit,
 )
-from referral_net.domain.common import replace_children, replace_nested, replace_phones
+from referral_net.domain.common import (
+    fresh_children,
+    replace_children,
+    replace_nested,
+    replace_phones,
+)
 from referral_net.domain.services import _UNIT_NAMES as UNIT_NAMES
 from referral_net.domain.taxonomy import OPEN_ELIGIBILITY_TAXONOMY_ID, OWN_TAXONOMY_ID
 from referral_net.schemas.directory import PhoneIn, ScheduleIn
@@ -294,10 +299,15 @@ def replace_foreign_attributes(
 ) -> None:
     """Make ``items`` the attributes of one record that link terms of other taxonomies than
     ours (categories are the domain's ``attributes`` module's: those rows are left alone)."""
-    current = list(
-        session.exec(
-            select(Attribute).where(
-                col(Attribute.link_entity) == link_entity, col(Attribute.link_id) == link_id
+    fresh = fresh_children(session, Attribute, "link_id", link_id)
+    current = (
+        [row for row in fresh if row.link_entity == link_entity]
+        if fresh is not None
+        else list(
+            session.exec(
+                select(Attribute).where(
+                    col(Attribute.link_entity) == link_entity, col(Attribute.link_id) == link_id
+                )
             )
         )
     )

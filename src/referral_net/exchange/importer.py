@@ -131,6 +131,23 @@ _MODELS: dict[str, type[SQLModel]] = {
     "service": Service,
     "service_at_location": ServiceAtLocation,
 }
+# The tables of the nested records a page's source may name by id (checked once per page).
+_NESTED_ID_MODELS: tuple[type[SQLModel], ...] = (
+    Phone,
+    Language,
+    Schedule,
+    Contact,
+    Funding,
+    OrganizationIdentifier,
+    Program,
+    Address,
+    Accessibility,
+    CostOption,
+    RequiredDocument,
+    ServiceArea,
+    ServiceCapacity,
+    Attribute,
+)
 # session.info key: the records a page's session keeps (see ``_prepare_page_session``).
 _KEPT = "referral_net.importer.kept"
 AUDIT_RESOURCE = "import"
@@ -493,7 +510,7 @@ def _child_items(
         if given is None:
             value["id"] = uuid.uuid5(parent_id, f"{key}:{index}")
         else:
-            row = ctx.session.get(model, given)
+            row = common.get_unless_absent(ctx.session, model, given)
             if row is not None and getattr(row, fk) != parent_id:
                 value["id"] = uuid.uuid5(parent_id, str(given))
                 ctx.warn(
@@ -1488,6 +1505,11 @@ class _Importer:
                 parent = _optional_uuid(flat.data.get(f"{name}_id"))
                 if parent is not None and parent not in new_ids.get(name, ()):
                     parents.setdefault(name, set()).add(parent)
+        nested: set[uuid.UUID] = set()
+        for flat in flats:
+            _nested_ids(flat.data, nested, top=True)
+        for model in _NESTED_ID_MODELS:
+            common.note_absent(session, model, nested - _stored_ids(session, model, nested))
         areas.look_up_area_codes(session, [p for p in map(_given_point, flats) if p is not None])
         for table, ids in parents.items():
             model = _MODELS[table]
@@ -1662,6 +1684,31 @@ class _FlatFailed(Exception):
         super().__init__(problems[0].message if problems else "refused")
         self.problems = problems
         self.warnings = warnings
+
+
+def _nested_ids(value: Any, into: set[uuid.UUID], *, top: bool = False) -> None:
+    """Add the ids of the records nested anywhere in ``value`` (not its own) to ``into``."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if key == "id" and not top:
+                if item not in (None, ""):
+                    into.add(_uuid(item))
+            else:
+                _nested_ids(item, into)
+    elif isinstance(value, list):
+        for item in value:
+            _nested_ids(item, into)
+
+
+def _stored_ids(session: Session, model: type[SQLModel], ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of ``ids`` that rows of ``model`` hold (one query per 500 ids)."""
+    column = SQLModel.metadata.tables[str(model.__tablename__)].c.id
+    listed = sorted(ids)
+    found: set[uuid.UUID] = set()
+    for start in range(0, len(listed), _ID_CHUNK):
+        chunk = listed[start : start + _ID_CHUNK]
+        found.update(session.execute(select(column).where(column.in_(chunk))).scalars())
+    return found
 
 
 def _given_point(flat: _Flat) -> tuple[float, float] | None:
