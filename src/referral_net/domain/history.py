@@ -68,19 +68,9 @@ def record_changes(
     Also appends one audit-trail entry for the write (field names only, never values), with the
     bound request's role and endpoint, or as a system write when none is bound (CLI, seed).
     """
-    when = when or datetime.now(UTC)
-    rows = _changed_rows(resource_type, resource_id, action, before, after, actor, when)
+    rows = _audited_rows(session, resource_type, resource_id, action, before, after, actor, when)
     for row in rows:
         session.add(Metadata(**row))
-    audit.record_write(
-        session=session,
-        actor=actor,
-        action=action,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        fields=[row["field_name"] for row in rows],
-        when=when,
-    )
     return len(rows)
 
 
@@ -100,25 +90,49 @@ def record_creates(*, session: Session, created: Sequence[Created]) -> int:
     audit entries, in order), with one multi-row INSERT of the metadata rows; return how many."""
     rows: list[dict[str, Any]] = []
     for item in created:
-        when = item.when or datetime.now(UTC)
-        mine = _changed_rows(
-            item.resource_type, item.resource_id, CREATE, {}, item.after, item.actor, when
-        )
-        rows.extend(mine)
-        audit.record_write(
-            session=session,
-            actor=item.actor,
-            action=CREATE,
-            resource_type=item.resource_type,
-            resource_id=item.resource_id,
-            fields=[row["field_name"] for row in mine],
-            when=when,
+        rows.extend(
+            _audited_rows(
+                session,
+                item.resource_type,
+                item.resource_id,
+                CREATE,
+                {},
+                item.after,
+                item.actor,
+                item.when,
+            )
         )
     if rows:
         # Core, not ORM objects: a page of creates has thousands of rows, and a model
         # instance each (validated on construction) cost more than the INSERT.
         session.connection().execute(insert(SQLModel.metadata.tables["metadata"]), rows)
     return len(rows)
+
+
+def _audited_rows(  # noqa: PLR0917 - the fields of one write
+    session: Session,
+    resource_type: str,
+    resource_id: uuid.UUID,
+    action: str,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    actor: str,
+    when: datetime | None,
+) -> list[dict[str, Any]]:
+    """The metadata rows of one write, one per field whose value differs (by field name), with
+    its audit entry appended (the changed fields' names only)."""
+    when = when or datetime.now(UTC)
+    rows = _changed_rows(resource_type, resource_id, action, before, after, actor, when)
+    audit.record_write(
+        session=session,
+        actor=actor,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        fields=[row["field_name"] for row in rows],
+        when=when,
+    )
+    return rows
 
 
 def _changed_rows(  # noqa: PLR0917 - the fields of one metadata row
