@@ -1427,7 +1427,9 @@ class _Importer:
         saved is the per-record machinery a record known to be new does not need: its stored
         state before and after (it has none before, so it is ``created``), a SAVEPOINT per
         record and per flat record, a refresh of the search read model per write (one for the
-        page) and a read of the audit trail's tail per write (chained in memory).
+        page), a read of the audit trail's tail per write (chained in memory), an INSERT of
+        history rows per write (one for the page), and the reads that check ids are free or
+        fetch a new record's nested rows back (``common.note_absent``).
         """
         first: dict[tuple[str, uuid.UUID], bytes] = {}
         flats_of = self._new_flats(records, first)
@@ -1442,9 +1444,9 @@ class _Importer:
             bind=self.connection, join_transaction_mode="rollback_only", expire_on_commit=False
         )
         audit.use_key(session, self.audit_key)
-        self._prepare_page_session(session, keys, list(chain.from_iterable(flats_of)))
         contexts: list[list[_Context]] = []
         try:
+            self._prepare_page_session(session, keys, list(chain.from_iterable(flats_of)))
             with (
                 audit.tail_in_session(session),
                 search_model.refreshed_once(session),
