@@ -122,30 +122,7 @@ def _audited_rows(  # noqa: PLR0917 - the fields of one write
     """The metadata rows of one write, one per field whose value differs (by field name), with
     its audit entry appended (the changed fields' names only)."""
     when = when or datetime.now(UTC)
-    rows = _changed_rows(resource_type, resource_id, action, before, after, actor, when)
-    audit.record_write(
-        session=session,
-        actor=actor,
-        action=action,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        fields=[row["field_name"] for row in rows],
-        when=when,
-    )
-    return rows
-
-
-def _changed_rows(  # noqa: PLR0917 - the fields of one metadata row
-    resource_type: str,
-    resource_id: uuid.UUID,
-    action: str,
-    before: Mapping[str, Any],
-    after: Mapping[str, Any],
-    actor: str,
-    when: datetime,
-) -> list[dict[str, Any]]:
-    """The metadata rows of one write: one per field whose value differs, by field name."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for field in sorted(set(before) | set(after)):
         old, new = _text(before.get(field)), _text(after.get(field))
         if old != new:
@@ -162,6 +139,15 @@ def _changed_rows(  # noqa: PLR0917 - the fields of one metadata row
                     "updated_by": actor,
                 }
             )
+    audit.record_write(
+        session=session,
+        actor=actor,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        fields=[row["field_name"] for row in rows],
+        when=when,
+    )
     return rows
 
 
