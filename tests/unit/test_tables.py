@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -291,3 +292,79 @@ def test_source_records_are_the_shared_contract() -> None:
         "name": "n",
         "description": "d",
     }
+
+
+def test_a_second_row_with_an_id_is_an_error_and_an_unknown_table_a_warning() -> None:
+    first = {"id": "s1", "organization_id": "o1", "name": "first"}
+    second = {"id": "s1", "organization_id": "o1", "name": "second"}
+    records = list(
+        assemble({**rows_of(("service", first), ("service", second)), "bogus.csv": [{"a": "1"}]})
+    )
+    assert [r.data["name"] for r in records] == ["first", "second"]
+    assert records[0].problems == ()
+    assert [(p.row, p.field, p.message) for p in records[1].problems] == [
+        ("services.csv row 3", "id", "a second row with this id")
+    ]
+    # The package's own problems travel with the first record only.
+    assert [(w.table, w.message) for w in records[0].warnings] == [
+        ("bogus.csv", "not a table of the HSDS profile")
+    ]
+    assert records[1].warnings == ()
+
+
+def test_a_row_nested_twice_in_one_record_is_one_row_with_its_problems_once() -> None:
+    service = {"id": "s1", "organization_id": "o1", "name": "x"}
+    contact = {"id": "c1", "service_id": "s1", "name": "desk"}
+    # The phone names its service and its contact: it is nested under both, one row.
+    phone = {"id": "p1", "service_id": "s1", "contact_id": "c1", "number": "1", "extension": "x"}
+    (record,) = assemble(rows_of(("service", service), ("contact", contact), ("phone", phone)))
+    (service_phone,) = record.data["phones"]
+    (contact_phone,) = record.data["contacts"][0]["phones"]
+    assert service_phone is contact_phone
+    assert service_phone["number"] == "1"
+    assert [(p.row, p.field) for p in record.problems] == [("phones.csv row 2", "extension")]
+
+
+def _package_of(size: int) -> dict[str, Any]:
+    """A package of ``size`` services with a schedule each, its rows made as they are read (as
+    csv.DictReader gives them) so only the assembler can hold them."""
+
+    def services() -> Any:
+        for number in range(size):
+            yield {"id": f"s{number}", "organization_id": "o1", "name": f"service {number}"}
+
+    def schedules() -> Any:
+        for number in range(size):
+            yield {
+                "id": f"h{number}",
+                "service_id": f"s{number}",
+                "byday": "MO,TU",
+                "freq": "WEEKLY",
+            }
+
+    return {"services.csv": services(), "schedules.csv": schedules()}
+
+
+def _peak_bytes_assembling(size: int) -> int:
+    """The most Python memory held at once while a package of ``size`` services is assembled
+    and each record is taken and let go (an importer's reading of it)."""
+    tracemalloc.start()
+    try:
+        count = 0
+        for record in assemble(_package_of(size)):
+            assert [schedule["id"] for schedule in record.data["schedules"]] == [f"h{count}"]
+            count += 1
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == size
+    return peak
+
+
+def test_assembling_a_package_holds_memory_bounded_by_a_record_not_the_package() -> None:
+    _peak_bytes_assembling(10)  # the profile's tables and schemas, loaded once and cached
+    small = _peak_bytes_assembling(1_000)
+    large = _peak_bytes_assembling(10_000)
+    # Ten times the rows: held whole, the peak grew about tenfold (about 7 KB a service); staged
+    # on disk it is one record, a batch of rows and fixed overheads at either size.
+    assert large < 1.5 * small, (small, large)

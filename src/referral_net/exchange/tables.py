@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -34,6 +33,7 @@ from functools import cache
 from typing import Any
 
 from referral_net.exchange.records import RECORD_TABLES, Problem, RecordTable, SourceRecord
+from referral_net.exchange.staged_rows import StagedRow, StagedRows
 from referral_net.hsds.profile import compiled_schema, profile_file
 
 
@@ -362,31 +362,12 @@ def from_cell(field_type: str, text: str) -> Any:
         raise _BadCell(f"is not a valid {field_type}") from error
 
 
-@dataclass
-class _Node:
-    """One row being assembled: its nested data, where it came from and what was wrong."""
-
-    table: str
-    origin: str
-    data: dict[str, Any]
-    keys: dict[str, str]
-    problems: list[Problem] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)
-
-    def problem(self, column: str, message: str) -> Problem:
-        """A problem of this row's ``column``."""
-        row_id = self.data.get("id")
-        return Problem(
-            self.table, self.origin, column, message, row_id if isinstance(row_id, str) else None
-        )
-
-
-def _read_rows(spec: Table, rows: Iterable[Mapping[str, str | None]]) -> Iterator[_Node]:
+def _read_rows(spec: Table, rows: Iterable[Mapping[str, str | None]]) -> Iterator[StagedRow]:
     nesting_keys = {link.parent_key for _parent, link in _parents_of(spec.name)}
     types = {column.name: column.type for column in spec.fields}
     # The header is row 1, so the first data row is row 2, as a spreadsheet numbers it.
     for number, row in enumerate(rows, start=2):
-        node = _Node(table=spec.name, origin=f"{spec.path} row {number}", data={}, keys={})
+        node = StagedRow(table=spec.name, origin=f"{spec.path} row {number}", data={}, keys={})
         bad: list[tuple[str, str]] = []
         for column, raw in row.items():
             # Spaces are data (a description may end with one); a blank cell is no value.
@@ -417,32 +398,6 @@ def _reachable(node: dict[str, Any], found: dict[int, None]) -> None:
                 _reachable(item, found)
 
 
-@dataclass
-class _Package:
-    """The rows of a datapackage being nested."""
-
-    nodes: dict[str, list[_Node]] = field(default_factory=lambda: defaultdict(list))
-    by_id: dict[str, dict[str, _Node]] = field(default_factory=lambda: defaultdict(dict))
-    # Warnings of rows that reach no record: they travel with the first record.
-    loose: list[Problem] = field(default_factory=list)
-
-    def index(self) -> None:
-        """Index every row by table and id; a second row with an id is an error."""
-        for name, table_nodes in self.nodes.items():
-            for node in table_nodes:
-                row_id = node.data.get("id")
-                if not isinstance(row_id, str) or not row_id:
-                    continue
-                if row_id in self.by_id[name]:
-                    node.problems.append(node.problem("id", "a second row with this id"))
-                else:
-                    self.by_id[name][row_id] = node
-
-    def parent(self, table: str, row_id: str) -> _Node | None:
-        """The row of ``table`` with ``row_id``, if the package holds it."""
-        return self.by_id.get(table, {}).get(row_id)
-
-
 def assemble(
     tables_rows: Mapping[str, Iterable[Mapping[str, str | None]]],
 ) -> Iterator[SourceRecord]:
@@ -459,30 +414,43 @@ def assemble(
     is nested in (table, row, field). A child naming a parent the package does not hold cannot be
     kept there: a warning of the records it does reach, or, when it reaches none (the official
     example's attribute and metadata rows), a warning carried by the first record. So is a table
-    the profile does not know. The package is held in memory while nesting (children may come
-    before or after their parents, in any file).
+    the profile does not know. Children may come before or after their parents, in any file, so
+    the rows are staged on disk while they are nested (:mod:`referral_net.exchange.staged_rows`):
+    what is in memory at once is one record and a batch of rows, whatever the package's size.
     """
-    package = _Package()
-    for key, rows in tables_rows.items():
-        spec = table_for(key)
-        if spec is None:
-            package.loose.append(Problem(key, key, "", "not a table of the HSDS profile"))
-            continue
-        package.nodes[spec.name].extend(_read_rows(spec, rows))
-    package.index()
-    for name in tables():
-        for node in package.nodes.get(name, ()):
-            _nest(node, package)
-    owner = {id(node.data): node for nodes in package.nodes.values() for node in nodes}
+    with StagedRows() as package:
+        loose: list[Problem] = []
+        for key, rows in tables_rows.items():
+            spec = table_for(key)
+            if spec is None:
+                loose.append(Problem(key, key, "", "not a table of the HSDS profile"))
+                continue
+            package.add(_read_rows(spec, rows))
+        for node in package.repeated_ids():
+            node.problems.append(node.problem("id", "a second row with this id"))
+            package.save(node)
+        for name in tables():
+            if _parents_of(name) or name == "service_capacity":
+                for node in package.rows_of(name):
+                    _nest(node, package, loose)
+        yield from _records(package, loose)
+
+
+def _records(package: StagedRows, loose: list[Problem]) -> Iterator[SourceRecord]:
+    """The package's top-level records, each built from its staged rows (loose problems, the
+    package's own, travel with the first)."""
     yielded = False
     for name in RECORD_TABLES:
-        for node in package.nodes.get(name, ()):
+        for staged in package.rows_of(name):
+            built: dict[int, StagedRow] = {}
+            node = package.tree(staged.seq, built)
+            owner = {id(row.data): row for row in built.values()}
             found: dict[int, None] = {}
             _reachable(node.data, found)
             nested = [owner[key] for key in found if key in owner]
             warnings = [warning for row in nested for warning in row.warnings]
             if not yielded:
-                warnings.extend(package.loose)
+                warnings.extend(loose)
                 yielded = True
             yield SourceRecord(
                 table=name,
@@ -491,17 +459,18 @@ def assemble(
                 problems=tuple(problem for row in nested for problem in row.problems),
                 warnings=tuple(warnings),
             )
-    if not yielded and package.loose:
+    if not yielded and loose:
         # Nothing to import: the package's problems are what the report must say.
-        yield SourceRecord("organization", package.loose[0].row, {}, tuple(package.loose))
+        yield SourceRecord("organization", loose[0].row, {}, tuple(loose))
 
 
-def _nest(node: _Node, package: _Package) -> None:
+def _nest(node: StagedRow, package: StagedRows, loose: list[Problem]) -> None:
     """Put ``node`` under every parent its keys name; a missing parent is a warning."""
     if node.table == "service_capacity":
         _embed_unit(node, package)
     relations = _parents_of(node.table)
     if not relations:
+        package.save(node)
         return
     stated = node.data.get("link_entity") or node.data.get("resource_type")
     placed = False
@@ -511,14 +480,12 @@ def _nest(node: _Node, package: _Package) -> None:
             # attributes and metadata name their parent's table: try it first.
             key=lambda pair: pair[0] != stated,
         )
-        parent_node = next(
-            (
-                (found, link)
-                for parent, link in candidates
-                if (found := package.parent(parent, parent_id)) not in (None, node)
-            ),
-            None,
-        )
+        parent_node: tuple[int, Link] | None = None
+        for parent, link in candidates:
+            found = package.first_with_id(parent, parent_id)
+            if found is not None and found != node.seq:
+                parent_node = (found, link)
+                break
         if parent_node is None:
             parent_table = candidates[0][0]
             node.warnings.append(
@@ -529,8 +496,8 @@ def _nest(node: _Node, package: _Package) -> None:
                 )
             )
             continue
-        found, link = parent_node
-        found.data.setdefault(link.key, []).append(node.data)
+        parent_seq, link = parent_node
+        package.link(parent_seq, link.key, node.seq)
         placed = True
         if (node.table, parent_key) not in _KEPT_PARENT_KEYS:
             node.data.pop(parent_key, None)
@@ -538,17 +505,19 @@ def _nest(node: _Node, package: _Package) -> None:
         if not node.keys:
             node.warnings.append(node.problem("", "the row names no parent"))
         node.warnings.append(node.problem("", "the row is in no record: it is not imported"))
-        package.loose.extend(node.problems + node.warnings)
+        loose.extend(node.problems + node.warnings)
+    package.save(node)
 
 
-def _embed_unit(node: _Node, package: _Package) -> None:
+def _embed_unit(node: StagedRow, package: StagedRows) -> None:
     """A capacity's unit nested as the served shape has it (``unit``, not ``unit_id``)."""
     unit_id = node.data.get("unit_id")
     if not isinstance(unit_id, str):
         return
-    unit = package.parent("unit", unit_id)
+    unit = package.first_with_id("unit", unit_id)
     if unit is None:
         node.problems.append(node.problem("unit_id", f"names unit {unit_id}, not in the package"))
         return
-    node.data["unit"] = unit.data
+    node.data["unit"] = None  # the unit's place among the keys; its row is nested when built
+    package.link(node.seq, "unit", unit, single=True)
     node.data.pop("unit_id", None)
