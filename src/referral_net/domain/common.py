@@ -24,6 +24,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import class_mapper
 from sqlmodel import Session, SQLModel, col, select
 
+from referral_net.db import flush_order
 from referral_net.db.models import Language, Phone, Schedule
 from referral_net.domain import history
 from referral_net.domain.languages import language_name
@@ -36,6 +37,7 @@ M = TypeVar("M", bound=SQLModel)
 # (``note_absent``).
 _ABSENT = "referral_net.common.absent_ids"
 _FRESH = "referral_net.common.fresh_records"
+_FLUSHED_TOGETHER = "referral_net.common.new_rows_flushed_together"
 ItemT = TypeVar("ItemT", bound=BaseModel)
 
 # Columns that name a nested row's parent: an update in place never changes them (no moves).
@@ -440,6 +442,28 @@ def get_or_404(session: Session, model: type[M], record_id: uuid.UUID, what: str
     return record
 
 
+def flush_new_rows_together(session: Session) -> None:
+    """Let ``session`` keep new records and their nested rows unflushed until a flush is due
+    (a query's autoflush, a commit, an explicit flush), then insert them table by table,
+    parents first, one batched INSERT per table (``db/flush_order``): a create no longer
+    flushes its record alone so that its nested rows can point at it."""
+    flush_order.insert_parents_first(session)
+    session.info[_FLUSHED_TOGETHER] = True
+
+
+def new_rows_flushed_together(session: Session) -> bool:
+    """Whether :func:`flush_new_rows_together` was asked of ``session``."""
+    return bool(session.info.get(_FLUSHED_TOGETHER))
+
+
+def flush_or_defer(session: Session) -> None:
+    """Flush a write's rows now, so that a database refusal is this write's, unless the session
+    flushes its new rows together (:func:`flush_new_rows_together`: a page of new records, whose
+    refusal sends the whole page back to be written record by record)."""
+    if not new_rows_flushed_together(session):
+        session.flush()
+
+
 @dataclass
 class _Fresh:
     """What a session knows of the records it created with ids :func:`note_absent` named: they
@@ -507,7 +531,7 @@ def fresh_children(
         if not (state.deleted or state.detached or row in session.deleted):
             rows.append(row)
             pending = pending or state.pending
-    if pending:
+    if pending and not new_rows_flushed_together(session):
         session.flush()  # as the query's autoflush would: a kept row is updated in place
     return rows
 

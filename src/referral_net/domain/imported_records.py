@@ -5,8 +5,9 @@ The API's ``XCreate`` schemas do not take every HSDS field a publisher's file ho
 contacts of a service at a location, a service's verification columns, imported ``metadata``
 rows, attributes linking to other taxonomies' terms, taxonomies and their terms, and how a
 location's point was placed. An import (``exchange/importer.py``) writes the record through its
-domain use case first, then these, in the same transaction; each function flushes and leaves
-the commit to its caller. Nested rows keep the ids they name (``common.replace_children``).
+domain use case first, then these, in the same transaction; each function flushes (unless the
+session flushes a page's new rows together, ``common.flush_or_defer``) and leaves the commit to
+its caller. Nested rows keep the ids they name (``common.replace_children``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from referral_net.db.models import (
     Unit,
 )
 from referral_net.domain.common import (
+    flush_or_defer,
     fresh_children,
     replace_children,
     replace_nested,
@@ -133,7 +135,7 @@ def upsert_programs(
         program.alternate_name = item.get("alternate_name")
         program.description = item.get("description") or ""
         session.add(program)
-    session.flush()
+    flush_or_defer(session)
 
 
 def program_owner(session: Session, program_id: uuid.UUID) -> uuid.UUID | None:
@@ -158,7 +160,7 @@ def set_service_columns(
     service.assured_by = assured_by
     service.assurer_email = assurer_email
     session.add(service)
-    session.flush()
+    flush_or_defer(session)
 
 
 def unit_for(session: Session, unit: Mapping[str, Any]) -> Unit:
@@ -185,7 +187,7 @@ def unit_for(session: Session, unit: Mapping[str, Any]) -> Unit:
         uri=unit.get("uri"),
     )
     session.add(created)
-    session.flush()
+    flush_or_defer(session)
     return created
 
 
@@ -255,14 +257,14 @@ def set_placement(
     location.geocoding_precision = geocoding_precision
     location.needs_geocoding = needs_geocoding
     session.add(location)
-    session.flush()
+    flush_or_defer(session)
 
 
 def set_last_modified(session: Session, record: Any, when: datetime) -> None:
     """Keep the source's ``last_modified`` on an imported record (``--keep-last-modified``)."""
     record.last_modified = when
     session.add(record)
-    session.flush()
+    flush_or_defer(session)
 
 
 def add_metadata(
@@ -288,7 +290,7 @@ def add_metadata(
                 updated_by=item["updated_by"],
             )
         )
-    session.flush()
+    flush_or_defer(session)
 
 
 def replace_foreign_attributes(
@@ -326,7 +328,7 @@ def replace_foreign_attributes(
         for row in unwanted:
             if row.taxonomy_term_id not in own:
                 session.delete(row)
-        session.flush()
+        flush_or_defer(session)
     if not items:
         return
     for item in items:
@@ -343,7 +345,7 @@ def replace_foreign_attributes(
         row.value = item.get("value")
         row.label = item.get("label")
         session.add(row)
-    session.flush()
+    flush_or_defer(session)
 
 
 def upsert_taxonomy(session: Session, data: Mapping[str, Any]) -> Taxonomy:
@@ -354,7 +356,7 @@ def upsert_taxonomy(session: Session, data: Mapping[str, Any]) -> Taxonomy:
     row.uri = data.get("uri")
     row.version = data.get("version")
     session.add(row)
-    session.flush()
+    flush_or_defer(session)
     return row
 
 
@@ -366,7 +368,7 @@ def upsert_term(session: Session, data: Mapping[str, Any]) -> TaxonomyTerm:
         setattr(row, name, data.get(name))
     row.description = data.get("description") or ""
     session.add(row)
-    session.flush()
+    flush_or_defer(session)
     return row
 
 

@@ -16,7 +16,9 @@ recorded or committed: the write and its history land together or not at all.
 Within :func:`creates_recorded_together` (an import's page of new records), a create's snapshot
 is taken when its block ends, as always, but its history rows and audit entry are written when
 the outer block ends, for every create of it at once (one multi-row INSERT of the metadata
-rows), and the create does not commit. The rows and entries are the ones it records alone.
+rows), and the create does not commit. The rows and entries are the ones it records alone. The
+new records are not flushed one by one either: the session inserts them, and their nested rows,
+table by table when a flush is due (``common.flush_new_rows_together``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from sqlalchemy import inspect
 from sqlmodel import Session
 
-from referral_net.domain import history
+from referral_net.domain import common, history
 from referral_net.security.roles import Principal
 
 Snapshot = Mapping[str, Any]
@@ -77,7 +79,8 @@ def recorded_write(
         if isinstance(record, Versioned):
             _stamp(record, new=True)
         session.add(record)
-        session.flush()
+        if not common.new_rows_flushed_together(session):
+            session.flush()
     else:
         before = snapshot(session, record)
     yield
@@ -122,6 +125,7 @@ def creates_recorded_together(session: Session) -> Iterator[None]:
     writes back. Updates and deletes inside it are recorded (and commit) as always."""
     deferred: list[history.Created] = []
     session.info[_DEFERRED] = deferred
+    common.flush_new_rows_together(session)
     try:
         yield
     finally:
