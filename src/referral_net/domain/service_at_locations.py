@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,10 @@ from referral_net.vocab import Locale, RecordStatus
 RESOURCE = "service_at_location"
 # What the change history follows (see ``history``).
 HISTORY_COLUMNS = ("service_id", "location_id", "description")
+# session.info key: (service id, location id) pairs no stored link joins (``note_unlinked``).
+_UNLINKED = "referral_net.service_at_locations.unlinked"
+# Service ids per IN list when checking a page's pairs (well inside every driver's bind limits).
+_PAIR_CHUNK = 500
 
 
 def _snapshot(session: Session, link: ServiceAtLocation) -> dict[str, Any]:
@@ -224,6 +229,39 @@ def nest(
     ]
 
 
+def note_unlinked(session: Session, pairs: Iterable[tuple[uuid.UUID, uuid.UUID]]) -> None:
+    """Tell the session which of these (service id, location id) pairs no stored link joins
+    (one query per chunk of pairs; an import's page of new links): linking such a pair once
+    then skips the duplicate check's own query."""
+    wanted = set(pairs)
+    listed = sorted({service_id for service_id, _ in wanted})
+    stored: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    for start in range(0, len(listed), _PAIR_CHUNK):
+        rows = session.exec(
+            select(col(ServiceAtLocation.service_id), col(ServiceAtLocation.location_id)).where(
+                col(ServiceAtLocation.service_id).in_(listed[start : start + _PAIR_CHUNK])
+            )
+        )
+        stored.update((service_id, location_id) for service_id, location_id in rows)
+    unlinked: set[tuple[uuid.UUID, uuid.UUID]] = session.info.setdefault(_UNLINKED, set())
+    unlinked.update(wanted - stored)
+
+
+def _linked(session: Session, service_id: uuid.UUID, location_id: uuid.UUID) -> bool:
+    """Whether a link joins the service and the location (stored, or added in this session)."""
+    unlinked: set[tuple[uuid.UUID, uuid.UUID]] | None = session.info.get(_UNLINKED)
+    if unlinked is not None and (service_id, location_id) in unlinked:
+        unlinked.discard((service_id, location_id))  # once: a second link of the pair is checked
+        return False
+    exists = session.exec(
+        select(col(ServiceAtLocation.id)).where(
+            col(ServiceAtLocation.service_id) == service_id,
+            col(ServiceAtLocation.location_id) == location_id,
+        )
+    ).first()
+    return exists is not None
+
+
 def create(
     *,
     session: Session,
@@ -243,13 +281,7 @@ def create(
         access.can_edit(principal, location.organization_id)
     ):
         raise Forbidden("The location belongs to another organization.")
-    exists = session.exec(
-        select(ServiceAtLocation).where(
-            col(ServiceAtLocation.service_id) == service.id,
-            col(ServiceAtLocation.location_id) == location.id,
-        )
-    ).first()
-    if exists is not None:
+    if _linked(session, service.id, location.id):
         raise Conflict("The service is already linked to that location.")
     link = ServiceAtLocation(
         id=record_id(session, ServiceAtLocation, data.id, principal=principal, trusted=trusted_ids),

@@ -34,6 +34,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from referral_net.db.models import Attribute, Taxonomy, TaxonomyTerm
+from referral_net.domain import common
 from referral_net.errors import InvalidInput, NotFound, validation_errors
 from referral_net.resources import resource_path
 from referral_net.vocab import Locale
@@ -511,17 +512,42 @@ def categories_for(
 ) -> dict[uuid.UUID, list[TaxonomyTerm]]:
     """The category terms of many records in one query, by record id, ordered by code."""
     grouped: dict[uuid.UUID, list[TaxonomyTerm]] = {link_id: [] for link_id in link_ids}
-    if not grouped:
+    stored = [
+        link_id
+        for link_id in grouped
+        if not _fresh_categories(session, link_entity, link_id, grouped)
+    ]
+    if not stored:
         return grouped
     rows = session.exec(
         select(col(Attribute.link_id), TaxonomyTerm)
         .join(TaxonomyTerm, col(TaxonomyTerm.id) == col(Attribute.taxonomy_term_id))
-        .where(*_category_links_of(link_entity, list(grouped)))
+        .where(*_category_links_of(link_entity, stored))
         .order_by(col(TaxonomyTerm.code), col(Attribute.link_id))
     )
     for link_id, term in rows:
         grouped[link_id].append(term)
     return grouped
+
+
+def _fresh_categories(
+    session: Session,
+    link_entity: str,
+    link_id: uuid.UUID,
+    grouped: dict[uuid.UUID, list[TaxonomyTerm]],
+) -> bool:
+    """Fill ``grouped[link_id]`` from the session when the record is one it created fresh
+    (``common.fresh_children``: its category links are the ones it added); False otherwise."""
+    attributes = common.fresh_children(session, Attribute, "link_id", link_id)
+    if attributes is None:
+        return False
+    terms = [
+        session.get_one(TaxonomyTerm, attribute.taxonomy_term_id)
+        for attribute in attributes
+        if attribute.link_entity == link_entity and attribute.link_type == CATEGORY_LINK_TYPE
+    ]
+    grouped[link_id] = sorted(terms, key=lambda term: term.code or "")
+    return True
 
 
 def category_labels_for(

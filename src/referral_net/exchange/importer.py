@@ -1513,6 +1513,16 @@ class _Importer:
         for model in _NESTED_ID_MODELS:
             common.note_absent(session, model, nested - _stored_ids(session, model, nested))
         areas.look_up_area_codes(session, [p for p in map(_given_point, flats) if p is not None])
+        service_at_locations.note_unlinked(
+            session,
+            [
+                (service_id, location_id)
+                for flat in flats
+                if flat.table == "service_at_location"
+                and (service_id := _optional_uuid(flat.data.get("service_id"))) is not None
+                and (location_id := _optional_uuid(flat.data.get("location_id"))) is not None
+            ],
+        )
         for table, ids in parents.items():
             model = _MODELS[table]
             column = SQLModel.metadata.tables[table].c.id
