@@ -55,12 +55,13 @@ from sqlalchemy import (
     delete,
     event,
     func,
-    inspect,
     or_,
     select,
     union,
 )
 from sqlalchemy.orm import ORMExecuteState, SessionTransaction, UOWTransaction
+from sqlalchemy.orm.attributes import get_history
+from sqlalchemy.orm.base import PASSIVE_NO_INITIALIZE
 from sqlmodel import Session
 
 from referral_net.db import dialect
@@ -721,11 +722,12 @@ def _after_flush(session: Session, _flush: UOWTransaction) -> None:
         table = getattr(record, "__tablename__", None)
         specs = _TRACKED.get(table, ()) if isinstance(table, str) else ()
         for kind, attribute in specs:
-            state = inspect(record)
-            history = state.attrs[attribute].history  # passive: loads nothing
+            # Passive: loads nothing. (Not ``inspect(record).attrs[...]``: that builds a state
+            # for every attribute of the record, a cost each flushed row paid.)
+            history = get_history(record, attribute, passive=PASSIVE_NO_INITIALIZE)
             _touched(session).add(
                 kind,
-                chain([state.dict.get(attribute)], history.added or (), history.deleted or ()),
+                chain([record.__dict__.get(attribute)], history.added or (), history.deleted or ()),
             )
 
 
