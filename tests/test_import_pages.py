@@ -211,3 +211,26 @@ def test_a_page_import_repeated_is_unchanged(
     after = _rows(paged)
     assert len(after.pop("audit_entry")) == len(before.pop("audit_entry")) + 1  # the import's
     assert after == before
+
+
+def test_a_page_linking_a_service_to_a_location_twice_is_written_one_by_one(
+    engines: tuple[Engine, Engine], copies: Path, pages: list[bool], tmp_path: Path
+) -> None:
+    records = json.loads(copies.read_text(encoding="utf-8"))
+    (link,) = records[1]["service_at_locations"]
+    # The same service and location again, under an id of its own: the page's one check of
+    # its links (service_at_locations.note_unlinked) lets the first through, not the second.
+    records[1]["service_at_locations"].append(
+        {"id": str(uuid.uuid4()), "location": link["location"]}
+    )
+    source = tmp_path / "linked-twice.json"
+    source.write_text(json.dumps(records), encoding="utf-8")
+    paged, one_by_one = engines
+    report = _import(paged, source, skip_invalid=True)
+    assert pages == [False, True, True]
+    assert [(e.table, e.message) for e in report.errors] == [
+        ("service_at_location", "The service is already linked to that location.")
+    ]
+    assert _report(report) == _report(_one_by_one(one_by_one, source, skip_invalid=True))
+    _same_rows(paged, one_by_one)
+    _chain_holds(paged)
