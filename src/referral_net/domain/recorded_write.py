@@ -27,7 +27,8 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from functools import cache
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 from sqlalchemy import inspect
 from sqlmodel import Session
@@ -76,8 +77,8 @@ def recorded_write(
     """
     if action == history.CREATE:
         before: Snapshot = {}
-        if isinstance(record, Versioned):
-            _stamp(record, new=True)
+        if _versioned(type(record)):
+            _stamp(cast("Versioned", record), new=True)
         session.add(record)
         if not common.new_rows_flushed_together(session):
             session.flush()
@@ -100,8 +101,8 @@ def recorded_write(
     # Deleted in the block: still pending in the session, or already flushed by a query.
     deleted = record in session.deleted or bool(inspect(record, raiseerr=True).deleted)
     if not deleted:
-        if action != history.CREATE and isinstance(record, Versioned):
-            _stamp(record, new=False)
+        if action != history.CREATE and _versioned(type(record)):
+            _stamp(cast("Versioned", record), new=False)
         session.add(record)
     session.flush()
     after = {} if deleted else snapshot(session, record)
@@ -131,6 +132,13 @@ def creates_recorded_together(session: Session) -> Iterator[None]:
     finally:
         session.info.pop(_DEFERRED, None)
     history.record_creates(session=session, created=deferred)
+
+
+@cache
+def _versioned(model: type) -> bool:
+    """Whether records of ``model`` are :class:`Versioned` (asked once per model: an
+    ``isinstance`` check against a runtime protocol inspects the attributes on every call)."""
+    return all(hasattr(model, name) for name in ("version", "last_modified"))
 
 
 def _stamp(record: Versioned, *, new: bool) -> None:
