@@ -44,8 +44,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlalchemy import func, insert
+from sqlmodel import Session, SQLModel, col, select
 
 from referral_net.db import dialect
 from referral_net.db.engine import begin_write
@@ -61,6 +61,8 @@ READ_EXACT = "read_exact"
 _APPEND_LOCK_KEY = 0x6175646974
 # session.info key: the tail kept in memory by :func:`tail_in_session` (None until first read).
 _TAIL_IN_SESSION = "referral_net.audit.tail_in_session"
+# session.info key: the entries appended within tail_in_session, inserted when it ends.
+_ROWS_IN_SESSION = "referral_net.audit.rows_in_session"
 _SESSION_KEY = "audit"
 _SESSION_MAC_KEY = "audit_key"
 
@@ -190,16 +192,24 @@ def tail_in_session(session: Session) -> Iterator[None]:
     """Within the block, appends chain onto a tail this session keeps in memory.
 
     For a batch of writes in one transaction (an import's page): the lock is taken and the tail
-    read once, for the block's first append, and entries are not flushed one by one (they land
-    with the session's next flush, in ``seq`` order as the chain needs none). Safe because the
-    append lock is held until the transaction ends, so no other writer can chain meanwhile; a
-    block that raises leaves its caller to roll the transaction back, entries and all.
+    read once, for the block's first append, and entries are not flushed one by one: they are
+    inserted together when the block ends (in ``seq`` order, though the chain needs none). Safe
+    because the append lock is held until the transaction ends, so no other writer can chain
+    meanwhile; a block that raises leaves its caller to roll the transaction back, entries and
+    all (nothing of it is inserted).
     """
     session.info[_TAIL_IN_SESSION] = None
+    rows: list[dict[str, Any]] = []
+    session.info[_ROWS_IN_SESSION] = rows
     try:
         yield
     finally:
         session.info.pop(_TAIL_IN_SESSION, None)
+        session.info.pop(_ROWS_IN_SESSION, None)
+    if rows:
+        # Core, not ORM objects: a page's entries are many, and a model instance each cost
+        # more than the INSERT (the rows are the ones append would have flushed).
+        session.connection().execute(insert(SQLModel.metadata.tables["audit_entry"]), rows)
 
 
 def _tail(session: Session) -> tuple[int | None, str, str | None] | None:
@@ -228,39 +238,40 @@ def append(
     endpoint: str,
     detail: dict[str, Any] | None = None,
     when: datetime | None = None,
-) -> AuditEntry:
-    """Chain one entry onto the trail; flushed, not committed (the caller's commit lands it)."""
+) -> None:
+    """Chain one entry onto the trail, not committed (the caller's commit lands it): flushed,
+    or within :func:`tail_in_session` inserted with the block's other entries when it ends."""
     tail = _tail(session)
-    seq = 1 if tail is None or tail[0] is None else tail[0] + 1
-    prev_hash = GENESIS_HASH if tail is None else tail[1]
     prev_mac = None if tail is None else tail[2]
     key = _session_key(session)
     if key is None and prev_mac is not None:
         raise AuditKeyMissing(
             "The audit trail is anchored with an audit key: set REFERRAL_NET_AUDIT_KEY."
         )
-    entry = AuditEntry(
-        seq=seq,
-        occurred_at=(when or datetime.now(UTC)).astimezone(UTC),
-        actor=actor,
-        role=role,
-        action=action,
-        resource_type=resource_type,
-        resource_id=None if resource_id is None else str(resource_id),
-        endpoint=endpoint,
-        detail=detail,
-        prev_hash=prev_hash,
-        entry_hash="",
+    fields: dict[str, Any] = {
+        "seq": 1 if tail is None or tail[0] is None else tail[0] + 1,
+        "occurred_at": (when or datetime.now(UTC)).astimezone(UTC),
+        "actor": actor,
+        "role": role,
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": None if resource_id is None else str(resource_id),
+        "endpoint": endpoint,
+        "detail": detail,
+        "prev_hash": GENESIS_HASH if tail is None else tail[1],
+    }
+    entry_hash = compute_hash(**fields)
+    entry_mac = (
+        None if key is None else compute_mac(key=key, prev_mac=prev_mac, entry_hash=entry_hash)
     )
-    entry.entry_hash = _entry_hash(entry)
-    if key is not None:
-        entry.entry_mac = compute_mac(key=key, prev_mac=prev_mac, entry_hash=entry.entry_hash)
-    session.add(entry)
-    if _TAIL_IN_SESSION in session.info:
-        session.info[_TAIL_IN_SESSION] = (entry.seq, entry.entry_hash, entry.entry_mac)
-    else:
-        session.flush()
-    return entry
+    row = fields | {"entry_hash": entry_hash, "entry_mac": entry_mac}
+    kept: list[dict[str, Any]] | None = session.info.get(_ROWS_IN_SESSION)
+    if kept is not None:
+        kept.append(row)
+        session.info[_TAIL_IN_SESSION] = (row["seq"], entry_hash, entry_mac)
+        return
+    session.add(AuditEntry(**row))
+    session.flush()
 
 
 def record_write(
@@ -272,13 +283,13 @@ def record_write(
     resource_id: str | uuid.UUID,
     fields: Iterable[str],
     when: datetime | None = None,
-) -> AuditEntry:
+) -> None:
     """Record a write: the caller's role and endpoint if bound, else a system (CLI) write.
 
     ``fields`` are the names of the changed fields; their values never enter the trail.
     """
     context = current(session)
-    return append(
+    append(
         session=session,
         actor=context.principal.audit_name if context else actor,
         role=context.principal.role.value if context else SYSTEM_ROLE,
