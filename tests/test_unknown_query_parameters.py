@@ -10,14 +10,21 @@ from __future__ import annotations
 from typing import Annotated
 
 import pytest
-from fastapi import Depends, FastAPI, Query
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.dependencies.utils import get_dependant
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
+from starlette.datastructures import QueryParams
 
 from referral_net.api.pagination import PageDep
-from referral_net.api.params import query_parameter_names
+from referral_net.api.params import (
+    SearchQueryParameters,
+    parse_query,
+    query_parameter_names,
+    reads_query_model,
+)
 
 pytestmark = pytest.mark.db
 
@@ -115,3 +122,54 @@ def _endpoint(
 def test_query_parameter_names_walk_the_dependency_tree() -> None:
     names = query_parameter_names(get_dependant(path="/x", call=_endpoint))
     assert names == {"q", "page", "per_page", "order-by", "colour"}
+
+
+class _ReadItself(BaseModel):
+    shade: str | None = None
+    tags: list[str] | None = None
+
+
+@reads_query_model(_ReadItself)
+async def _reads_itself(request: Request) -> _ReadItself:
+    return parse_query(_ReadItself, request.query_params)
+
+
+def _endpoint_reading_a_model(given: Annotated[_ReadItself, Depends(_reads_itself)]) -> None:
+    return None
+
+
+def test_a_model_a_dependency_reads_itself_is_known() -> None:
+    names = query_parameter_names(get_dependant(path="/x", call=_endpoint_reading_a_model))
+    assert names == {"shade", "tags"}
+
+
+def test_parse_query_reads_repeats_as_fastapi_does() -> None:
+    # A list field takes every value in order; any other field its last one (FastAPI's rule).
+    given = QueryParams("tags=a&shade=red&tags=b&shade=blue")
+    assert parse_query(_ReadItself, given) == _ReadItself(shade="blue", tags=["a", "b"])
+    assert parse_query(_ReadItself, QueryParams("")) == _ReadItself()
+
+
+def test_parse_query_refuses_with_the_query_location() -> None:
+    class Numbers(BaseModel):
+        age: int | None = None
+        limit: int = 10
+
+    with pytest.raises(RequestValidationError) as refused:
+        parse_query(Numbers, QueryParams("age=old&limit=&other=1"))
+    assert [(e["loc"], e["type"]) for e in refused.value.errors()] == [
+        (("query", "age"), "int_parsing"),
+        (("query", "limit"), "int_parsing"),
+    ]
+
+
+def test_the_search_parameters_are_documented_from_their_model(app: FastAPI) -> None:
+    declared = app.openapi()["paths"]["/api/v1/search"]["get"]["parameters"]
+    query = {p["name"]: p for p in declared if p["in"] == "query"}
+    assert set(query) == set(SearchQueryParameters.model_fields) | {"f"}
+    assert query["limit"]["schema"]["minimum"] == 1
+    assert query["limit"]["schema"]["default"] == 10
+    assert query["near"]["description"] == "lat,lon: nearest first, with distances."
+    assert query["category"]["schema"]["anyOf"][0]["type"] == "array"
+    assert query["department"]["schema"]["anyOf"][0]["pattern"] == r"^\d{2}$"
+    assert not any(p["required"] for p in declared)

@@ -10,7 +10,12 @@ from fastapi import APIRouter, Header, Query, Response
 
 from referral_net.api.deps import PrincipalDep, SessionDep, in_one_hop
 from referral_net.api.negotiation import choose
-from referral_net.api.params import KnownQueryOnly, SearchParams
+from referral_net.api.params import (
+    KnownQueryOnly,
+    SearchParams,
+    SearchQueryParameters,
+    query_model_parameters,
+)
 from referral_net.domain import search as search_domain
 from referral_net.schemas.features import (
     GEOJSON_MEDIA_TYPE,
@@ -58,6 +63,8 @@ def _as_geojson(page: SearchPage) -> Response:
         }
     },
     dependencies=[KnownQueryOnly],
+    # The search parameters are read by one dependency in one validation (api/params.py).
+    openapi_extra={"parameters": query_model_parameters(SearchQueryParameters)},
 )
 async def search(
     session: SessionDep,
