@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Annotated, Any, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
@@ -24,7 +25,6 @@ from pydantic.fields import FieldInfo
 from starlette.datastructures import QueryParams
 
 from referral_net import validation
-from referral_net.api.deps import SettingsDep
 from referral_net.api.i18n import ContentLocaleDep
 from referral_net.domain.search import SearchQuery
 from referral_net.errors import BadRequest, InvalidInput
@@ -281,11 +281,14 @@ def _language_code(language: str | None) -> str | None:
 
 
 class SearchQueryParameters(BaseModel):
-    """The query string of ``GET /api/v1/search`` (besides ``f``), as given: one model, validated
-    in one step (:func:`parse_query`); :func:`search_params` checks how the values combine."""
+    """The query string of ``GET /api/v1/search``, as given: one model, validated in one step
+    (:func:`parse_query`); :func:`search_params` checks how the values combine."""
 
     model_config = ConfigDict(frozen=True)
 
+    f: Literal["json", "geojson"] | None = Field(
+        None, description="Answer format; else chosen by Accept (application/geo+json)."
+    )
     near: str | None = Field(
         None, description="lat,lon: nearest first, with distances.", examples=["14.8347,-91.5181"]
     )
@@ -321,13 +324,24 @@ class SearchQueryParameters(BaseModel):
     page: int = Field(1, ge=1, le=100_000)
 
 
+@dataclass(frozen=True)
+class SearchRequest:
+    """A search as asked: the checked query, and the format its ``f`` names (None: by Accept)."""
+
+    query: SearchQuery
+    answer_format: Literal["json", "geojson"] | None
+
+
 @reads_query_model(SearchQueryParameters)
-async def search_params(
-    request: Request, settings: SettingsDep, locale: ContentLocaleDep
-) -> SearchQuery:
+async def search_params(request: Request, locale: ContentLocaleDep) -> SearchRequest:
     """The search a query string asks for, checked: exactly one mode, its filters, one page
-    within the settings' caps (400 for impossible combinations, 422 for bad values)."""
+    within the settings' caps (400 for impossible combinations, 422 for bad values).
+
+    The settings come from the application, not from a dependency of their own: FastAPI's
+    solving costs about 8 microseconds per dependency on every request (docs/performance.md).
+    """
     given = parse_query(SearchQueryParameters, request.query_params)
+    settings: Settings = request.app.state.settings
     mode = _mode(
         near=given.near,
         bbox=given.bbox,
@@ -339,7 +353,7 @@ async def search_params(
     latitude, longitude = _reference_point(given.near, given.covers)
     language_code = _language_code(given.language)
     instant = evaluation_instant(given.open_now, given.open_at)
-    return SearchQuery(
+    query = SearchQuery(
         mode=mode,
         latitude=latitude,
         longitude=longitude,
@@ -364,6 +378,7 @@ async def search_params(
         capacity_stale_after=timedelta(hours=settings.capacity_stale_hours),
         max_radius_m=settings.max_radius_m,
     )
+    return SearchRequest(query=query, answer_format=given.f)
 
 
-SearchParams = Annotated[SearchQuery, Depends(search_params)]
+SearchParams = Annotated[SearchRequest, Depends(search_params)]

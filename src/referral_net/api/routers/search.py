@@ -3,10 +3,8 @@ the page as JSON, or as GeoJSON (``f=geojson`` or ``Accept: application/geo+json
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
 import orjson
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Request, Response
 
 from referral_net.api.deps import PrincipalDep, SessionDep, in_one_hop
 from referral_net.api.negotiation import choose
@@ -67,15 +65,11 @@ def _as_geojson(page: SearchPage) -> Response:
     openapi_extra={"parameters": query_model_parameters(SearchQueryParameters)},
 )
 async def search(
+    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
-    query: SearchParams,
+    asked: SearchParams,
     response: Response,
-    f: Annotated[
-        Literal["json", "geojson"] | None,
-        Query(description="Answer format; else chosen by Accept (application/geo+json)."),
-    ] = None,
-    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     """Find services at locations for one geometric mode and any filters (combined with AND).
 
@@ -84,11 +78,11 @@ async def search(
     confidential ones do not exist for those audiences. Bad queries get a 400/422 problem.
     The GeoJSON form has one Feature per result (docs/geojson.md).
     """
-    shape = (
-        _as_geojson
-        if choose(FORMATS, f=f, accept=accept, default="json") == "geojson"
-        else _as_json
+    chosen = choose(
+        FORMATS, f=asked.answer_format, accept=request.headers.get("accept"), default="json"
     )
+    shape = _as_geojson if chosen == "geojson" else _as_json
+    query = asked.query
 
     def answer() -> Response:
         return shape(search_domain.search(session=session, principal=principal, query=query))
