@@ -71,7 +71,7 @@ def _nearest(
         if window_m is not None:  # SpatiaLite: this index window (within the radius)
             shape = dataclasses.replace(shape, window=True)
             bound_values.update(plan.window_parameters(query, window_m))
-        rows = list(session.connection().execute(plan.nearest(shape), bound_values))
+        rows = session.connection().execute(plan.nearest(shape), bound_values).all()
         if not first:
             first.append(rows[0])
         return bound.Attempt(
@@ -93,7 +93,7 @@ def _page(
     if query.mode == "near":
         return _nearest(session, shape, query, values, total).entries
     paging = {"limit": query.limit, "offset": query.offset}
-    rows = session.connection().execute(plan.listing(shape), {**values, **paging})
+    rows = session.connection().execute(plan.listing(shape), {**values, **paging}).all()
     return [entry(row) for row in rows]
 
 
