@@ -6,10 +6,13 @@ endpoint, for the anchor app (bench/minimal_app.py) and, with ``--before-src``, 
 tree, on a database that search_bench.py loaded:
 
     .venv/bin/python bench/request_cost.py --size 10000 --before-src ../old/src
+    .venv/bin/python bench/request_cost.py --size 1000000 --workers 2 --connections 16 \\
+        --rounds 6 --before-src ../old/src     # issue 13's c16 comparison, interleaved
 
-Each server runs with one worker; ``wrk -t1 -c4`` drives it with the random-point script
-(bench/random_points.lua, nearest-10 + category unless ``--mode radius``) for ``--seconds``,
-the servers interleaved for ``--rounds`` rounds. The CPU time (user + system) of the server's
+Each server runs with one worker (``--workers``); ``wrk -t1 -c4`` (``--connections``) drives
+it with the random-point script (bench/random_points.lua, nearest-10 + category unless ``--mode
+radius``) for ``--seconds``, the servers interleaved for ``--rounds`` rounds, the order
+alternating. The CPU time (user + system) of the server's
 processes and of the PostgreSQL backends connected to the database is read from /proc before
 and after each run and divided by the requests served. The figures are medians of the rounds.
 """
@@ -78,11 +81,14 @@ def _backend_pids(dsn: str, database: str) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
-def measure(base: str, dsn: str, database: str, mode: str, seconds: int) -> tuple[float, ...]:
+def measure(
+    base: str, dsn: str, database: str, mode: str, seconds: int, *, connections: int = 4
+) -> tuple[float, ...]:
     """One wrk run against ``base``: requests per second, server and database CPU ms/request."""
     port = int(base.rsplit(":", 1)[1])
     env = {**os.environ, "BENCH_MODE": mode}
-    command = ["wrk", "-t1", "-c4", "-s", str(LUA), "--timeout", "30s"]
+    threads = "-t2" if connections > 4 else "-t1"
+    command = ["wrk", threads, f"-c{connections}", "-s", str(LUA), "--timeout", "30s"]
     subprocess.run([*command, "-d2s", base], env=env, capture_output=True, check=True)
     servers, backends = _server_pids(port), _backend_pids(dsn, database)
     before = _cpu_seconds(servers), _cpu_seconds(backends)
@@ -109,6 +115,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--before-src", help="src/ of an earlier tree, served as 'before'")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers per server")
+    parser.add_argument("--connections", type=int, default=4, help="wrk connections")
     args = parser.parse_args()
     settings = existing_database("postgis", args.size)
     if settings is None:
@@ -116,29 +124,39 @@ def main() -> None:
     dsn = _pg_dsn(settings)
     database = dsn.rsplit("/", 1)[1]
     servers: dict[str, AbstractContextManager[str]] = {
-        "endpoint": server(settings, 1, name="cost-endpoint"),
-        "anchor": anchor_server(settings, 1),
+        "endpoint": server(settings, args.workers, name="cost-endpoint"),
+        "anchor": anchor_server(settings, args.workers),
     }
     if args.before_src:
         before_env = {"PYTHONPATH": str(Path(args.before_src).resolve())}
-        servers["before"] = server(settings, 1, extra_env=before_env, name="cost-before")
+        servers["before"] = server(settings, args.workers, extra_env=before_env, name="cost-before")
     bases = {name: context.__enter__() for name, context in servers.items()}
     try:
         runs: dict[str, list[tuple[float, ...]]] = {name: [] for name in bases}
-        for _ in range(args.rounds):
-            for name, base in bases.items():
-                runs[name].append(measure(base, dsn, database, args.mode, args.seconds))
+        for round_number in range(args.rounds):
+            # Alternate the order, so that no server always runs after the same one.
+            order = list(bases.items())
+            for name, base in order if round_number % 2 == 0 else reversed(order):
+                runs[name].append(
+                    measure(
+                        base, dsn, database, args.mode, args.seconds, connections=args.connections
+                    )
+                )
     finally:
         for context in servers.values():
             context.__exit__(None, None, None)
-    print(f"{args.size:,} rows, {args.mode}, wrk -t1 -c4, 1 worker, medians of {args.rounds}")
-    print("| server | req/s | server CPU ms/request | PostgreSQL CPU ms/request |")
-    print("|---|---|---|---|")
+    print(
+        f"{args.size:,} rows, {args.mode}, wrk -c{args.connections}, {args.workers} worker(s), "
+        f"medians of {args.rounds} interleaved rounds"
+    )
+    print("| server | req/s | req/s by round | server CPU ms/request | PostgreSQL CPU ms/request |")
+    print("|---|---|---|---|---|")
     for name, measured in runs.items():
         rate, python, database_cpu = (
             statistics.median(column) for column in zip(*measured, strict=True)
         )
-        print(f"| {name} | {rate:,.0f} | {python:.2f} | {database_cpu:.2f} |")
+        rounds = ", ".join(f"{run[0]:,.0f}" for run in measured)
+        print(f"| {name} | {rate:,.0f} | {rounds} | {python:.2f} | {database_cpu:.2f} |")
 
 
 if __name__ == "__main__":
