@@ -101,3 +101,20 @@ def test_unknown_category_in_a_body_names_categories(
     assert [error["field"] for error in response.json()["errors"]] == ["categories"]
     assert "item 2" in response.json()["errors"][0]["message"]
     assert "zz.secret-code" not in response.text
+
+
+@pytest.mark.parametrize(("asked", "announced"), [("en", "en"), ("es", "es"), (None, "es")])
+def test_a_search_announces_its_language(
+    client: TestClient, taxonomy_loaded: None, asked: str | None, announced: str
+) -> None:
+    # The search negotiates its locale itself (api/hot_reads.py): the answer still says which.
+    headers = {"Accept-Language": asked} if asked else {}
+    for answer_format in ("json", "geojson"):
+        response = client.get(
+            "/api/v1/search", params={"near": "14.84,-91.52", "f": answer_format}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["content-language"] == announced
+    refused = client.get("/api/v1/search", params={"near": "91,0"}, headers=headers)
+    assert refused.status_code == 422
+    assert "content-language" not in refused.headers

@@ -86,3 +86,22 @@ def test_text_inputs_document_that_they_take_no_nul() -> None:
     assert all("pattern" in p["schema"] or p["schema"].get("type") != "string" for p in query), (
         "every plain string query parameter carries a pattern"
     )
+
+
+def test_the_search_documents_what_its_explicit_context_reads() -> None:
+    # The search declares no dependencies (api/hot_reads.py); its operation must still show the
+    # caller's two security schemes and Accept-Language exactly as a route declaring them does,
+    # and every search parameter once.
+    spec = create_app(Settings(database_url="sqlite:///unused.db")).openapi()
+    search = spec["paths"]["/api/v1/search"]["get"]
+    declared = spec["paths"]["/api/v1/services/{service_id}"]["get"]
+    assert search["security"] == declared["security"]
+    assert {"HTTPBearer", "APIKeyHeader"} == {name for item in search["security"] for name in item}
+
+    def by_name(operation: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return {parameter["name"]: parameter for parameter in operation["parameters"]}
+
+    assert by_name(search)["accept-language"] == by_name(declared)["accept-language"]
+    names = [parameter["name"] for parameter in search["parameters"]]
+    assert len(names) == len(set(names))
+    assert {"near", "category", "radius_m", "limit", "page", "f"} <= set(names)

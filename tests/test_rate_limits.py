@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
-from referral_net.api import ratelimit
+from referral_net.api import hot_reads, ratelimit
 from referral_net.api.security_headers import EMBED_PATH_PREFIX
 from referral_net.main import create_app
 from referral_net.security.roles import Principal, Role
@@ -130,6 +130,25 @@ def test_hot_read_answers_carry_the_limit_headers(make_app: AppFactory, path: st
         assert response.headers["RateLimit-Limit"] == "3"
         assert int(response.headers["RateLimit-Remaining"]) == expected_remaining
     _assert_429(client.get(path))
+
+
+def test_search_refuses_in_the_order_its_dependencies_did(make_app: AppFactory) -> None:
+    # The search opens its caller, limit and known parameters itself (api/hot_reads.py), in the
+    # order FastAPI resolved them as dependencies: a bad key (401, not counted), then the limit
+    # (429), then an unknown parameter (400), then the values (422).
+    client = _client(make_app(rate_limit_public_per_minute=2))
+    unknown = "/api/v1/search?near=14.84,-91.52&nearr=1"
+    wrong_key = client.get(unknown, headers={"X-API-Key": "rn_not-a-key"})
+    assert wrong_key.status_code == 401, wrong_key.text
+    assert "RateLimit-Remaining" not in wrong_key.headers
+    first = client.get(unknown)
+    assert first.status_code == 400, first.text
+    assert "nearr" in first.json()["detail"]
+    assert first.headers["RateLimit-Remaining"] == "1"
+    second = client.get("/api/v1/search?near=91,-91.52")
+    assert second.status_code == 422, second.text
+    assert second.headers["RateLimit-Remaining"] == "0"
+    _assert_429(client.get(unknown))
 
 
 def test_every_limited_answer_carries_the_limit_headers(make_app: AppFactory) -> None:
@@ -281,10 +300,13 @@ def test_every_api_route_is_rate_limited(make_app: AppFactory) -> None:
     app = make_app()
     api_routes = [r for r in iter_route_contexts(app.routes) if (r.path or "").startswith("/api/")]
     assert len(api_routes) > 10
+    # A hot read route counts its limit in its own context (api/hot_reads.py), by its mark;
+    # test_hot_read_answers_carry_the_limit_headers shows that search still counts.
     missing = [
         r.path
         for r in api_routes
         if not any(d.call is ratelimit.enforce_rate_limit for d in r.dependant.dependencies)
+        and not hot_reads.has_explicit_context(r.endpoint)
     ]
     assert missing == []
 

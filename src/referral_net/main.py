@@ -178,7 +178,8 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     """
     # Every /api/v1 router is rate limited; tests/test_rate_limits.py fails if one is missed.
     limited = [Depends(ratelimit.enforce_rate_limit)]
-    app.include_router(search.router, responses=PROBLEM_RESPONSES, dependencies=limited)
+    # search counts its own rate limit (api/hot_reads.py: no dependency tree to solve)
+    app.include_router(search.router, responses=PROBLEM_RESPONSES)
     app.include_router(match.router, responses=PROBLEM_RESPONSES, dependencies=limited)
     # /tiles: vector tiles (docs/tiles.md), with their own budget (a map loads dozens per view).
     app.include_router(tiles.router, dependencies=[Depends(ratelimit.enforce_tile_rate_limit)])

@@ -10,8 +10,8 @@ that touched the database costs a hop.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Annotated, TypeVar
 
 import anyio
@@ -176,17 +176,17 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
 
 async def in_one_hop(
-    session: Session, work: Callable[[], Response], response: Response
+    session: Session, work: Callable[[], Response], carried: Iterable[tuple[bytes, bytes]]
 ) -> Response:
     """Run a read endpoint's whole database work, answer included, in one thread-pool call,
     and give the session's connection back to the pool at the end of that same call.
 
     For the hot read paths: a plain ``def`` endpoint costs a hop for itself, one for its
     response model's validation and one for the session's close; ``work`` builds the finished
-    ``Response`` instead, so the event loop only sends it. ``response`` is the endpoint's
-    injected one: headers set on it (match's ``Cache-Control``) are carried over, which FastAPI
-    does not do for a returned ``Response`` (the ``RateLimit-*`` headers come from
-    ``api.ratelimit.RateLimitHeadersMiddleware``).
+    ``Response`` instead, so the event loop only sends it. ``carried`` are raw headers to add
+    to it, usually those set on the endpoint's injected response (match's ``Cache-Control``,
+    ``Content-Language``), which FastAPI does not copy onto a returned ``Response`` (the
+    ``RateLimit-*`` headers come from ``api.ratelimit.RateLimitHeadersMiddleware``).
     """
 
     def work_then_release() -> Response:
@@ -196,9 +196,12 @@ async def in_one_hop(
             close_session(session)
 
     answer = await run_in_threadpool(work_then_release)
-    answer.headers.raw.extend(response.headers.raw)
+    answer.headers.raw.extend(carried)
     return answer
 
+
+# get_session for a route that declares no dependencies (api/hot_reads.py): ``async with``.
+request_session = asynccontextmanager(get_session)
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -275,6 +278,18 @@ async def get_principal(
         session, audit.AuditContext(principal=principal, endpoint=f"{request.method} {path}")
     )
     return principal
+
+
+async def principal_of(request: Request, session: Session) -> Principal:
+    """:func:`get_principal` for a route that declares no dependencies (``api/hot_reads.py``):
+    the same security schemes read the same headers."""
+    return await get_principal(request, session, await _bearer(request), await _api_key(request))
+
+
+def caller_security_requirements() -> list[dict[str, list[str]]]:
+    """The OpenAPI security requirements ``PrincipalDep`` gives a route, as FastAPI writes them:
+    a bearer token or an API key (or neither: the public)."""
+    return [{_bearer.scheme_name: []}, {_api_key.scheme_name: []}]
 
 
 # One dependency for the caller and their audit context: FastAPI solves a dependency's whole

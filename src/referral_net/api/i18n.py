@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Response
 
@@ -56,13 +56,14 @@ def negotiate_locale(accept_language: str | None) -> Locale:
     return best
 
 
+_ACCEPT_LANGUAGE_DESCRIPTION = "Preferred language (es or en, with q-values); Spanish by default."
+_ACCEPT_LANGUAGE_EXAMPLES = ["en-US,en;q=0.9,es;q=0.8"]
+
+
 async def locale_dep(
     accept_language: Annotated[
         str | None,
-        Header(
-            description="Preferred language (es or en, with q-values); Spanish by default.",
-            examples=["en-US,en;q=0.9,es;q=0.8"],
-        ),
+        Header(description=_ACCEPT_LANGUAGE_DESCRIPTION, examples=_ACCEPT_LANGUAGE_EXAMPLES),
     ] = None,
 ) -> Locale:
     """The locale of the response, negotiated from the ``Accept-Language`` header."""
@@ -83,3 +84,20 @@ async def content_locale(response: Response, locale: LocaleDep) -> Locale:
 
 
 ContentLocaleDep = Annotated[Locale, Depends(content_locale)]
+
+
+def accept_language_parameter() -> dict[str, Any]:
+    """The OpenAPI parameter ``LocaleDep`` declares, as FastAPI writes it, for a route that
+    negotiates the locale itself (``negotiate_locale``) and so declares no dependency for it."""
+    return {
+        "name": "accept-language",
+        "in": "header",
+        "required": False,
+        "schema": {
+            "anyOf": [{"type": "string"}, {"type": "null"}],
+            "description": _ACCEPT_LANGUAGE_DESCRIPTION,
+            "examples": _ACCEPT_LANGUAGE_EXAMPLES,
+            "title": "Accept-Language",
+        },
+        "description": _ACCEPT_LANGUAGE_DESCRIPTION,
+    }

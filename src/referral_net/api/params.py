@@ -1,10 +1,11 @@
 """Query parameters: points, boxes and instants parsed into checked values; the search
-parameters as one dependency; and the refusal of query parameters a list endpoint does not read.
+parameters read in one step; and the refusal of query parameters a list endpoint does not read.
 
 The search parameters are declared once, as the model :class:`SearchQueryParameters`:
-:func:`search_params` validates the query string as that model in one step, the route's OpenAPI
+:func:`search_request` validates the query string as that model in one step, the route's OpenAPI
 parameters are written from it (:func:`query_model_parameters`), and :func:`refuse_unknown_query`
-knows its names (:func:`reads_query_model`), as it knows every list route's own parameters.
+knows its names (:func:`reads_query_model`, on the endpoint), as it knows every list route's own
+parameters.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
@@ -25,13 +26,12 @@ from pydantic.fields import FieldInfo
 from starlette.datastructures import QueryParams
 
 from referral_net import validation
-from referral_net.api.i18n import ContentLocaleDep
 from referral_net.domain.search import SearchQuery
 from referral_net.errors import BadRequest, InvalidInput
 from referral_net.schemas.instants import GuatemalaInstant
 from referral_net.schemas.search import SearchMode
 from referral_net.settings import Settings
-from referral_net.vocab import GUATEMALA_TZ, Gender
+from referral_net.vocab import GUATEMALA_TZ, Gender, Locale
 
 # --- values -------------------------------------------------------------------------------------
 
@@ -337,13 +337,12 @@ class SearchRequest:
     answer_format: Literal["json", "geojson"] | None
 
 
-@reads_query_model(SearchQueryParameters)
-async def search_params(request: Request, locale: ContentLocaleDep) -> SearchRequest:
+def search_request(request: Request, locale: Locale) -> SearchRequest:
     """The search a query string asks for, checked: exactly one mode, its filters, one page
     within the settings' caps (400 for impossible combinations, 422 for bad values).
 
-    The settings come from the application, not from a dependency of their own: FastAPI's
-    solving costs about 8 microseconds per dependency on every request (docs/performance.md).
+    Called by the search endpoint itself, which declares no dependencies (``api/hot_reads.py``);
+    the settings come from the application.
     """
     given = parse_query(SearchQueryParameters, request.query_params)
     settings: Settings = request.app.state.settings
@@ -384,6 +383,3 @@ async def search_params(request: Request, locale: ContentLocaleDep) -> SearchReq
         max_radius_m=settings.max_radius_m,
     )
     return SearchRequest(query=query, answer_format=given.f)
-
-
-SearchParams = Annotated[SearchRequest, Depends(search_params)]

@@ -47,4 +47,4 @@ async def match(
         # What FastAPI would send for response_model=MatchResponse, without a second validation.
         return Response(proposals.model_dump_json(by_alias=True), media_type="application/json")
 
-    return await in_one_hop(session, answer, response)
+    return await in_one_hop(session, answer, response.headers.raw)

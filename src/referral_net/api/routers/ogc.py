@@ -202,7 +202,7 @@ async def items(  # noqa: PLR0913 - one parameter per query parameter of the sta
             collection_id=collection_id,
         )
 
-    return await in_one_hop(session, answer, response)
+    return await in_one_hop(session, answer, response.headers.raw)
 
 
 @router.get(
@@ -241,7 +241,7 @@ async def item(
             json_type=GEOJSON_MEDIA_TYPE,
         )
 
-    return await in_one_hop(session, answer, response)
+    return await in_one_hop(session, answer, response.headers.raw)
 
 
 # --- OGC API - Tiles (docs/tiles.md) -------------------------------------------------------------
@@ -327,4 +327,4 @@ async def collection_tile(
         capacity_stale_after=timedelta(hours=settings.capacity_stale_hours),
         collections_only=True,
     )
-    return await in_one_hop(session, work, response)
+    return await in_one_hop(session, work, response.headers.raw)

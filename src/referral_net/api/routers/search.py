@@ -1,19 +1,19 @@
-"""``GET /api/v1/search``: the checked query (``api.params.SearchParams``), then the domain;
-the page as JSON, or as GeoJSON (``f=geojson`` or ``Accept: application/geo+json``)."""
+"""``GET /api/v1/search``: the checked query (``api.params.search_request``), then the domain;
+the page as JSON, or as GeoJSON (``f=geojson`` or ``Accept: application/geo+json``).
+
+The hottest route: it declares no FastAPI dependencies and opens its caller, session and rate
+limit in one call (``api/hot_reads.py``, measured in docs/performance.md)."""
 
 from __future__ import annotations
 
 import orjson
 from fastapi import APIRouter, Request, Response
 
-from referral_net.api.deps import PrincipalDep, SessionDep, in_one_hop
+from referral_net.api import hot_reads
+from referral_net.api.deps import in_one_hop
+from referral_net.api.i18n import negotiate_locale
 from referral_net.api.negotiation import choose
-from referral_net.api.params import (
-    KnownQueryOnly,
-    SearchParams,
-    SearchQueryParameters,
-    query_model_parameters,
-)
+from referral_net.api.params import SearchQueryParameters, search_request
 from referral_net.domain import search as search_domain
 from referral_net.schemas.features import (
     GEOJSON_MEDIA_TYPE,
@@ -60,17 +60,10 @@ def _as_geojson(page: SearchPage) -> Response:
             "description": "The page as JSON, or as a GeoJSON FeatureCollection (RFC 7946).",
         }
     },
-    dependencies=[KnownQueryOnly],
-    # The search parameters are read by one dependency in one validation (api/params.py).
-    openapi_extra={"parameters": query_model_parameters(SearchQueryParameters)},
+    openapi_extra=hot_reads.openapi_extra(SearchQueryParameters),
 )
-async def search(
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    asked: SearchParams,
-    response: Response,
-) -> Response:
+@hot_reads.explicit_context(SearchQueryParameters)
+async def search(request: Request) -> Response:
     """Find services at locations for one geometric mode and any filters (combined with AND).
 
     Distances are geodesic metres on WGS 84. Restricted sites are placed at their
@@ -78,13 +71,19 @@ async def search(
     confidential ones do not exist for those audiences. Bad queries get a 400/422 problem.
     The GeoJSON form has one Feature per result (docs/geojson.md).
     """
-    chosen = choose(
-        FORMATS, f=asked.answer_format, accept=request.headers.get("accept"), default="json"
-    )
-    shape = _as_geojson if chosen == "geojson" else _as_json
-    query = asked.query
+    async with hot_reads.rate_limited_caller(request) as caller:
+        locale = negotiate_locale(request.headers.get("accept-language"))
+        asked = search_request(request, locale)
+        chosen = choose(
+            FORMATS, f=asked.answer_format, accept=request.headers.get("accept"), default="json"
+        )
+        shape = _as_geojson if chosen == "geojson" else _as_json
 
-    def answer() -> Response:
-        return shape(search_domain.search(session=session, principal=principal, query=query))
+        def answer() -> Response:
+            return shape(
+                search_domain.search(
+                    session=caller.session, principal=caller.principal, query=asked.query
+                )
+            )
 
-    return await in_one_hop(session, answer, response)
+        return await in_one_hop(caller.session, answer, [(b"content-language", locale.encode())])

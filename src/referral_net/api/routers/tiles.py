@@ -58,4 +58,4 @@ async def tile(
         y=y,
         capacity_stale_after=timedelta(hours=settings.capacity_stale_hours),
     )
-    return await in_one_hop(session, work, response)
+    return await in_one_hop(session, work, response.headers.raw)
