@@ -4,8 +4,8 @@ tree.
 Other routes declare the session, the caller and the rate limit as FastAPI dependencies
 (``api/deps.py``, ``api/ratelimit.py``). FastAPI solves a route's dependency tree again on every
 request, and a search's had 15 nodes (the rate limit; the caller with its two security schemes;
-the session; the known parameters; the parameters and their locale): 0.16 ms of the 0.49 ms
-its request path cost outside the database, measured in-process (docs/performance.md). A route
+the session; the known parameters; the parameters and their locale): about 0.19 ms of the
+0.65 ms its request path cost outside the database, measured in-process (docs/performance.md). A route
 marked :func:`explicit_context` declares none and opens :func:`rate_limited_caller`, which calls
 the same functions in the order FastAPI called them, so its answers and refusals are the same:
 
