@@ -5,9 +5,10 @@ Other routes declare the session, the caller and the rate limit as FastAPI depen
 (``api/deps.py``, ``api/ratelimit.py``). FastAPI solves a route's dependency tree again on every
 request, and a search's had 15 nodes (the rate limit; the caller with its two security schemes;
 the session; the known parameters; the parameters and their locale): about 0.19 ms of the
-0.65 ms its request path cost outside the database, measured in-process (docs/performance.md). A route
-marked :func:`explicit_context` declares none and opens :func:`rate_limited_caller`, which calls
-the same functions in the order FastAPI called them, so its answers and refusals are the same:
+0.65 ms its request path cost outside the database, measured in-process (docs/performance.md).
+A route marked :func:`explicit_context` declares none and opens :func:`rate_limited_caller`,
+which calls the same functions in the order FastAPI called them, so its answers and refusals
+are the same:
 
 1. the session (``get_session``: a read session, no I/O);
 2. the caller (``get_principal``: 401 for a bad token or key, the audit context bound);
