@@ -135,7 +135,7 @@ def _fail(*_args: Any, **_kwargs: Any) -> Any:
     ("call", "module", "name"),
     [
         # Built for each result after its site was placed: the old code had committed by then.
-        ("search", search_shape, "SearchResult"),
+        ("search", search_shape, "result"),
         ("match", match_domain, "MatchResponse"),
     ],
 )

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -40,7 +40,6 @@ from referral_net.geo import places as gazetteer
 from referral_net.geo.convert import to_geojson
 from referral_net.geo.country import guatemala_outline
 from referral_net.schemas.features import service_feature
-from referral_net.schemas.search import SearchPage
 from referral_net.security.roles import Principal
 from referral_net.vocab import GUATEMALA_TZ, Locale
 
@@ -309,16 +308,16 @@ def _today(now: datetime) -> date:
 
 def _service_items(session: Session, principal: Principal, request: ItemsRequest) -> ItemsPage:
     query = _search_query(request)
-    page = search_domain.search(session=session, principal=principal, query=query)
+    page = search_domain.search_page(session=session, principal=principal, query=query)
     return _page_of(page, request, query.evaluated_at)
 
 
-def _page_of(page: SearchPage, request: ItemsRequest, at: datetime) -> ItemsPage:
-    features = [service_feature(result) for result in page.contents]
-    returned = len(features)
-    if page.total_is_lower_bound:
+def _page_of(page: Mapping[str, Any], request: ItemsRequest, at: datetime) -> ItemsPage:
+    features = [service_feature(result) for result in page["contents"]]
+    returned, total = len(features), int(page["total_items"])
+    if page["total_is_lower_bound"]:
         return ItemsPage(features, None, returned == request.limit, at)
-    return ItemsPage(features, page.total_items, request.offset + returned < page.total_items, at)
+    return ItemsPage(features, total, request.offset + returned < total, at)
 
 
 def _service_item(
@@ -335,10 +334,10 @@ def _service_item(
         _search_query(ItemsRequest(collection="services", locale=locale), limit=1),
         link_ids=(link_id,),
     )
-    page = search_domain.search(session=session, principal=principal, query=query)
-    if not page.contents:
+    page = search_domain.search_page(session=session, principal=principal, query=query)
+    if not page["contents"]:
         raise NotFound(_NOT_FOUND)
-    return service_feature(page.contents[0])
+    return service_feature(page["contents"][0])
 
 
 # --- departments and municipalities --------------------------------------------------------------

@@ -73,13 +73,15 @@ class Audience:
         """Non-public sites placed exactly so far, in order (repeats included)."""
         return tuple(self._shown_exact)
 
-    def place(self, sites: Sequence[Site]) -> dict[uuid.UUID, SearchLocation]:
-        """Each site as precisely as the caller may see it, by location id.
+    def locations(self, sites: Sequence[Site]) -> dict[uuid.UUID, dict[str, Any]]:
+        """Each site as precisely as the caller may see it, by location id, as a JSON-ready
+        document: ``SearchLocation``'s fields in its order (what search answers are written
+        from, ``domain.search.shape``; :meth:`place` gives the models).
 
         Sites the caller may not see exactly sit at their municipality's representative point
         (``Site.coarse_latitude``/``coarse_longitude``: no query).
         """
-        placed: dict[uuid.UUID, SearchLocation] = {}
+        placed: dict[uuid.UUID, dict[str, Any]] = {}
         for site in sites:
             view = access.location_view(
                 self._principal, visibility=site.visibility, organization_id=site.organization_id
@@ -87,24 +89,28 @@ class Audience:
             exact = view is access.LocationView.EXACT
             if exact and site.visibility != Visibility.PUBLIC:
                 self._shown_exact.append(site.id)
-            if exact:
-                lat, lon = site.latitude, site.longitude
-            else:
-                lat, lon = site.coarse_latitude, site.coarse_longitude
-            placed[site.id] = SearchLocation(
-                id=site.id,
-                name=site.name,
-                latitude=lat,
-                longitude=lon,
-                precision="exact" if exact else "municipality",
+            placed[site.id] = {
+                "id": site.id,
+                "name": site.name,
+                "latitude": site.latitude if exact else site.coarse_latitude,
+                "longitude": site.longitude if exact else site.coarse_longitude,
+                "precision": "exact" if exact else "municipality",
                 # Only with the exact point: a coarse view's point is the municipality's anyway.
-                geocoding_precision=site.geocoding_precision if exact else None,
-                department_code=site.department_code,
-                municipality_code=site.municipality_code,
-                intake_phone=site.intake_phone,
-                intake_description=site.intake_description,
-            )
+                "geocoding_precision": site.geocoding_precision if exact else None,
+                "department_code": site.department_code,
+                "municipality_code": site.municipality_code,
+                "intake_phone": site.intake_phone,
+                "intake_description": site.intake_description,
+            }
         return placed
+
+    def place(self, sites: Sequence[Site]) -> dict[uuid.UUID, SearchLocation]:
+        """Each site as precisely as the caller may see it, by location id (:meth:`locations`
+        as models)."""
+        return {
+            location_id: SearchLocation(**document)
+            for location_id, document in self.locations(sites).items()
+        }
 
 
 @contextmanager

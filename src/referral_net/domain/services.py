@@ -254,6 +254,27 @@ def schedules_by_service(
     return {sid: weekly_schedules(found) for sid, found in rows.items()}
 
 
+def capacity_document(
+    *,
+    unit: str,
+    available: float,
+    maximum: float | None,
+    description: str | None,
+    updated: datetime,
+    context: ReadContext,
+) -> dict[str, Any]:
+    """One stored capacity figure with its freshness at the context's instant, as a JSON-ready
+    document: ``CapacityOut``'s fields in its order (search answers are written from it)."""
+    return {
+        "unit": unit,
+        "available": int(available),
+        "maximum": None if maximum is None else int(maximum),
+        "description": description,
+        "updated": updated,
+        "stale": context.at - updated > context.capacity_stale_after,
+    }
+
+
 def capacity_item(
     *,
     unit: str,
@@ -265,12 +286,14 @@ def capacity_item(
 ) -> CapacityOut:
     """One stored capacity figure with its freshness at the context's instant."""
     return CapacityOut(
-        unit=unit,
-        available=int(available),
-        maximum=None if maximum is None else int(maximum),
-        description=description,
-        updated=updated,
-        stale=context.at - updated > context.capacity_stale_after,
+        **capacity_document(
+            unit=unit,
+            available=available,
+            maximum=maximum,
+            description=description,
+            updated=updated,
+            context=context,
+        )
     )
 
 

@@ -13,11 +13,10 @@ a nested object would reach OGR as JSON text.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-
-from referral_net.schemas.search import SearchResult
 
 GEOJSON_MEDIA_TYPE = "application/geo+json"
 
@@ -91,45 +90,51 @@ def _top_level(code: str) -> str:
     return code.split(".", 1)[0]
 
 
-def service_feature(result: SearchResult) -> dict[str, Any]:
-    """One result as a GeoJSON Feature (a plain dict, ready to serialize)."""
-    location = result.location
+def service_feature(result: Mapping[str, Any]) -> dict[str, Any]:
+    """One result document (``domain.search.search_page``'s, or a ``SearchResult`` dumped in
+    Python mode) as a GeoJSON Feature (a plain dict, ready to serialize)."""
+    location, service = result["location"], result["service"]
+    latitude, longitude = location["latitude"], location["longitude"]
     geometry = (
         None
-        if location.latitude is None or location.longitude is None
-        else {"type": "Point", "coordinates": [location.longitude, location.latitude]}
+        if latitude is None or longitude is None
+        else {"type": "Point", "coordinates": [longitude, latitude]}
     )
-    codes = [category.code for category in result.categories if category.code]
+    categories, languages = result["categories"], result["languages"]
+    codes = [category["code"] for category in categories if category["code"]]
+    last_verified = result["last_verified"]
     properties = {
-        "name": result.service.name,
-        "service_id": str(result.service.id),
-        "organization_id": str(result.service.organization_id),
-        "organization_name": result.service.organization_name,
-        "location_id": str(location.id),
-        "location_name": location.name,
-        "categories": [category.name for category in result.categories],
+        "name": service["name"],
+        "service_id": str(service["id"]),
+        "organization_id": str(service["organization_id"]),
+        "organization_name": service["organization_name"],
+        "location_id": str(location["id"]),
+        "location_name": location["name"],
+        "categories": [category["name"] for category in categories],
         "category_codes": codes,
         "top_category": _top_level(codes[0]) if codes else None,
-        "languages": [language.name or language.code for language in result.languages],
-        "language_codes": [language.code for language in result.languages],
-        "phones": list(result.phones),
-        "hours": list(result.hours),
-        "open_now": result.open_now,
-        "open_24h": result.open_24h,
-        "last_verified": None if result.last_verified is None else result.last_verified.isoformat(),
-        "precision": location.precision,
-        "department_code": location.department_code,
-        "municipality_code": location.municipality_code,
-        "distance_m": result.distance_m,
-        "minimum_age": result.service.minimum_age,
-        "maximum_age": result.service.maximum_age,
-        "lgbtiq_affirming": result.service.lgbtiq_affirming,
-        "accepts_accompanying_children": result.service.accepts_accompanying_children,
-        "intake_description": location.intake_description,
+        "languages": [language["name"] or language["code"] for language in languages],
+        "language_codes": [language["code"] for language in languages],
+        "phones": list(result["phones"]),
+        "hours": list(result["hours"]),
+        "open_now": result["open_now"],
+        "open_24h": result["open_24h"],
+        "last_verified": last_verified.isoformat()
+        if isinstance(last_verified, date)
+        else last_verified,
+        "precision": location["precision"],
+        "department_code": location["department_code"],
+        "municipality_code": location["municipality_code"],
+        "distance_m": result["distance_m"],
+        "minimum_age": service["minimum_age"],
+        "maximum_age": service["maximum_age"],
+        "lgbtiq_affirming": service["lgbtiq_affirming"],
+        "accepts_accompanying_children": service["accepts_accompanying_children"],
+        "intake_description": location["intake_description"],
     }
     return {
         "type": "Feature",
-        "id": str(result.service_at_location_id),
+        "id": str(result["service_at_location_id"]),
         "geometry": geometry,
         "properties": properties,
     }

@@ -6,6 +6,9 @@ limit in one call (``api/hot_reads.py``, measured in docs/performance.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import orjson
 from fastapi import APIRouter, Request, Response
 
@@ -21,29 +24,28 @@ from referral_net.schemas.features import (
     feature_collection_schema,
     service_feature,
 )
-from referral_net.schemas.search import SearchPage
+from referral_net.schemas.search import SearchPage, page_json
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
 FORMATS = {"json": "application/json", "geojson": GEOJSON_MEDIA_TYPE}
 
 
-def _as_json(page: SearchPage) -> Response:
-    # What FastAPI would send for response_model=SearchPage, without validating the page again.
+def _as_json(page: Mapping[str, Any]) -> Response:
+    # What FastAPI would send for response_model=SearchPage, without building the models
+    # (page_json writes the same bytes; tests/test_search_documents.py).
     return Response(
-        content=page.model_dump_json(by_alias=True),
-        media_type="application/json",
-        headers={"Vary": "Accept"},
+        content=page_json(page), media_type="application/json", headers={"Vary": "Accept"}
     )
 
 
-def _as_geojson(page: SearchPage) -> Response:
+def _as_geojson(page: Mapping[str, Any]) -> Response:
     collection = feature_collection(
-        (service_feature(result) for result in page.contents),
-        total_items=page.total_items,
-        total_is_lower_bound=page.total_is_lower_bound,
-        page_number=page.page_number,
-        limit=page.limit,
+        (service_feature(result) for result in page["contents"]),
+        total_items=page["total_items"],
+        total_is_lower_bound=page["total_is_lower_bound"],
+        page_number=page["page_number"],
+        limit=page["limit"],
     )
     return Response(
         content=orjson.dumps(collection), media_type=GEOJSON_MEDIA_TYPE, headers={"Vary": "Accept"}
@@ -81,7 +83,7 @@ async def search(request: Request) -> Response:
 
         def answer() -> Response:
             return shape(
-                search_domain.search(
+                search_domain.search_page(
                     session=caller.session, principal=caller.principal, query=asked.query
                 )
             )

@@ -10,7 +10,7 @@ codes); on PostGIS, near mode counts in its page statement: one in all. One modu
     count   the total up to a cap (``total_is_lower_bound`` when it stopped there), with the
             checks of the query's category and area codes
     hours   the ``open_at`` filter, evaluated in Python before paging
-    shape   entries -> results, straight from each entry's pre-rendered ``doc``
+    shape   entries -> result documents, straight from each entry's pre-rendered ``doc``
 
 ``entry`` is one row as read (``Entry``, what matching gets); ``query`` holds the input
 (``SearchQuery``). Where a result shows a site, and the audit of exact views of hidden sites, are
@@ -30,12 +30,12 @@ from referral_net.db import dialect
 from referral_net.domain import places, search_model
 from referral_net.domain.search import bound, count, hours, plan
 from referral_net.domain.search import shape as shaping
-from referral_net.domain.search.entry import Entry, entry
+from referral_net.domain.search.entry import Entry, read_entries
 from referral_net.domain.search.query import SearchQuery
 from referral_net.schemas.search import SearchPage
 from referral_net.security.roles import Principal
 
-__all__ = ["Entry", "SearchQuery", "find_entries", "search"]
+__all__ = ["Entry", "SearchQuery", "find_entries", "search", "search_page"]
 
 
 def _up_to_date(session: Session) -> None:
@@ -80,7 +80,7 @@ def _nearest(
 
     rows = bound.nearest(run, query, windowed=not knn, planar=knn, matches=matches)
     summary = first[0] if base.counted or base.checked else None
-    return _Nearest(entries=[entry(row) for row in rows], summary=summary)
+    return _Nearest(entries=read_entries(rows), summary=summary)
 
 
 def _page(
@@ -94,7 +94,7 @@ def _page(
         return _nearest(session, shape, query, values, total).entries
     paging = {"limit": query.limit, "offset": query.offset}
     rows = session.connection().execute(plan.listing(shape), {**values, **paging}).all()
-    return [entry(row) for row in rows]
+    return read_entries(rows)
 
 
 def _counted_page(
@@ -142,8 +142,9 @@ def find_entries(
     return found.entries
 
 
-def search(*, session: Session, principal: Principal, query: SearchQuery) -> SearchPage:
-    """Run a search for a caller and shape one page of results.
+def search_page(*, session: Session, principal: Principal, query: SearchQuery) -> dict[str, Any]:
+    """Run a search for a caller and shape one page of results, as a JSON-ready document:
+    ``SearchPage``'s fields in its order (``schemas.search.page_json`` writes it).
 
     Unknown area and category codes are refused (422; checked in the counting statement).
     Exact views of hidden sites are audited after the page is shaped (``places.audience``).
@@ -158,13 +159,18 @@ def search(*, session: Session, principal: Principal, query: SearchQuery) -> Sea
     else:
         entries, total = _counted_page(session, shape, query, values)
     with places.audience(session, principal) as audience:
-        shaped = SearchPage(
-            mode=query.mode,
-            total_items=total.items,
-            total_is_lower_bound=total.is_lower_bound,
-            page_number=query.page,
-            limit=query.limit,
-            size=len(entries),
-            contents=shaping.results(audience, query, entries),
-        )
+        shaped = {
+            "mode": query.mode,
+            "total_items": total.items,
+            "total_is_lower_bound": total.is_lower_bound,
+            "page_number": query.page,
+            "limit": query.limit,
+            "size": len(entries),
+            "contents": shaping.results(audience, query, entries),
+        }
     return shaped
+
+
+def search(*, session: Session, principal: Principal, query: SearchQuery) -> SearchPage:
+    """:func:`search_page` as the validated response model."""
+    return SearchPage.model_validate(search_page(session=session, principal=principal, query=query))

@@ -1,9 +1,16 @@
-"""Shaping a page of read-model entries into results, with no further query.
+"""Shaping a page of read-model entries into result documents, with no further query.
 
 Each entry's ``doc`` holds the audience-independent fields, pre-rendered in both locales; what
 depends on the request is computed here: the distance, opening hours now (from the compact weekly
 schedule), capacity freshness at the evaluated instant, and where the audience is shown the site
 (``domain.places``: the exact point, or the coarse point the entry carries).
+
+A result is a JSON-ready document, not the ``SearchResult`` model: a dict with the model's fields
+in its order, each value as the model holds it (a ``UUID``, an aware ``datetime``), so orjson
+writes the page byte for byte as ``model_dump_json`` would (``schemas.search.page_json``;
+tests/test_search_documents.py). Building and validating a page's twenty models, then dumping
+them, was about a quarter of a search's Python (docs/performance.md); ``domain.search.search``
+still gives the validated model, for the callers that want one.
 """
 
 from __future__ import annotations
@@ -24,8 +31,6 @@ from referral_net.opening_hours import (
     is_open_24h,
     to_guatemala,
 )
-from referral_net.schemas.directory import CapacityOut
-from referral_net.schemas.search import SearchLocation, SearchResult
 
 
 def weekly(entry: Entry) -> list[WeeklySchedule]:
@@ -35,10 +40,10 @@ def weekly(entry: Entry) -> list[WeeklySchedule]:
 
 def capacity(
     items: Sequence[Mapping[str, Any]], context: services.ReadContext
-) -> list[CapacityOut]:
-    """The stored capacity figures with their freshness at the context's instant."""
+) -> list[dict[str, Any]]:
+    """The stored capacity figures with their freshness at the context's instant (documents)."""
     return [
-        services.capacity_item(
+        services.capacity_document(
             unit=item["unit"],
             available=item["available"],
             maximum=item["maximum"],
@@ -50,50 +55,78 @@ def capacity(
     ]
 
 
-def phones(doc: Mapping[str, Any], placed: SearchLocation) -> list[str]:
+def phones(doc: Mapping[str, Any], placed: Mapping[str, Any]) -> list[str]:
     """The numbers a result shows its audience: a site shown at its municipality's point gives
     its intake phone alone (its own phones, and its links', would point at it); an exact one
-    gives the link's, the site's and the service's, then the intake phone, each number once."""
-    intake = [placed.intake_phone] if placed.intake_phone else []
-    if placed.precision != "exact":
+    gives the link's, the site's and the service's, then the intake phone, each number once.
+
+    ``placed``: the site's location document (``places.Audience.locations``)."""
+    intake = [placed["intake_phone"]] if placed["intake_phone"] else []
+    if placed["precision"] != "exact":
         return intake
     held = doc.get("phones") or {}  # entries written before phones were kept have none
     numbers = [*held.get("link", []), *held.get("location", []), *held.get("service", [])]
     return list(dict.fromkeys([*numbers, *intake]))
 
 
-def _result(
+def _service(service: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": service["id"],
+        "name": service["name"],
+        "organization_id": service["organization_id"],
+        "organization_name": service["organization_name"],
+        "minimum_age": service["minimum_age"],
+        "maximum_age": service["maximum_age"],
+        "genders_served": service["genders_served"],
+        "lgbtiq_affirming": service["lgbtiq_affirming"],
+        "accepts_accompanying_children": service["accepts_accompanying_children"],
+    }
+
+
+def result(
     entry: Entry,
-    placed: SearchLocation,
+    placed: Mapping[str, Any],
     query: SearchQuery,
     context: services.ReadContext,
     today: date,
-) -> SearchResult:
+) -> dict[str, Any]:
+    """One result as a JSON-ready document: ``SearchResult``'s fields in its order, each value
+    as that model holds it, so ``orjson`` writes what ``model_dump_json`` would
+    (``schemas.search.page_json``; tests/test_search_documents.py)."""
     doc = entry.doc
+    locale = query.locale
     schedules = weekly(entry)
-    return SearchResult(
-        service_at_location_id=entry.link_id,
-        distance_m=None if entry.distance_m is None else round(entry.distance_m, 3),
-        service=doc["service"],
-        location=placed,
-        categories=doc["categories"][query.locale],
-        languages=doc["languages"][query.locale],
-        open_now=is_open(schedules, query.evaluated_at) if schedules else None,
-        open_24h=bool(schedules) and is_open_24h(schedules, on=today),
-        hours=describe_hours(schedules, query.locale),
-        phones=phones(doc, placed),
-        capacity=capacity(doc["capacity"], context),
-        last_verified=doc["last_verified"],
-    )
+    return {
+        "service_at_location_id": entry.link_id,
+        "distance_m": None if entry.distance_m is None else round(entry.distance_m, 3),
+        "service": _service(doc["service"]),
+        "location": placed,
+        "categories": [
+            {"code": category["code"], "name": category["name"]}
+            for category in doc["categories"][locale]
+        ],
+        "languages": [
+            {"code": language["code"], "name": language.get("name")}
+            for language in doc["languages"][locale]
+        ],
+        "open_now": is_open(schedules, query.evaluated_at) if schedules else None,
+        "open_24h": bool(schedules) and is_open_24h(schedules, on=today),
+        "hours": describe_hours(schedules, locale),
+        "phones": phones(doc, placed),
+        "capacity": capacity(doc["capacity"], context),
+        "last_verified": doc["last_verified"],
+    }
 
 
-def results(audience: Audience, query: SearchQuery, entries: Sequence[Entry]) -> list[SearchResult]:
-    """The results of a page of entries, each site placed for the audience."""
+def results(
+    audience: Audience, query: SearchQuery, entries: Sequence[Entry]
+) -> list[dict[str, Any]]:
+    """The result documents of a page of entries, each site placed for the audience."""
     if not entries:
         return []
-    places = audience.place([entry.site() for entry in entries])
+    places = audience.locations([entry.site() for entry in entries])
     context = services.ReadContext(
         locale=query.locale, at=query.evaluated_at, capacity_stale_after=query.capacity_stale_after
     )
     today = to_guatemala(query.evaluated_at).date()
-    return [_result(entry, places[entry.location_id], query, context, today) for entry in entries]
+    return [result(entry, places[entry.location_id], query, context, today) for entry in entries]
