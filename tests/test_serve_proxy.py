@@ -4,7 +4,10 @@ with a weak signing key. A real uvicorn on loopback shows what the rate limiter 
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -158,3 +161,35 @@ def test_serve_refuses_a_weak_secret_key(monkeypatch: pytest.MonkeyPatch) -> Non
     assert lines[0].startswith("error:")
     assert "32 bytes" in lines[0]
     assert WEAK not in result.output
+
+
+def test_serve_builds_each_worker_s_app_with_the_collector_tuned(tmp_path: Path) -> None:
+    """uvicorn loads ``create_served_app`` in each worker: the app, with what it built frozen out
+    of the collector's scans and young objects collected less often. In a child process: a frozen
+    object is never collected, so this test process must not freeze anything."""
+    assert uvicorn_options(host="h", port=1, workers=1, forwarded_allow_ips=None)["app"] == (
+        "referral_net.main:create_served_app"
+    )
+    probe = (
+        "import gc, json\n"
+        "from fastapi import FastAPI\n"
+        "from referral_net.main import SERVED_GC_THRESHOLD, create_served_app\n"
+        "before = gc.get_threshold()\n"
+        "app = create_served_app()\n"
+        "print(json.dumps({'app': isinstance(app, FastAPI), 'frozen': gc.get_freeze_count(),\n"
+        "    'before': before, 'after': gc.get_threshold(), 'wanted': SERVED_GC_THRESHOLD}))\n"
+    )
+    env = {
+        **os.environ,
+        "REFERRAL_NET_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
+        "REFERRAL_NET_SECRET_KEY": STRONG,
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    seen = json.loads(out.splitlines()[-1])
+    assert seen["app"] is True
+    # Every module and the app built so far: tens of thousands of objects.
+    assert seen["frozen"] > 10_000
+    assert seen["after"] == [seen["wanted"], *seen["before"][1:]]
+    assert seen["wanted"] > seen["before"][0]

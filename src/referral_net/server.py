@@ -22,7 +22,7 @@ from typing import Any
 from referral_net.logging_config import logging_config
 from referral_net.settings import Settings
 
-APP_FACTORY = "referral_net.main:create_app"
+APP_FACTORY = "referral_net.main:create_served_app"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
