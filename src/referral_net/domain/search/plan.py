@@ -388,11 +388,16 @@ def nearest(shape: Shape) -> Select[Any]:
     reach = parts.sql.entry_reach(
         parts.geom, parts.target, latitude=_LAT, longitude=_LON, scale=_SCALE
     )
+    # The shown columns ride along with the candidates (read from the rows the cheap order
+    # visits anyway) instead of a join back to the entries by id; matching's extra columns (a
+    # service-area test per row) are computed for the page rows only, after the join.
+    carried = [] if shape.matching else _shown(shape, parts)
     near = (
         select(
-            _ENTRY.c.service_at_location_id.label("link_id"),
+            _ENTRY.c.service_at_location_id.label("near_link_id"),
             parts.geom.label("geom"),
             reach.label("reach"),
+            *carried,
         )
         .where(*_matches(shape, parts))
         .order_by(reach)
@@ -401,12 +406,15 @@ def nearest(shape: Shape) -> Select[Any]:
         .prefix_with("MATERIALIZED")
     )
     distance = parts.sql.entry_distance_m(near.c.geom, parts.target)
-    ranked = select(near.c.link_id, distance.label("distance_m")).subquery("ranked")
-    page_rows = select(ranked.c.link_id, ranked.c.distance_m)
+    kept = [near.c[column.name] for column in carried]
+    ranked = select(
+        near.c.near_link_id.label("page_link_id"), distance.label("distance_m"), *kept
+    ).subquery("ranked")
+    page_rows = select(*ranked.c)
     if shape.radius:
         page_rows = page_rows.where(ranked.c.distance_m <= _RADIUS)
     page = (
-        page_rows.order_by(ranked.c.distance_m, ranked.c.link_id)
+        page_rows.order_by(ranked.c.distance_m, ranked.c.page_link_id)
         .limit(_LIMIT)
         .offset(_OFFSET)
         .subquery("page")
@@ -421,11 +429,16 @@ def nearest(shape: Shape) -> Select[Any]:
         .select_from(near)
         .subquery("summary")
     )
-    shown = page.join(_ENTRY, _ENTRY.c.service_at_location_id == page.c.link_id)
+    if carried:
+        shown_rows: Any = page
+        columns: list[Any] = [page.c.distance_m, *(page.c[column.name] for column in carried)]
+    else:
+        shown_rows = page.join(_ENTRY, _ENTRY.c.service_at_location_id == page.c.page_link_id)
+        columns = [page.c.distance_m, *_shown(shape, parts)]
     return (
-        select(*summary.c, page.c.distance_m, *_shown(shape, parts))
-        .select_from(summary.outerjoin(shown, true()))
-        .order_by(page.c.distance_m, page.c.link_id)
+        select(*summary.c, *columns)
+        .select_from(summary.outerjoin(shown_rows, true()))
+        .order_by(page.c.distance_m, page.c.page_link_id)
     )
 
 
