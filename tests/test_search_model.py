@@ -63,6 +63,7 @@ from referral_net.opening_hours import WeeklySchedule
 from referral_net.schemas.directory import (
     AccessibilityIn,
     CapacityIn,
+    CapacityOut,
     EligibilityIn,
     LocationCreate,
     LocationUpdate,
@@ -809,13 +810,15 @@ def test_the_sample_network_loads_in_step_and_its_docs_say_what_a_service_read_s
             "accepts_accompanying_children": read.eligibility.accepts_accompanying_children,
         }
         capacity = [
-            services.capacity_item(
-                unit=item["unit"],
-                available=item["available"],
-                maximum=item["maximum"],
-                description=item["description"],
-                updated=datetime.fromisoformat(item["updated"]),
-                context=contexts["es"],
+            CapacityOut(
+                **services.capacity_document(
+                    unit=item["unit"],
+                    available=item["available"],
+                    maximum=item["maximum"],
+                    description=item["description"],
+                    updated=datetime.fromisoformat(item["updated"]),
+                    context=contexts["es"],
+                )
             )
             for item in doc["capacity"]
         ]

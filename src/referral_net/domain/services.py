@@ -264,7 +264,8 @@ def capacity_document(
     context: ReadContext,
 ) -> dict[str, Any]:
     """One stored capacity figure with its freshness at the context's instant, as a JSON-ready
-    document: ``CapacityOut``'s fields in its order (search answers are written from it)."""
+    document: ``CapacityOut``'s fields in its order (search answers are written from it; a
+    service read validates it into the model)."""
     return {
         "unit": unit,
         "available": int(available),
@@ -275,39 +276,19 @@ def capacity_document(
     }
 
 
-def capacity_item(
-    *,
-    unit: str,
-    available: float,
-    maximum: float | None,
-    description: str | None,
-    updated: datetime,
-    context: ReadContext,
-) -> CapacityOut:
-    """One stored capacity figure with its freshness at the context's instant."""
-    return CapacityOut(
-        **capacity_document(
-            unit=unit,
-            available=available,
-            maximum=maximum,
-            description=description,
-            updated=updated,
-            context=context,
-        )
-    )
-
-
 def _capacity_out(
     rows: list[ServiceCapacity], units: dict[uuid.UUID, Unit], context: ReadContext
 ) -> list[CapacityOut]:
     return [
-        capacity_item(
-            unit=units[row.unit_id].identifier or units[row.unit_id].name,
-            available=row.available,
-            maximum=row.maximum,
-            description=row.description,
-            updated=row.updated,
-            context=context,
+        CapacityOut(
+            **capacity_document(
+                unit=units[row.unit_id].identifier or units[row.unit_id].name,
+                available=row.available,
+                maximum=row.maximum,
+                description=row.description,
+                updated=row.updated,
+                context=context,
+            )
         )
         for row in sorted(rows, key=lambda r: (units[r.unit_id].identifier or "", str(r.id)))
     ]
