@@ -8,13 +8,18 @@ tree, on a database that search_bench.py loaded:
     .venv/bin/python bench/request_cost.py --size 10000 --before-src ../old/src
     .venv/bin/python bench/request_cost.py --size 1000000 --workers 2 --connections 16 \\
         --rounds 6 --before-src ../old/src     # issue 13's c16 comparison, interleaved
+    .venv/bin/python bench/request_cost.py --size 1000000 --workers 2 --connections 16 \\
+        --rounds 8 --default-pool              # the benchmark's fixed pool against the default
 
 Each server runs with one worker (``--workers``); ``wrk -t1 -c4`` (``--connections``) drives
 it with the random-point script (bench/random_points.lua, nearest-10 + category unless ``--mode
 radius``) for ``--seconds``, the servers interleaved for ``--rounds`` rounds, the order
-alternating. The CPU time (user + system) of the server's
-processes and of the PostgreSQL backends connected to the database is read from /proc before
-and after each run and divided by the requests served. The figures are medians of the rounds.
+alternating. The CPU time (user + system) of the server's processes and of the PostgreSQL
+backends connected to the database is read from /proc before and after each run and divided by
+the requests served. The figures are medians of the rounds. The endpoint runs with the
+benchmark's pool (``search_bench.SERVER_POOL``, the anchor's); ``--default-pool`` adds it with
+the app's default pool, and the last column counts the PostgreSQL backends started during
+the measured runs (a pool opening connections under load).
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ from search_bench import (  # noqa: E402
 )
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# The app's own defaults (settings.py, db/engine.py): 10 connections kept, 10 more on demand.
+DEFAULT_POOL = {"REFERRAL_NET_DATABASE_POOL_SIZE": "10", "REFERRAL_NET_DATABASE_MAX_OVERFLOW": "10"}
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -81,21 +88,35 @@ def _backend_pids(dsn: str, database: str) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
+def _sessions_started(dsn: str, database: str) -> int:
+    """Backends PostgreSQL has started for the database so far (``pg_stat_database.sessions``)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT sessions FROM pg_stat_database WHERE datname = %s", (database,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def measure(
     base: str, dsn: str, database: str, mode: str, seconds: int, *, connections: int = 4
 ) -> tuple[float, ...]:
-    """One wrk run against ``base``: requests per second, server and database CPU ms/request."""
+    """One wrk run against ``base``: requests per second, server and database CPU ms/request,
+    and the backends started during the run (a pool that opens and closes connections under
+    load; their CPU is not in the database column, which reads the backends alive at the start).
+    """
     port = int(base.rsplit(":", 1)[1])
     env = {**os.environ, "BENCH_MODE": mode}
     threads = "-t2" if connections > 4 else "-t1"
     command = ["wrk", threads, f"-c{connections}", "-s", str(LUA), "--timeout", "30s"]
     subprocess.run([*command, "-d2s", base], env=env, capture_output=True, check=True)
     servers, backends = _server_pids(port), _backend_pids(dsn, database)
+    started = _sessions_started(dsn, database)
     before = _cpu_seconds(servers), _cpu_seconds(backends)
     result = subprocess.run(
         [*command, f"-d{seconds}s", base], env=env, capture_output=True, text=True, check=True
     )
     after = _cpu_seconds(servers), _cpu_seconds(backends)
+    opened = _sessions_started(dsn, database) - started
     found = re.search(r"rps=([\d.]+) errors=(\d+)", result.stdout)
     if not found or int(found.group(2)):
         raise RuntimeError(result.stdout + result.stderr)
@@ -104,6 +125,7 @@ def measure(
         float(found.group(1)),
         1000 * (after[0] - before[0]) / requests,
         1000 * (after[1] - before[1]) / requests,
+        float(opened),
     )
 
 
@@ -117,6 +139,12 @@ def main() -> None:
     parser.add_argument("--before-src", help="src/ of an earlier tree, served as 'before'")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers per server")
     parser.add_argument("--connections", type=int, default=4, help="wrk connections")
+    parser.add_argument(
+        "--default-pool",
+        action="store_true",
+        help="also serve the endpoint with the app's default pool (search_bench.SERVER_POOL "
+        "is the benchmark's: the anchor's size, no overflow)",
+    )
     args = parser.parse_args()
     settings = existing_database("postgis", args.size)
     if settings is None:
@@ -127,6 +155,10 @@ def main() -> None:
         "endpoint": server(settings, args.workers, name="cost-endpoint"),
         "anchor": anchor_server(settings, args.workers),
     }
+    if args.default_pool:
+        servers["endpoint, default pool"] = server(
+            settings, args.workers, extra_env=DEFAULT_POOL, name="cost-default-pool"
+        )
     if args.before_src:
         before_env = {"PYTHONPATH": str(Path(args.before_src).resolve())}
         servers["before"] = server(settings, args.workers, extra_env=before_env, name="cost-before")
@@ -149,14 +181,18 @@ def main() -> None:
         f"{args.size:,} rows, {args.mode}, wrk -c{args.connections}, {args.workers} worker(s), "
         f"medians of {args.rounds} interleaved rounds"
     )
-    print("| server | req/s | req/s by round | server CPU ms/request | PostgreSQL CPU ms/request |")
-    print("|---|---|---|---|---|")
+    print(
+        "| server | req/s | req/s by round | server CPU ms/request | PostgreSQL CPU ms/request "
+        "| backends started, all rounds |"
+    )
+    print("|---|---|---|---|---|---|")
     for name, measured in runs.items():
-        rate, python, database_cpu = (
+        rate, python, database_cpu, _ = (
             statistics.median(column) for column in zip(*measured, strict=True)
         )
         rounds = ", ".join(f"{run[0]:,.0f}" for run in measured)
-        print(f"| {name} | {rate:,.0f} | {rounds} | {python:.2f} | {database_cpu:.2f} |")
+        opened = sum(int(run[3]) for run in measured)
+        print(f"| {name} | {rate:,.0f} | {rounds} | {python:.2f} | {database_cpu:.2f} | {opened} |")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ async def _measure(database_url: str, requests: int, cached_page: bool) -> float
     from referral_net.main import create_app  # noqa: PLC0415
 
     if cached_page:
-        real = search_router.search_domain.search
+        real = search_router.search_domain.search_page
         cached: dict[str, Any] = {}
 
         def first_page(**kwargs: Any) -> Any:
@@ -51,7 +51,9 @@ async def _measure(database_url: str, requests: int, cached_page: bool) -> float
                 cached["page"] = real(**kwargs)
             return cached["page"]
 
-        search_router.search_domain = type("CachedSearch", (), {"search": staticmethod(first_page)})
+        search_router.search_domain = type(
+            "CachedSearch", (), {"search_page": staticmethod(first_page)}
+        )
     app = create_app()
     rng = random.Random(1)
 

@@ -788,16 +788,39 @@ def server(
     ``command`` replaces the CLI (bench/write_bench.py runs an older checkout's with it).
     """
     cli = command or [str(CLI)]
-    env = {**bench_env(settings), **(extra_env or {})}
+    env = {**bench_env(settings), **_pool_env(settings), **(extra_env or {})}
     serve = [*cli, "serve", "--port", "{port}", "--workers", str(workers)]
     with serving(serve, env, name=name) as base:
         yield base
 
 
+# Connections each server process keeps to PostgreSQL: the anchor's asyncpg pool
+# (bench/minimal_app.py, min = max = this) and the endpoint's, so both ask PostgreSQL with the
+# same number of connections. The endpoint's default pool (10 kept, 10 more on demand) closes an
+# extra connection as soon as it is returned: with wrk's 16 connections spread unevenly over 2
+# workers (4/12 is common), PostgreSQL started 191 backends in 8 rounds against 13
+# (bench/request_cost.py --default-pool; docs/performance.md).
+SERVER_POOL = 8
+
+
+def _pool_env(settings: Settings) -> dict[str, str]:
+    """The endpoint's pool on PostGIS: SERVER_POOL connections, opened once, none on demand."""
+    if settings.database_url.startswith("sqlite"):
+        return {}
+    return {
+        "REFERRAL_NET_DATABASE_POOL_SIZE": str(SERVER_POOL),
+        "REFERRAL_NET_DATABASE_MAX_OVERFLOW": "0",
+    }
+
+
 @contextmanager
 def anchor_server(settings: Settings, workers: int) -> Iterator[str]:
     """Run bench/minimal_app.py with uvicorn against the same database; yield its base URL."""
-    env = {**os.environ, "BENCH_ANCHOR_DSN": _pg_dsn(settings)}
+    env = {
+        **os.environ,
+        "BENCH_ANCHOR_DSN": _pg_dsn(settings),
+        "BENCH_ANCHOR_POOL": str(SERVER_POOL),
+    }
     command = [str(UVICORN), "minimal_app:app", "--app-dir", str(ROOT / "bench"), "--port"]
     command += ["{port}", "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
     with serving(command, env, name="anchor") as base:
