@@ -47,8 +47,6 @@ from search_bench import (  # noqa: E402
 )
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-# The app's own defaults (settings.py, db/engine.py): 10 connections kept, 10 more on demand.
-DEFAULT_POOL = {"REFERRAL_NET_DATABASE_POOL_SIZE": "10", "REFERRAL_NET_DATABASE_MAX_OVERFLOW": "10"}
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -157,7 +155,7 @@ def main() -> None:
     }
     if args.default_pool:
         servers["endpoint, default pool"] = server(
-            settings, args.workers, extra_env=DEFAULT_POOL, name="cost-default-pool"
+            settings, args.workers, name="cost-default-pool", app_pool=True
         )
     if args.before_src:
         before_env = {"PYTHONPATH": str(Path(args.before_src).resolve())}

@@ -782,13 +782,17 @@ def server(
     command: list[str] | None = None,
     extra_env: dict[str, str] | None = None,
     name: str = "server",
+    app_pool: bool = False,
 ) -> Iterator[str]:
     """Run `referral-net serve` (uvicorn) against the database; yield its base URL.
 
-    ``command`` replaces the CLI (bench/write_bench.py runs an older checkout's with it).
+    ``command`` replaces the CLI (bench/write_bench.py runs an older checkout's with it). On
+    PostGIS the server keeps the anchor's pool (``SERVER_POOL``); ``app_pool`` leaves it the
+    app's default instead.
     """
     cli = command or [str(CLI)]
-    env = {**bench_env(settings), **_pool_env(settings), **(extra_env or {})}
+    pool = {} if app_pool else _pool_env(settings)
+    env = {**bench_env(settings), **pool, **(extra_env or {})}
     serve = [*cli, "serve", "--port", "{port}", "--workers", str(workers)]
     with serving(serve, env, name=name) as base:
         yield base
