@@ -71,9 +71,11 @@ _MATCHING = ("category_codes", "minors_only", "covers_area")
 _NO_CODES: frozenset[str] = frozenset()
 
 
-def read_entries(rows: Sequence[Row[Any]], *, distance_m: float | None = None) -> list[Entry]:
-    """The entries rows of shown columns stand for, in their order (``distance_m`` for rows
-    without that column).
+def read_entries(
+    rows: Sequence[Row[Any]], *, distances: Sequence[float | None] | None = None
+) -> list[Entry]:
+    """The entries rows of shown columns stand for, in their order (``distances``, one a row,
+    for rows without a ``distance_m`` column; none without either).
 
     The columns are found by name once for the rows, then read by position: a ``Row``'s
     attribute and mapping access cost about 11 µs a row, a tenth of a search's Python
@@ -88,8 +90,9 @@ def read_entries(rows: Sequence[Row[Any]], *, distance_m: float | None = None) -
     distance = position.get("distance_m")
     codes, minors, covers = (position.get(name) for name in _MATCHING)
     found = []
-    for row in rows:
-        value = distance_m if distance is None else row[distance]
+    given = distances if distances is not None else [None] * len(rows)
+    for row, known in zip(rows, given, strict=True):
+        value = known if distance is None else row[distance]
         found.append(
             Entry(
                 link_id=row[link],
@@ -107,8 +110,3 @@ def read_entries(rows: Sequence[Row[Any]], *, distance_m: float | None = None) -
             )
         )
     return found
-
-
-def entry(row: Row[Any], *, distance_m: float | None = None) -> Entry:
-    """The entry a row of shown columns stands for (``distance_m`` when the row has none)."""
-    return read_entries([row], distance_m=distance_m)[0]

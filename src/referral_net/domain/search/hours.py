@@ -8,14 +8,13 @@ A nearest search without a radius is bounded here by the largest allowed radius.
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from typing import Any
 
 from sqlalchemy import Row
 from sqlmodel import Session
 
 from referral_net.domain.search import plan
-from referral_net.domain.search.entry import Entry, entry
+from referral_net.domain.search.entry import Entry, read_entries
 from referral_net.domain.search.query import SearchQuery
 from referral_net.domain.search_model import from_compact
 from referral_net.opening_hours import is_open
@@ -44,9 +43,11 @@ def open_page(
     if not page:
         return [], len(open_rows)
     wanted = [row.link_id for row in page]
-    distances: dict[uuid.UUID, float | None] = {row.link_id: row.distance_m for row in page}
     shown = {
         row.link_id: row
         for row in session.connection().execute(plan.entries(shape), {**values, "links": wanted})
     }
-    return [entry(shown[link], distance_m=distances[link]) for link in wanted], len(open_rows)
+    entries = read_entries(
+        [shown[link] for link in wanted], distances=[row.distance_m for row in page]
+    )
+    return entries, len(open_rows)
