@@ -99,22 +99,31 @@ def _terminate_the_pool_connections(database_url: str) -> int:
     return int(ended)
 
 
+# The organizations list reads through SQLAlchemy Core; a nearest search's statement goes to
+# psycopg's cursor itself on PostGIS (db.dialect.postgis.read_rows), which must fail the same way.
+READS = ["/api/v1/organizations", "/api/v1/search?near=14.8347,-91.5181&limit=5"]
+
+
+@pytest.mark.parametrize("path", READS)
 @pytest.mark.parametrize("pre_ping", [True, False])
 def test_a_connection_the_server_dropped_while_idle_costs_no_failed_request(
-    migrated: Settings, pre_ping: bool
+    migrated: Settings, pre_ping: bool, path: str
 ) -> None:
     # The pool's pre-ping without a round trip (db.engine._replace_if_the_server_spoke): the
     # server process of the pooled connection is terminated while it sits idle, and the next
     # request still succeeds; with the pre-ping off, that request is the one that fails (a 503,
-    # never a 500). SpatiaLite has no server to drop a connection: there the requests only show
-    # that nothing is in the way.
+    # never a 500), and the pool replaces the dropped connection. SpatiaLite has no server to
+    # drop a connection: there the requests only show that nothing is in the way.
     settings = migrated.model_copy(update={**QUIET_APP, "database_pool_pre_ping": pre_ping})
     postgis = migrated.database_url.startswith("postgresql")
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        assert client.get("/api/v1/organizations").status_code == 200
+        assert client.get(path).status_code == 200
         if postgis:
             assert _terminate_the_pool_connections(migrated.database_url) >= 1
-        first = client.get("/api/v1/organizations").status_code
-        then = [client.get("/api/v1/organizations").status_code for _ in range(3)]
-    assert first == (200 if pre_ping or not postgis else 503)
+        first = client.get(path)
+        then = [client.get(path).status_code for _ in range(3)]
+    assert first.status_code == (200 if pre_ping or not postgis else 503)
+    if first.status_code == 503:
+        assert first.headers["content-type"] == "application/problem+json"
+        assert first.headers["retry-after"] == "5"
     assert then == [200, 200, 200]

@@ -22,11 +22,29 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import BindParameter, ColumnElement, Connection, FromClause
+from sqlalchemy import BindParameter, ColumnElement, Connection, FromClause, Select
 from sqlalchemy.orm import Session
 
 from referral_net.db.dialect import postgis, spatialite
 from referral_net.geo.tiles import Tile, TilePoint
+
+
+class ResultRow(Protocol):
+    """A row as :func:`read_rows` returns it: SQLAlchemy's ``Row`` or psycopg's named tuple,
+    read by column name or by position."""
+
+    @property
+    def _fields(self) -> tuple[str, ...]:
+        """The column names, in order."""
+        ...
+
+    def __getitem__(self, index: int) -> Any:
+        """The value of the column at ``index``."""
+        ...
+
+    def __getattr__(self, name: str) -> Any:
+        """The value of the column ``name``."""
+        ...
 
 
 class Dialect(Protocol):
@@ -58,6 +76,12 @@ class Dialect(Protocol):
 
     def spatial_version(self, connection: Connection) -> str:
         """The version of the spatial extension."""
+        ...
+
+    def read_rows(
+        self, connection: Connection, statement: Select[Any], values: Mapping[str, Any]
+    ) -> Sequence[Any]:
+        """Every row of a search statement with ``values`` bound (:func:`read_rows`)."""
         ...
 
     # --- search read model: reading entries (issue 13; domain/search/) ---
@@ -204,6 +228,20 @@ def dialect_for(session: Session) -> Dialect:
 def dialect_name(session: Session) -> str:
     """'sqlite' or 'postgresql'."""
     return session.get_bind().dialect.name
+
+
+def read_rows(
+    connection: Connection, statement: Select[Any], values: Mapping[str, Any]
+) -> Sequence[ResultRow]:
+    """Every row of one of search's statements (built once per shape) with ``values`` bound.
+
+    PostGIS runs it on psycopg's cursor as SQL compiled once (the search's hot path; the
+    engine's cursor events still fire, errors are still SQLAlchemy's); SpatiaLite through Core.
+    """
+    rows: Sequence[ResultRow] = dialect_named(connection.dialect.name).read_rows(
+        connection, statement, values
+    )
+    return rows
 
 
 def admin_area_codes_at(session: Session, *, latitude: float, longitude: float) -> list[str]:

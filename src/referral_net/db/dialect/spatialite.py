@@ -157,6 +157,14 @@ def spatial_version(connection: Connection) -> str:
     return str(connection.execute(text("SELECT spatialite_version()")).scalar_one())
 
 
+def read_rows(
+    connection: Connection, statement: Select[Any], values: Mapping[str, Any]
+) -> Sequence[Any]:
+    """Every row of ``statement`` with ``values`` bound, through Core (PostGIS's driver-level
+    path was measured for its throughput target; SQLite's driver is another story)."""
+    return connection.execute(statement, values).all()
+
+
 # --- search read model: reading entries (issue 13; domain/search/) --------------------------
 # Expressions over ``search_entry`` for statements built once per query shape: every value is a
 # bind parameter the caller passes, never a literal baked into the statement. Code lists bind as

@@ -23,10 +23,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row
 from sqlmodel import Session
 
 from referral_net.db import dialect
+from referral_net.db.dialect import ResultRow
 from referral_net.domain import places, search_model
 from referral_net.domain.search import bound, count, hours, plan
 from referral_net.domain.search import shape as shaping
@@ -49,7 +49,7 @@ class _Nearest:
     """Near mode's page and, when its statement counted, the summary row of its first run."""
 
     entries: list[Entry]
-    summary: Row[Any] | None
+    summary: ResultRow | None
 
 
 def _nearest(
@@ -63,7 +63,7 @@ def _nearest(
     an exact total spares SpatiaLite windows."""
     matches = None if total is None or total.is_lower_bound else total.items
     knn = dialect.dialect_named(base.engine).has_knn_index()
-    first: list[Row[Any]] = []
+    first: list[ResultRow] = []
 
     def run(window_m: float | None, fetch: int) -> bound.Attempt:
         shape = base if not first else dataclasses.replace(base, counted=False, checked=False)
@@ -71,7 +71,7 @@ def _nearest(
         if window_m is not None:  # SpatiaLite: this index window (within the radius)
             shape = dataclasses.replace(shape, window=True)
             bound_values.update(plan.window_parameters(query, window_m))
-        rows = session.connection().execute(plan.nearest(shape), bound_values).all()
+        rows = dialect.read_rows(session.connection(), plan.nearest(shape), bound_values)
         if not first:
             first.append(rows[0])
         return bound.Attempt(

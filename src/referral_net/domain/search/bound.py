@@ -23,11 +23,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-from sqlalchemy import Row
 
+from referral_net.db.dialect import ResultRow
 from referral_net.domain.search.query import SearchQuery
 from referral_net.geo.convert import GEOD
 
@@ -46,7 +45,7 @@ _SAMPLES = len(_AZIMUTHS)
 class Attempt:
     """What one run of the nearest statement gave: the page, how many candidates, the reach."""
 
-    rows: list[Row[Any]]
+    rows: list[ResultRow]
     fetched: int
     reach: float | None
 
@@ -122,7 +121,7 @@ class _Search:
 
 def nearest(
     run: Run, query: SearchQuery, *, windowed: bool, planar: bool, matches: int | None = None
-) -> list[Row[Any]]:
+) -> list[ResultRow]:
     """The exact nearest-first page, running the statement until its answer is proven.
 
     ``windowed``: candidates come from an index window that grows (SpatiaLite); otherwise the
@@ -141,7 +140,7 @@ def nearest(
     return _windowed(run, search, fetch, matches)
 
 
-def _windowed(run: Run, search: _Search, fetch: int, matches: int | None) -> list[Row[Any]]:
+def _windowed(run: Run, search: _Search, fetch: int, matches: int | None) -> list[ResultRow]:
     radius = search.query.radius_m
     largest = min(_WHOLE_COUNTRY_M, radius or _WHOLE_COUNTRY_M)
     window: float | None = min(_FIRST_WINDOW_M, largest)
@@ -175,6 +174,6 @@ def _wider(window: float | None, largest: float, *, found: int, wanted: int) -> 
     return min(largest, window * _growth(found=found, wanted=wanted))
 
 
-def page_of(rows: Sequence[Row[Any]]) -> list[Row[Any]]:
+def page_of(rows: Sequence[ResultRow]) -> list[ResultRow]:
     """The page rows of a nearest statement's answer (its summary row alone when empty)."""
     return [row for row in rows if row.link_id is not None]

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row
 from sqlmodel import Session
 
+from referral_net.db.dialect import ResultRow
 from referral_net.domain import taxonomy
 from referral_net.domain.search import plan
 from referral_net.domain.search.query import SearchQuery
@@ -50,7 +50,7 @@ def cap_parameter(query: SearchQuery) -> dict[str, int]:
     return {"cap": _cap(query) + 1}
 
 
-def of_row(session: Session, shape: plan.Shape, query: SearchQuery, row: Row[Any]) -> Total:
+def of_row(session: Session, shape: plan.Shape, query: SearchQuery, row: ResultRow) -> Total:
     """The total a row of ``count``'s columns holds; refuses unknown codes first."""
     check(session, shape, query, row)
     cap, counted = _cap(query), int(row.total)
@@ -79,7 +79,7 @@ def check(
     session: Session,
     shape: plan.Shape,
     query: SearchQuery,
-    row: Row[Any],
+    row: ResultRow,
     *,
     category_field: str = "category",
 ) -> None:

@@ -7,8 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row
-
+from referral_net.db.dialect import ResultRow
 from referral_net.domain.places import Site
 
 
@@ -72,7 +71,7 @@ _NO_CODES: frozenset[str] = frozenset()
 
 
 def read_entries(
-    rows: Sequence[Row[Any]], *, distances: Sequence[float | None] | None = None
+    rows: Sequence[ResultRow], *, distances: Sequence[float | None] | None = None
 ) -> list[Entry]:
     """The entries rows of shown columns stand for, in their order (``distances``, one a row,
     for rows without a ``distance_m`` column; none without either).
