@@ -5,6 +5,7 @@
   it by itself.
 - JSON membership: ``jsonb ?``.
 - Transaction lock: ``pg_advisory_xact_lock``, held until the transaction ends.
+- Reading search's statements: psycopg's cursor with the SQL compiled once (``read_rows``).
 
 Nothing here knows which engine a session talks to: ``db.dialect.dialect_for`` chooses.
 """
