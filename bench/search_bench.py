@@ -907,8 +907,16 @@ def measure_http(run: Run, settings: Settings, args: argparse.Namespace) -> None
             if mismatches:
                 run.notes.append("anchor answers differ: " + "; ".join(mismatches[:3]))
                 print("WARNING " + run.notes[-1], file=sys.stderr, flush=True)
-        # One connection first: the latency of a request on an otherwise idle server (after
-        # a saturating run, slow requests still queued in the workers would distort it).
+        # The database's caches first, for every server alike: otherwise the first series (the
+        # endpoint's c1) pays for the pages the later ones then find cached. At 1M, right after
+        # a load, the endpoint's c1 p50 was 6.6 ms that way against 3.8 ms warm
+        # (docs/performance.md, "The nearest statement on psycopg's cursor").
+        for mode in ("knn", "radius"):
+            for target in (base, anchor) if anchor else (base,):
+                wrk(target, mode, min(args.seconds, 5), args.threads, args.connections)
+        time.sleep(5)  # let the backlog drain
+        # One connection next: the latency of a request on an otherwise idle server (after
+        # the long saturating runs, slow requests still queued in the workers would distort it).
         one = (args.seconds_single, 1, 1)
         run.http1_knn = wrk(base, "knn", *one)
         if anchor:
