@@ -635,6 +635,27 @@ def _postgis_gin(name: str, column: str) -> Index:
     return Index(name, column, postgresql_using="gin", info={"engines": ("postgresql",)})
 
 
+def _postgis_count_window(name: str, column: str) -> Index:
+    """PostGIS: the index a radius's capped count walks, an index-only scan. Partial (listed
+    entries with a point in ``column``: the condition every search has), keyed by the point's
+    envelope (``dialect.postgis.count_window_key``), carrying the point itself and the category
+    codes so that the distance and a category are tested without the wide heap row.
+
+    PostGIS's GiST keys are float4 boxes it cannot hand back, hence the INCLUDE copy of the
+    point. The key is an expression only the count names, so KNN statements keep to the point's
+    own index: PostgreSQL refuses KNN's lossy distance in an index-only scan, which this index
+    would otherwise offer a statement reading nothing but the point and the codes.
+    """
+    return Index(
+        name,
+        text(f"ST_Envelope({column})"),
+        postgresql_using="gist",
+        postgresql_include=[column, "category_codes"],
+        postgresql_where=text(f"listed AND {column} IS NOT NULL"),
+        info={"engines": ("postgresql",)},
+    )
+
+
 class SearchEntry(SQLModel, table=True):
     """One service at one location, flattened for search and matching (the read model).
 
@@ -648,6 +669,8 @@ class SearchEntry(SQLModel, table=True):
         _postgis_gin("ix_search_entry_category_codes", "category_codes"),
         _postgis_gin("ix_search_entry_language_codes", "language_codes"),
         _postgis_gin("ix_search_entry_served_genders", "served_genders"),
+        _postgis_count_window("ix_search_entry_public_count_window", "public_geom"),
+        _postgis_count_window("ix_search_entry_exact_count_window", "exact_geom"),
     )
 
     service_at_location_id: uuid.UUID = Field(

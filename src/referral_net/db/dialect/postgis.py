@@ -23,6 +23,7 @@ import psycopg
 from psycopg.rows import namedtuple_row
 from sqlalchemy import (
     BindParameter,
+    Boolean,
     ColumnElement,
     Connection,
     Float,
@@ -299,12 +300,35 @@ def entry_reach(
     return geom.op("<->", return_type=Float)(target)
 
 
+def count_window_key(geom: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The key of a radius count's own index (``ix_search_entry_*_count_window``): the point's
+    envelope, which is the point itself.
+
+    An expression that only the count names, so no KNN statement (``ORDER BY geom <-> ...``)
+    ever reads that index: it carries the point (INCLUDE), so such a statement could be planned
+    as an index-only scan, which PostgreSQL refuses at run time for PostGIS's KNN distance ("lossy
+    distance functions are not supported in index-only scans").
+    """
+    return func.ST_Envelope(geom)
+
+
 def entry_window(
-    geom: ColumnElement[Any], *, column_name: str, box: Sequence[ColumnElement[float]]
+    geom: ColumnElement[Any],
+    *,
+    column_name: str,
+    box: Sequence[ColumnElement[float]],
+    window_leads: bool = False,
 ) -> ColumnElement[bool]:
-    """Entries whose point may lie in a lon/lat box: ``&&`` on the GiST index (a superset)."""
+    """Entries whose point may lie in a lon/lat box: ``&&`` on the GiST index (a superset).
+
+    ``window_leads``: ``&&`` on the count's own index (``count_window_key``), whose entries carry
+    the point and the category codes, so a radius's count is an index-only scan (PostGIS's GiST
+    keys are float4 boxes it cannot hand back: through the point's own index, the count read
+    each candidate's wide row, 3-4 us each, some 250 in a dense 10 km at 1M rows).
+    """
     min_lon, min_lat, max_lon, max_lat = box
-    return geom.op("&&")(func.ST_MakeEnvelope(min_lon, min_lat, max_lon, max_lat, 4326))
+    envelope = func.ST_MakeEnvelope(min_lon, min_lat, max_lon, max_lat, 4326)
+    return (count_window_key(geom) if window_leads else geom).op("&&")(envelope)
 
 
 def entry_in_area(
@@ -338,8 +362,19 @@ def code_list(name: str) -> BindParameter[Any]:
     return bindparam(name, type_=_CODES)
 
 
-def entry_in_categories(codes: BindParameter[Any]) -> ColumnElement[bool]:
-    """Entries with any of the codes among their categories and ancestors (GIN ``&&``)."""
+def entry_in_categories(
+    codes: BindParameter[Any], *, window_leads: bool = False
+) -> ColumnElement[bool]:
+    """Entries with any of the codes among their categories and ancestors (GIN ``&&``).
+
+    ``window_leads``: ``arrayoverlap``, the operator's own function, which the planner does
+    not match to the GIN index. A radius's count then walks the window of its own index
+    (``entry_window``), index-only, and stops at its cap; with the operator the planner ANDed
+    the window's bitmap with the category's bitmap over the whole country (100k entries for
+    shelters at 1M rows: 25-37 ms against 2-3 ms).
+    """
+    if window_leads:
+        return func.arrayoverlap(_ENTRY.c.category_codes, cast(codes, _CODES), type_=Boolean)
     return _ENTRY.c.category_codes.op("&&")(cast(codes, _CODES))  # type: ignore[no-any-return]
 
 

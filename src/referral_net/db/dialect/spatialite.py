@@ -223,9 +223,14 @@ def entry_reach(
 
 
 def entry_window(
-    geom: ColumnElement[Any], *, column_name: str, box: Sequence[ColumnElement[float]]
+    geom: ColumnElement[Any],
+    *,
+    column_name: str,
+    box: Sequence[ColumnElement[float]],
+    window_leads: bool = False,
 ) -> ColumnElement[bool]:
-    """Entries whose point may lie in a lon/lat box: the R*Tree of ``search_entry.column``."""
+    """Entries whose point may lie in a lon/lat box: the R*Tree of ``search_entry.column``
+    (which always leads: ``window_leads`` changes nothing here)."""
     min_lon, min_lat, max_lon, max_lat = box
     frame = func.BuildMbr(min_lon, min_lat, max_lon, max_lat, 4326)
     return _index_rowids(_ENTRY.name, column_name, frame)
@@ -273,9 +278,12 @@ def _values(codes: BindParameter[Any]) -> Select[Any]:
     return select(each.c.value)
 
 
-def entry_in_categories(codes: BindParameter[Any]) -> ColumnElement[bool]:
+def entry_in_categories(
+    codes: BindParameter[Any], *, window_leads: bool = False
+) -> ColumnElement[bool]:
     """Entries with any of the codes among their categories and ancestors: each entry (of an
-    index window) probes the side table."""
+    index window) probes the side table. ``window_leads`` changes nothing here: the probe never
+    leads (``categories_leading`` is what lets the codes lead)."""
     side = _ENTRY_CATEGORY
     return exists(
         select(literal(1))

@@ -242,17 +242,18 @@ def _parts(shape: Shape) -> _Parts:
 
 
 def _person_filters(
-    shape: Shape, parts: _Parts, *, categories_lead: bool
+    shape: Shape, parts: _Parts, *, categories_lead: bool, window_leads: bool = False
 ) -> list[ColumnElement[bool]]:
     """What the person needs: categories (with descendants), a language, their age, gender.
 
     ``categories_lead``: the statement reads from ``Dialect.categories_leading``, which holds
-    the category condition already.
+    the category condition already. ``window_leads``: the spatial index's window leads and the
+    category test is made on each entry in it (``Dialect.entry_in_categories``).
     """
     entry = _ENTRY.c
     conditions: list[ColumnElement[bool]] = []
     if "categories" in shape.filters and not categories_lead:
-        conditions.append(parts.sql.entry_in_categories(parts.codes))
+        conditions.append(parts.sql.entry_in_categories(parts.codes, window_leads=window_leads))
     if "language" in shape.filters:
         conditions.append(parts.sql.entry_speaks(_LANGUAGE))
     if "age" in shape.filters:
@@ -288,11 +289,18 @@ def _offer_filters(shape: Shape, parts: _Parts) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _in_mode(shape: Shape, parts: _Parts) -> list[ColumnElement[bool]]:
-    """The mode's condition; near mode has none but its window (bounded later, by distance)."""
+def _in_mode(
+    shape: Shape, parts: _Parts, *, window_leads: bool = False
+) -> list[ColumnElement[bool]]:
+    """The mode's condition; near mode has none but its window (bounded later, by distance).
+    ``window_leads``: the window is read from the index a radius's count walks."""
     geom, sql = parts.geom, parts.sql
     if shape.mode == "near":
-        return [sql.entry_window(geom, column_name=shape.column, box=_BOX)] if shape.window else []
+        if not shape.window:
+            return []
+        return [
+            sql.entry_window(geom, column_name=shape.column, box=_BOX, window_leads=window_leads)
+        ]
     if shape.mode == "bbox":
         min_lon, min_lat, max_lon, max_lat = _BOX
         # Coordinates, not ST_Intersects: a box shrunk to one point is a degenerate polygon
@@ -308,15 +316,15 @@ def _in_mode(shape: Shape, parts: _Parts) -> list[ColumnElement[bool]]:
 
 
 def _matches(
-    shape: Shape, parts: _Parts, *, categories_lead: bool = False
+    shape: Shape, parts: _Parts, *, categories_lead: bool = False, window_leads: bool = False
 ) -> list[ColumnElement[bool]]:
     """Every condition of a match except near mode's radius (the caller applies it)."""
     return [
         _ENTRY.c.listed,
         parts.geom.is_not(None),
-        *_person_filters(shape, parts, categories_lead=categories_lead),
+        *_person_filters(shape, parts, categories_lead=categories_lead, window_leads=window_leads),
         *_offer_filters(shape, parts),
-        *_in_mode(shape, parts),
+        *_in_mode(shape, parts, window_leads=window_leads),
     ]
 
 
@@ -496,10 +504,17 @@ def _capped_total(shape: Shape, parts: _Parts) -> Label[Any]:
     if unwindowed and shape.filters == {"categories"}:
         capped = _counted_by_category(shape, parts)
     elif leading is None:
+        # A radius, with categories or no filter: its window leads (an index-only walk on
+        # PostGIS that stops at the cap). With other filters the planner chooses: a rare
+        # language's index may well beat a dense window whose every entry it would read.
+        window_leads = shape.radius and shape.filters <= {"categories"}
         capped = (
             select(literal(1))
             .select_from(_ENTRY)
-            .where(*_matches(shape, parts), *_within_radius(shape, parts))
+            .where(
+                *_matches(shape, parts, window_leads=window_leads),
+                *_within_radius(shape, parts),
+            )
         )
     else:  # the category index leads; an entry in two wanted categories counts once
         capped = (
