@@ -8,7 +8,8 @@ Not a test: speed is measured here, never in timed tests. Run from the repositor
 
 For each backend and size it builds a fresh database (migrations, areas, taxonomy), bulk-loads N
 synthetic public service locations over Guatemala (clustered around towns, a weighted mix of
-category leaves, Spanish plus the region's Mayan languages), fills the search read model with
+category leaves, Spanish plus the region's Mayan languages, the weekly hours of a sample-network
+service of the same category), fills the search read model with
 ``referral-net search rebuild`` (timed), runs ANALYZE, then measures in the same run:
 
 - the endpoint over HTTP: ``referral-net serve`` (uvicorn, 2 workers) driven by wrk with random
@@ -124,6 +125,12 @@ MAYAN_BY_DEPARTMENT = {
     "20": ["caa"],
 }
 ALL_MAYAN = sorted({code for codes in MAYAN_BY_DEPARTMENT.values() for code in codes})
+# Opening hours come from the sample network (seed/sample_network.json, every service with a
+# weekly schedule): each synthetic service takes the hours of a sample service of its category,
+# so shelters are mostly open around the clock and offices keep office hours, as in a directory.
+# A directory without hours would make every emergency need in bench/match_bench.py fall through
+# to matching's fallback gather (no candidate is open now), which is not the common case.
+SAMPLE_NETWORK = ROOT / "seed" / "sample_network.json"
 
 
 @dataclass
@@ -208,9 +215,32 @@ def synthetic_points(n: int, rng: random.Random) -> Iterator[tuple[float, float,
             yield rng.uniform(*LAT_RANGE), rng.uniform(*LON_RANGE), ""
 
 
+Hours = tuple[tuple[str, str, str, str, str], ...]
+
+
+def sample_hours() -> dict[str, list[Hours]]:
+    """Per category code, the weekly schedules of each sample service filed under it:
+    (freq, byday, opens_at, closes_at, description) per schedule."""
+    network = json.loads(SAMPLE_NETWORK.read_text(encoding="utf-8"))
+    hours: dict[str, list[Hours]] = {}
+    for service in network["services"]:
+        schedules = tuple(
+            (s["freq"], s["byday"], f"{s['opens_at']}:00", f"{s['closes_at']}:00", s["description"])
+            for s in service["schedules"]
+        )
+        for code in service["categories"]:
+            hours.setdefault(code, []).append(schedules)
+    return hours
+
+
 def generate_rows(n: int, terms: dict[str, str], seed: int = 7) -> Iterator[dict[str, Any]]:
-    """The synthetic directory: one active service at one public location per row."""
+    """The synthetic directory: one active service at one public location per row, with the
+    weekly hours of a sample service of its category."""
     rng = random.Random(seed)
+    # Hours draw from their own generator, so the points, categories and languages stay those
+    # of the runs before the data had hours.
+    hours_rng = random.Random(seed + 1)
+    hours = sample_hours()
     codes = list(CATEGORY_WEIGHTS)
     cumulative: list[float] = []
     total = 0.0
@@ -234,6 +264,10 @@ def generate_rows(n: int, terms: dict[str, str], seed: int = 7) -> Iterator[dict
             "lon": round(lon, 6),
             "name": f"Servicio {index} (sintético)",
             "min_age": rng.choice([None, None, 0, 12, 18]),
+            "schedules": [
+                (uuid.UUID(int=hours_rng.getrandbits(128)), *schedule)
+                for schedule in hours_rng.choice(hours[code])
+            ],
         }
 
 
@@ -348,6 +382,13 @@ def load_postgis(settings: Settings, n: int) -> None:
             for r in rows:
                 for lang_id, code in r["languages"]:
                     cp.write_row((lang_id, r["service"], code))
+        with cur.copy(
+            "COPY schedule (id, service_id, freq, byday, opens_at, closes_at, description)"
+            " FROM STDIN"
+        ) as cp:
+            for r in rows:
+                for schedule_id, *schedule in r["schedules"]:
+                    cp.write_row((schedule_id, r["service"], *schedule))
         conn.commit()
         conn.autocommit = True
         cur.execute("VACUUM ANALYZE")
@@ -406,6 +447,15 @@ def load_spatialite(settings: Settings, n: int) -> None:
     conn.executemany(
         "INSERT INTO language (id, service_id, code) VALUES (?, ?, ?)",
         ((lang_id.hex, r["service"].hex, code) for r in rows for lang_id, code in r["languages"]),
+    )
+    conn.executemany(
+        "INSERT INTO schedule (id, service_id, freq, byday, opens_at, closes_at, description)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            (schedule_id.hex, r["service"].hex, *schedule)
+            for r in rows
+            for schedule_id, *schedule in r["schedules"]
+        ),
     )
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
