@@ -25,11 +25,10 @@ from sqlmodel import Session
 from referral_net import matching
 from referral_net.db.models import AdminArea
 from referral_net.domain import places, search
-from referral_net.domain.search import shape as search_shape
+from referral_net.domain.search.hours import HoursAt
 from referral_net.errors import InvalidInput
 from referral_net.geo.country import point_in_guatemala
 from referral_net.matching.explain import outside_country_warning
-from referral_net.opening_hours import is_open, is_open_24h, to_guatemala
 from referral_net.schemas.match import (
     ExcludedCount,
     MatchRequest,
@@ -140,11 +139,11 @@ def _capacity_totals(
     )
 
 
-def _candidate(entry: search.Entry, now: datetime, today: date) -> matching.Candidate:
-    """The core's candidate for one read-model entry."""
+def _candidate(entry: search.Entry, hours: HoursAt) -> matching.Candidate:
+    """The core's candidate for one read-model entry, its opening hours at ``hours``' instant."""
     doc = entry.doc
     service, extra = doc["service"], doc["matching"]
-    weekly = search_shape.weekly(entry)
+    weekly = doc["schedules"]
     available, maximum, updated = _capacity_totals(doc["capacity"])
     genders = service["genders_served"]
     verified = doc["last_verified"]
@@ -166,8 +165,8 @@ def _candidate(entry: search.Entry, now: datetime, today: date) -> matching.Cand
         minors_only=entry.minors_only,
         accepts_accompanying_children=service["accepts_accompanying_children"],
         status=RecordStatus.ACTIVE.value,  # the read model lists active services only
-        open_now=bool(weekly) and is_open(weekly, now),
-        open_24h=bool(weekly) and is_open_24h(weekly, on=today),
+        open_now=hours.is_open(weekly),
+        open_24h=hours.is_open_24h(weekly),
         capacity_available=available,
         capacity_maximum=maximum,
         capacity_updated=updated,
@@ -178,11 +177,10 @@ def _candidate(entry: search.Entry, now: datetime, today: date) -> matching.Cand
 
 
 def _candidates(
-    entries: Sequence[search.Entry], now: datetime
+    entries: Sequence[search.Entry], hours: HoursAt
 ) -> dict[uuid.UUID, tuple[search.Entry, matching.Candidate]]:
     """The core's candidates for entries, keyed by service-at-location id (no query)."""
-    today = to_guatemala(now).date()
-    return {entry.link_id: (entry, _candidate(entry, now, today)) for entry in entries}
+    return {entry.link_id: (entry, _candidate(entry, hours)) for entry in entries}
 
 
 def match(
@@ -211,7 +209,9 @@ def match(
         )
         if entry.link_id not in seen
     ]
-    built = _candidates(found, now)
+    # Candidates share a few schedules (office hours, around the clock): each is evaluated once.
+    hours = HoursAt(now)
+    built = _candidates(found, hours)
     by_need = _group(profile, built)
     missing = [
         need
@@ -231,7 +231,7 @@ def match(
             principal=principal,
             query=_query(place, [need.code], FALLBACK_LIMIT, filters=filters),
         )
-        built.update(_candidates([e for e in more if e.link_id not in built], now))
+        built.update(_candidates([e for e in more if e.link_id not in built], hours))
         by_need = _group(profile, built)
     result = matching.match(
         profile,

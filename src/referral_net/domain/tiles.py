@@ -41,7 +41,8 @@ from referral_net.db.models import SearchEntry, ServiceClusterCell
 from referral_net.domain import access, places, search_model
 from referral_net.domain.search import SearchQuery, plan
 from referral_net.domain.search.entry import Entry
-from referral_net.domain.search_model import from_compact, top_category
+from referral_net.domain.search.hours import HoursAt
+from referral_net.domain.search_model import top_category
 from referral_net.errors import NotFound
 from referral_net.geo import places as gazetteer
 from referral_net.geo.lakes import lakes_in_box
@@ -64,7 +65,6 @@ from referral_net.geo.tiles import (
     tile_in_range,
     to_mercator,
 )
-from referral_net.opening_hours import is_open
 from referral_net.schemas.search import SearchLocation
 from referral_net.security.roles import Principal, Role
 from referral_net.vocab import GUATEMALA_TZ, LOCALES
@@ -287,7 +287,8 @@ def _services_tile(
                 where,
             )
         else:
-            points = [_service_point(entry, site, x, y, query) for entry, site, x, y in located]
+            hours = HoursAt(query.evaluated_at)
+            points = [_service_point(entry, site, x, y, hours) for entry, site, x, y in located]
     return dialect.points_tile(session, layer="services", points=points, tile=where)
 
 
@@ -341,7 +342,7 @@ def _tile_listing(shape: plan.Shape) -> Select[Any]:
 
 
 def _service_point(
-    entry: Entry, placed: SearchLocation, x: float, y: float, query: SearchQuery
+    entry: Entry, placed: SearchLocation, x: float, y: float, hours: HoursAt
 ) -> TilePoint:
     """The tile point of one entry where the audience rule placed it (3857 ``x``, ``y``), with
     the properties of ``SERVICE_PROPERTIES`` as ``service_feature`` computes them.
@@ -350,7 +351,7 @@ def _service_point(
     ``doc`` alone, not through the full result (capacity, phones, hours text) of each.
     """
     doc = entry.doc
-    schedules = from_compact(doc["schedules"])
+    schedules = doc["schedules"]
     return TilePoint(
         x,
         y,
@@ -359,7 +360,7 @@ def _service_point(
             "name": doc["service"]["name"],
             "top_category": top_category(entry.doc["categories"][LOCALES[0]]),
             "precision": placed.precision,
-            "open_now": is_open(schedules, query.evaluated_at) if schedules else None,
+            "open_now": hours.is_open(schedules) if schedules else None,
         },
     )
 
@@ -424,8 +425,9 @@ def _public_services_tile(
     if always or inside > MAX_POINT_FEATURES:
         points = _clusters([(x, y, top) for _, x, y, top in located], where)
     else:
+        hours = HoursAt(query.evaluated_at)
         points = [
-            _public_point(principal, row, x=x, y=y, top=top, query=query)
+            _public_point(principal, row, x=x, y=y, top=top, hours=hours)
             for row, x, y, top in located
         ]
     return dialect.points_tile(session, layer="services", points=points, tile=where)
@@ -496,11 +498,11 @@ def _public_rows(shape: plan.Shape) -> Select[Any]:
 
 
 def _public_point(
-    principal: Principal, row: Any, *, x: float, y: float, top: str | None, query: SearchQuery
+    principal: Principal, row: Any, *, x: float, y: float, top: str | None, hours: HoursAt
 ) -> TilePoint:
     """One service point as :func:`_service_point` gives it, from a light row."""
     view = access.location_view(principal, visibility=row.visibility, organization_id=None)
-    schedules = from_compact(row.schedules)
+    schedules = row.schedules
     return TilePoint(
         x,
         y,
@@ -509,6 +511,6 @@ def _public_point(
             "name": row.name,
             "top_category": top,
             "precision": "exact" if view is access.LocationView.EXACT else "municipality",
-            "open_now": is_open(schedules, query.evaluated_at) if schedules else None,
+            "open_now": hours.is_open(schedules) if schedules else None,
         },
     )

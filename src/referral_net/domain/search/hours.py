@@ -1,4 +1,11 @@
-"""The ``open_at`` filter: opening hours are evaluated in Python (``opening_hours``, pure), so
+"""Opening hours of read-model entries at one instant, and the ``open_at`` filter.
+
+:class:`HoursAt` answers "open now?", "open around the clock?" and "which hours?" for the compact
+weekly schedules entries hold, working out each distinct schedule once: a page, a tile or a
+match's candidates share a handful (office hours, around the clock), and parsing one and walking
+its recurrence costs about a tenth of a millisecond.
+
+The ``open_at`` filter: opening hours are evaluated in Python (``opening_hours``, pure), so
 every match is read with its compact weekly schedule and filtered before the page is cut; then
 the page's entries are read. The count of open rows is exact.
 
@@ -8,6 +15,8 @@ A nearest search without a radius is bounded here by the largest allowed radius.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row
@@ -17,7 +26,69 @@ from referral_net.domain.search import plan
 from referral_net.domain.search.entry import Entry, read_entries
 from referral_net.domain.search.query import SearchQuery
 from referral_net.domain.search_model import from_compact
-from referral_net.opening_hours import is_open
+from referral_net.opening_hours import (
+    WeeklySchedule,
+    describe_hours,
+    is_open,
+    is_open_24h,
+    to_guatemala,
+)
+
+# A compact schedule list as a dictionary key: its schedules' field values, in order.
+_Key = tuple[tuple[Any, ...], ...]
+
+
+class HoursAt:
+    """What opening hours say at one instant (``at``, aware), each distinct compact schedule
+    list (``search_model.to_compact``) parsed and evaluated once for the life of the object
+    (one request: the answers hold for its instant only)."""
+
+    def __init__(self, at: datetime) -> None:
+        """Answers at ``at``; "around the clock" is judged over the week from its Guatemala date."""
+        self.at = at
+        self.today = to_guatemala(at).date()
+        self._parsed: dict[_Key, list[WeeklySchedule]] = {}
+        self._open: dict[_Key, bool] = {}
+        self._all_week: dict[_Key, bool] = {}
+        self._described: dict[tuple[_Key, str], tuple[str, ...]] = {}
+
+    def _schedules(self, key: _Key) -> list[WeeklySchedule]:
+        parsed = self._parsed.get(key)
+        if parsed is None:
+            parsed = self._parsed[key] = from_compact(key)
+        return parsed
+
+    def is_open(self, compact: Sequence[Sequence[Any]]) -> bool:
+        """True if a schedule has a period holding the instant (False with no schedule)."""
+        key = _key(compact)
+        answer = self._open.get(key)
+        if answer is None:
+            schedules = self._schedules(key)
+            answer = self._open[key] = bool(schedules) and is_open(schedules, self.at)
+        return answer
+
+    def is_open_24h(self, compact: Sequence[Sequence[Any]]) -> bool:
+        """True if the schedules cover every instant of the week from the instant's date."""
+        key = _key(compact)
+        answer = self._all_week.get(key)
+        if answer is None:
+            schedules = self._schedules(key)
+            answer = self._all_week[key] = bool(schedules) and is_open_24h(schedules, on=self.today)
+        return answer
+
+    def described(self, compact: Sequence[Sequence[Any]], locale: str) -> list[str]:
+        """The hours as text (``opening_hours.describe_hours``), a new list each call."""
+        key = _key(compact)
+        text = self._described.get((key, locale))
+        if text is None:
+            text = self._described[key, locale] = tuple(
+                describe_hours(self._schedules(key), locale)
+            )
+        return list(text)
+
+
+def _key(compact: Sequence[Sequence[Any]]) -> _Key:
+    return tuple(tuple(schedule) for schedule in compact)
 
 
 def _open_rows(
@@ -30,8 +101,8 @@ def _open_rows(
         shape = dataclasses.replace(shape, radius=True, window=True)
         values = {**values, "radius": radius, **plan.window_parameters(query, radius)}
     rows = session.connection().execute(plan.candidates(shape), values)
-    at = query.open_at
-    return [row for row in rows if row.schedules and is_open(from_compact(row.schedules), at)]
+    hours = HoursAt(query.open_at)
+    return [row for row in rows if row.schedules and hours.is_open(row.schedules)]
 
 
 def open_page(

@@ -16,26 +16,14 @@ still gives the validated model, for the callers that want one.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from referral_net.domain import services
 from referral_net.domain.places import Audience
 from referral_net.domain.search.entry import Entry
+from referral_net.domain.search.hours import HoursAt
 from referral_net.domain.search.query import SearchQuery
-from referral_net.domain.search_model import from_compact
-from referral_net.opening_hours import (
-    WeeklySchedule,
-    describe_hours,
-    is_open,
-    is_open_24h,
-    to_guatemala,
-)
-
-
-def weekly(entry: Entry) -> list[WeeklySchedule]:
-    """The entry's weekly schedules, ready for ``opening_hours``."""
-    return from_compact(entry.doc["schedules"])
 
 
 def capacity(
@@ -88,14 +76,14 @@ def result(
     placed: Mapping[str, Any],
     query: SearchQuery,
     context: services.ReadContext,
-    today: date,
+    hours: HoursAt,
 ) -> dict[str, Any]:
     """One result as a JSON-ready document: ``SearchResult``'s fields in its order, each value
     as that model holds it, so ``orjson`` writes what ``model_dump_json`` would
     (``schemas.search.page_json``; tests/test_search_documents.py)."""
     doc = entry.doc
     locale = query.locale
-    schedules = weekly(entry)
+    schedules = doc["schedules"]
     return {
         "service_at_location_id": entry.link_id,
         "distance_m": None if entry.distance_m is None else round(entry.distance_m, 3),
@@ -109,9 +97,9 @@ def result(
             {"code": language["code"], "name": language.get("name")}
             for language in doc["languages"][locale]
         ],
-        "open_now": is_open(schedules, query.evaluated_at) if schedules else None,
-        "open_24h": bool(schedules) and is_open_24h(schedules, on=today),
-        "hours": describe_hours(schedules, locale),
+        "open_now": hours.is_open(schedules) if schedules else None,
+        "open_24h": hours.is_open_24h(schedules),
+        "hours": hours.described(schedules, locale),
         "phones": phones(doc, placed),
         "capacity": capacity(doc["capacity"], context),
         "last_verified": doc["last_verified"],
@@ -128,5 +116,5 @@ def results(
     context = services.ReadContext(
         locale=query.locale, at=query.evaluated_at, capacity_stale_after=query.capacity_stale_after
     )
-    today = to_guatemala(query.evaluated_at).date()
-    return [result(entry, places[entry.location_id], query, context, today) for entry in entries]
+    hours = HoursAt(query.evaluated_at)
+    return [result(entry, places[entry.location_id], query, context, hours) for entry in entries]
