@@ -9,7 +9,8 @@ codes); on PostGIS, near mode counts in its page statement: one in all. One modu
             its index window and run again where rows are sparse)
     count   the total up to a cap (``total_is_lower_bound`` when it stopped there), with the
             checks of the query's category and area codes
-    hours   the ``open_at`` filter, evaluated in Python before paging
+    hours   opening hours at one instant (``HoursAt``), and the ``open_at`` filter, evaluated
+            in Python before paging
     shape   entries -> result documents, straight from each entry's pre-rendered ``doc``
 
 ``entry`` is one row as read (``Entry``, what matching gets); ``query`` holds the input
