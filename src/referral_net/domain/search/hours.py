@@ -88,7 +88,7 @@ class HoursAt:
 
 
 def _key(compact: Sequence[Sequence[Any]]) -> _Key:
-    return tuple(tuple(schedule) for schedule in compact)
+    return tuple(map(tuple, compact))
 
 
 def _open_rows(
