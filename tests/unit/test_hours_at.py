@@ -66,7 +66,8 @@ def test_answers_are_opening_hours_own(
 
 
 def test_a_repeated_list_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Sixty entries sharing three schedule lists cost three parses, whatever is asked."""
+    """Sixty entries sharing three schedule lists cost three parses, whatever is asked, and a
+    later request at another instant parses none of them again."""
     parsed: list[object] = []
 
     def counting(compact: Any) -> list[WeeklySchedule]:
@@ -74,6 +75,7 @@ def test_a_repeated_list_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None
         return from_compact(compact)
 
     monkeypatch.setattr(hours_module, "from_compact", counting)
+    hours_module._parsed.cache_clear()  # parsed lists are kept for the process: start afresh
     office = to_compact(
         [WeeklySchedule(byday="MO,TU,WE,TH,FR", opens_at=time(8), closes_at=time(16))]
     )
@@ -94,6 +96,10 @@ def test_a_repeated_list_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None
         (False, False, ["sáb 09:00–12:00"]),
     ]
     assert answers[3:] == answers[:3] * 19
+    # Saturday 2026-11-28, 10:00 in Guatemala: new "open now" answers, no new parse.
+    later = HoursAt(datetime(2026, 11, 28, 16, 0, tzinfo=UTC))
+    assert [later.is_open(c) for c in (office, always, saturday)] == [False, True, True]
+    assert len(parsed) == 3
 
 
 def test_described_lists_are_the_callers_own() -> None:

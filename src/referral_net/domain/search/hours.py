@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Row
@@ -40,55 +41,55 @@ _Key = tuple[tuple[Any, ...], ...]
 
 class HoursAt:
     """What opening hours say at one instant (``at``, aware), each distinct compact schedule
-    list (``search_model.to_compact``) parsed and evaluated once for the life of the object
-    (one request: the answers hold for its instant only)."""
+    list (``search_model.to_compact``) evaluated once for the life of the object (one request:
+    "open now" holds for its instant only); parsing, text and "around the clock" are kept for
+    the process."""
 
     def __init__(self, at: datetime) -> None:
         """Answers at ``at``; "around the clock" is judged over the week from its Guatemala date."""
         self.at = at
         self.today = to_guatemala(at).date()
-        self._parsed: dict[_Key, list[WeeklySchedule]] = {}
         self._open: dict[_Key, bool] = {}
-        self._all_week: dict[_Key, bool] = {}
-        self._described: dict[tuple[_Key, str], tuple[str, ...]] = {}
-
-    def _schedules(self, key: _Key) -> list[WeeklySchedule]:
-        parsed = self._parsed.get(key)
-        if parsed is None:
-            parsed = self._parsed[key] = from_compact(key)
-        return parsed
 
     def is_open(self, compact: Sequence[Sequence[Any]]) -> bool:
         """True if a schedule has a period holding the instant (False with no schedule)."""
         key = _key(compact)
         answer = self._open.get(key)
         if answer is None:
-            schedules = self._schedules(key)
+            schedules = _parsed(key)
             answer = self._open[key] = bool(schedules) and is_open(schedules, self.at)
         return answer
 
     def is_open_24h(self, compact: Sequence[Sequence[Any]]) -> bool:
         """True if the schedules cover every instant of the week from the instant's date."""
-        key = _key(compact)
-        answer = self._all_week.get(key)
-        if answer is None:
-            schedules = self._schedules(key)
-            answer = self._all_week[key] = bool(schedules) and is_open_24h(schedules, on=self.today)
-        return answer
+        return _open_all_week(_key(compact), self.today)
 
     def described(self, compact: Sequence[Sequence[Any]], locale: str) -> list[str]:
         """The hours as text (``opening_hours.describe_hours``), a new list each call."""
-        key = _key(compact)
-        text = self._described.get((key, locale))
-        if text is None:
-            text = self._described[key, locale] = tuple(
-                describe_hours(self._schedules(key), locale)
-            )
-        return list(text)
+        return list(_described(_key(compact), locale))
 
 
 def _key(compact: Sequence[Sequence[Any]]) -> _Key:
     return tuple(map(tuple, compact))
+
+
+# Parsed schedules, their text and "around the clock" hold for any request (the last for one
+# date), so they are kept for the process; a directory has far fewer distinct schedule lists
+# than the bounds. ``WeeklySchedule`` is frozen, so requests may share one.
+@lru_cache(maxsize=4096)
+def _parsed(key: _Key) -> tuple[WeeklySchedule, ...]:
+    return tuple(from_compact(key))
+
+
+@lru_cache(maxsize=4096)
+def _described(key: _Key, locale: str) -> tuple[str, ...]:
+    return tuple(describe_hours(_parsed(key), locale))
+
+
+@lru_cache(maxsize=4096)
+def _open_all_week(key: _Key, on: date) -> bool:
+    schedules = _parsed(key)
+    return bool(schedules) and is_open_24h(schedules, on=on)
 
 
 def _open_rows(
