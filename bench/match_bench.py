@@ -7,9 +7,9 @@ Both endpoints are measured over HTTP in the same run, by the same server and lo
 (uvicorn with 2 workers, wrk with random person points, bench/match_requests.lua), as a
 caseworker, in ``--rounds`` rounds of the three series (search, match with 3 needs, with 6). The
 ratio of the p50s within a round, and its median over the rounds, is the figure the target
-speaks of (issue #13: match with 3 needs at most 3x the p50 of one search, at 100k and 1M). A database loaded before the search read
-model is migrated and its read model rebuilt first. Results go to
-bench/results/match-<stamp>.json and .md.
+speaks of (issue #13: match with 3 needs at most 3x the p50 of one search, at 100k and 1M). A
+database loaded before the search read model is migrated and its read model rebuilt first.
+Results go to bench/results/match-<stamp>.json and .md.
 """
 
 from __future__ import annotations
