@@ -298,7 +298,7 @@ def _entries(session: Session, principal: Principal, query: SearchQuery) -> list
     tile does not show."""
     search_model.refresh_pending(session)  # this transaction's own writes, as search sees them
     shape = plan.shape_of(session, principal, query)
-    values = {**plan.parameters(query), "limit": query.limit, "offset": query.offset}
+    values = {**plan.parameters(shape, query), "limit": query.limit, "offset": query.offset}
     return [
         Entry(
             link_id=row.link_id,
@@ -414,7 +414,7 @@ def _public_services_tile(
             return dialect.points_tile(
                 session, layer="services", points=_cluster_points(clusters_of(cells)), tile=where
             )
-    values = plan.parameters(query)
+    values = plan.parameters(shape, query)
     # Search's order (by name), as the points of today's path come.
     rows = session.connection().execute(_public_rows(shape), values).all()
     located = [

@@ -128,7 +128,7 @@ def find_entries(
     """
     _up_to_date(session)
     shape = plan.shape_of(session, principal, query, matching=True)
-    values = plan.parameters(query)
+    values = plan.parameters(shape, query)
     if check_categories_as is None:
         if query.open_at is not None:
             return hours.open_page(session, shape, query, values)[0]
@@ -152,7 +152,7 @@ def search_page(*, session: Session, principal: Principal, query: SearchQuery) -
     """
     _up_to_date(session)
     shape = plan.shape_of(session, principal, query)
-    values = plan.parameters(query)
+    values = plan.parameters(shape, query)
     if query.open_at is not None:
         count.check_only(session, shape, query, values)
         entries, open_total = hours.open_page(session, shape, query, values)

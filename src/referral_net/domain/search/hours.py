@@ -100,7 +100,7 @@ def _open_rows(
     if query.mode == "near":
         radius = query.radius_m or query.max_radius_m
         shape = dataclasses.replace(shape, radius=True, window=True)
-        values = {**values, "radius": radius, **plan.window_parameters(query, radius)}
+        values = {**values, **plan.radius_parameters(shape, query, radius)}
     rows = session.connection().execute(plan.candidates(shape), values)
     hours = HoursAt(query.open_at)
     return [row for row in rows if row.schedules and hours.is_open(row.schedules)]

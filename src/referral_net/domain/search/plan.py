@@ -39,7 +39,9 @@ from sqlalchemy import (
     Uuid,
     and_,
     bindparam,
+    case,
     distinct,
+    false,
     func,
     literal,
     null,
@@ -53,6 +55,7 @@ from referral_net.db import dialect
 from referral_net.db.dialect import Dialect
 from referral_net.db.models import AdminArea, SearchEntry, SearchEntryCategory, TaxonomyTerm
 from referral_net.domain import access, taxonomy
+from referral_net.domain.search import bound
 from referral_net.domain.search.query import SearchQuery
 from referral_net.geo.convert import geodesic_bbox
 from referral_net.schemas.search import SearchMode
@@ -70,6 +73,9 @@ _LAT = bindparam("lat", type_=Float)
 _LON = bindparam("lon", type_=Float)
 _SCALE = bindparam("scale", type_=Float)
 _RADIUS = bindparam("radius", type_=Float)
+# The cheap order's values that decide the radius without the exact distance (``bound.ring``).
+_SURELY_WITHIN = bindparam("surely_within", type_=Float)
+_SURELY_BEYOND = bindparam("surely_beyond", type_=Float)
 _BOX = tuple(bindparam(name, type_=Float) for name in ("min_lon", "min_lat", "max_lon", "max_lat"))
 _AREA = bindparam("area", type_=String)
 _LANGUAGE = bindparam("language", type_=String)
@@ -199,16 +205,33 @@ def window_parameters(query: SearchQuery, radius_m: float) -> dict[str, float]:
     return box_parameters(geodesic_bbox(query.latitude, query.longitude, radius_m))
 
 
-def parameters(query: SearchQuery) -> dict[str, Any]:
-    """The values of every parameter a statement of this query may bind (unused ones are
-    ignored), except the paging and window ones, which the caller adds."""
+def planar_order(shape: Shape) -> bool:
+    """Whether the engine's cheap nearest-first order is planar degrees (PostGIS's KNN
+    ``<->``) rather than scaled squared degrees (SpatiaLite): ``bound`` measures in it."""
+    return dialect.dialect_named(shape.engine).has_knn_index()
+
+
+def radius_parameters(shape: Shape, query: SearchQuery, radius_m: float) -> dict[str, float]:
+    """A radius's parameters: the radius, its index window, and the cheap order's values that
+    decide most rows without the exact distance (``bound.ring``)."""
+    within, beyond = bound.ring(query, radius_m, planar=planar_order(shape))
+    return {
+        "radius": radius_m,
+        "surely_within": within,
+        "surely_beyond": beyond,
+        **window_parameters(query, radius_m),
+    }
+
+
+def parameters(shape: Shape, query: SearchQuery) -> dict[str, Any]:
+    """The values of every parameter a statement of this query's ``shape`` may bind (unused
+    ones are ignored), except the paging and window ones, which the caller adds."""
     values = _filter_parameters(query)
     if query.latitude is not None and query.longitude is not None:
         scale = math.cos(math.radians(query.latitude)) ** 2
         values.update(lat=query.latitude, lon=query.longitude, scale=scale)
     if query.radius_m is not None:
-        values["radius"] = query.radius_m
-        values.update(window_parameters(query, query.radius_m))
+        values.update(radius_parameters(shape, query, query.radius_m))
     if query.mode == "bbox" and query.box is not None:
         values.update(box_parameters(query.box))
     if query.area_code is not None:
@@ -329,9 +352,16 @@ def _matches(
 
 
 def _within_radius(shape: Shape, parts: _Parts) -> list[ColumnElement[bool]]:
+    """Within the radius: the cheap order decides where it can (``bound.ring``), the exact
+    distance only in the thin ring between (a 10 km radius's count computed it for every
+    row: three quarters of that statement on SpatiaLite, a third on PostGIS)."""
     if not shape.radius:
         return []
-    return [parts.sql.entry_distance_m(parts.geom, parts.target) <= _RADIUS]
+    reach = parts.sql.entry_reach(
+        parts.geom, parts.target, latitude=_LAT, longitude=_LON, scale=_SCALE
+    )
+    exact = parts.sql.entry_distance_m(parts.geom, parts.target) <= _RADIUS
+    return [case((reach <= _SURELY_WITHIN, true()), (reach > _SURELY_BEYOND, false()), else_=exact)]
 
 
 def _distance(shape: Shape, parts: _Parts) -> ColumnElement[Any]:
