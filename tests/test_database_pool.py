@@ -127,3 +127,20 @@ def test_a_connection_the_server_dropped_while_idle_costs_no_failed_request(
         assert first.headers["content-type"] == "application/problem+json"
         assert first.headers["retry-after"] == "5"
     assert then == [200, 200, 200]
+
+
+@pytest.mark.parametrize(
+    ("megabytes", "expected"), [(None, 1024 * 1024 * 1024), (0, 0), (64, 64 << 20)]
+)
+def test_spatialite_reads_through_the_memory_map_its_setting_asks_for(
+    tmp_path: Path, megabytes: int | None, expected: int
+) -> None:
+    """SpatiaLite only: PostGIS has no such setting (its server caches pages itself)."""
+    chosen = {} if megabytes is None else {"sqlite_mmap_size_mb": megabytes}
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'mapped.db'}", **chosen)
+    engine = make_engine(settings)
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA mmap_size").scalar() == expected
+    finally:
+        engine.dispose()

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     # FULL: under WAL every acknowledged write survives a power loss (NORMAL could lose the
     # last commits, though never corrupt). A referral directory favours the lost write over speed.
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
+    # SQLite reads the database file through a memory map up to this size (0: through read()
+    # calls into its small page cache). A search reads rows scattered over the file; mapped,
+    # they cost no system call and no copy (docs/performance.md, "SpatiaLite beside PostGIS").
+    # Address space only: the pages are the kernel's file cache, shared by every connection.
+    sqlite_mmap_size_mb: int = Field(default=1024, ge=0, le=1_048_576)
     capacity_stale_hours: float = Field(default=72.0, gt=0)
     verification_period_days: int = Field(default=180, gt=0)
     max_radius_m: float = Field(default=500_000.0, gt=0)

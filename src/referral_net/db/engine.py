@@ -185,13 +185,18 @@ def _make_spatialite_engine(settings: Settings) -> Engine:
     )
     library = settings.spatialite_library
     synchronous = settings.sqlite_synchronous
+    mmap_bytes = settings.sqlite_mmap_size_mb * 1024 * 1024
     busy_ms = settings.sqlite_busy_timeout_ms
     turns = _WriterTurns(busy_seconds)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         spatialite.prepare_connection(
-            dbapi_connection, library=library, busy_timeout_ms=busy_ms, synchronous=synchronous
+            dbapi_connection,
+            library=library,
+            busy_timeout_ms=busy_ms,
+            synchronous=synchronous,
+            mmap_bytes=mmap_bytes,
         )
 
     @event.listens_for(engine, "begin")

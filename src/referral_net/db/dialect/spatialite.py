@@ -354,7 +354,12 @@ def entry_category_codes() -> ColumnElement[Any]:
 
 
 def prepare_connection(
-    dbapi_connection: Any, *, library: str, busy_timeout_ms: int, synchronous: str
+    dbapi_connection: Any,
+    *,
+    library: str,
+    busy_timeout_ms: int,
+    synchronous: str,
+    mmap_bytes: int = 0,
 ) -> None:
     """Make a new driver connection ready: pysqlite fix, extension, PRAGMAs, spatial metadata."""
     # pyproj bundles its own PROJ library and mod_spatialite links the system's; loaded after
@@ -372,6 +377,9 @@ def prepare_connection(
     # WAL persists in the file; setting it again is a no-op. Checkpoints stay automatic.
     dbapi_connection.execute("PRAGMA journal_mode = WAL")
     dbapi_connection.execute(f"PRAGMA synchronous = {synchronous}")
+    # Reads through a memory map (SQLite's "Memory-Mapped I/O"); writes still go through
+    # write(), so a crash or power loss is handled as without it.
+    dbapi_connection.execute(f"PRAGMA mmap_size = {int(mmap_bytes)}")
     # WGS84-only metadata keeps a new file small and fast to create.
     init_spatialite(dbapi_connection, transaction=True, init_mode="WGS84")
 
