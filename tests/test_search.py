@@ -676,3 +676,46 @@ def test_counts_stop_at_their_caps_and_say_so(
         len(in_small_box),
         False,
     )
+
+
+def test_a_radius_across_the_antimeridian_counts_and_finds_both_sides(
+    client: TestClient, session: Session, taxonomy_loaded: None, caseworker: dict[str, str]
+) -> None:
+    """Longitudes wrap there, so the cheap order that decides most of a radius elsewhere
+    (``bound.ring``) measures nothing: every row gets the exact distance (pyproj's truth)."""
+    org = make_organization(session, "Red del Pacifico (ejemplo)")
+    sides = {}
+    # Metres from the query point, one on each side of the line: a point across it lies
+    # nearer the line than every sample of the radius's circle that crossed it.
+    for lon in (179.9998, -179.999999):
+        location = locations.create(
+            session=session,
+            principal=STEWARD,
+            data=LocationCreate(
+                organization_id=org.id,
+                name=f"Sede {lon}",
+                latitude=-17.7,
+                longitude=lon,
+                outside_country=True,
+            ),
+        )
+        service = services.create(
+            session=session,
+            principal=STEWARD,
+            data=ServiceCreate(
+                organization_id=org.id, name=f"Refugio {lon}", categories=["protection.shelter"]
+            ),
+        )
+        link = service_at_locations.create(
+            session=session,
+            principal=STEWARD,
+            data=ServiceAtLocationCreate(service_id=service.id, location_id=location.id),
+        )
+        sides[str(link.id)] = GEOD.inv(179.9999, -17.7, lon, -17.7)[2]
+    assert sorted(sides.values())[-1] < 50.0  # both within the radius, one across
+    page = _search(client, caseworker, near="-17.7,179.9999", radius_m=50)
+    assert page["total_items"] == 2
+    assert not page["total_is_lower_bound"]
+    assert {r["service_at_location_id"]: r["distance_m"] for r in page["contents"]} == {
+        link: pytest.approx(distance, abs=1.0) for link, distance in sides.items()
+    }

@@ -9,13 +9,15 @@ from typing import Any
 import pytest
 import shapely
 import shapely.wkb
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from pyproj import Geod
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 
 from referral_net.geo.convert import (
     from_geojson,
     geodesic_area_km2,
+    geodesic_bbox,
     geodesic_distance_m,
     to_geojson,
     to_wkt_ewkt,
@@ -318,3 +320,39 @@ def test_point_in_guatemala_tolerance() -> None:
 @pytest.mark.parametrize(("lat", "lon"), [(math.nan, -90.5), (14.6, math.inf)])
 def test_point_in_guatemala_non_finite_is_false(lat: float, lon: float) -> None:
     assert not point_in_guatemala(lat, lon)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    lat=st.floats(-90.0, 90.0),
+    lon=st.floats(-180.0, 180.0),
+    radius_m=st.floats(1.0, 500_000.0),
+    azimuth=st.floats(0.0, 360.0),
+    fraction=st.one_of(st.floats(0.0, 1.0), st.floats(0.99, 1.0)),
+)
+def test_geodesic_bbox_holds_every_point_of_the_circle_across_the_antimeridian_and_poles(
+    lat: float, lon: float, radius_m: float, azimuth: float, fraction: float
+) -> None:
+    """The box is search's index window: a point within the radius (pyproj's geodesic) that
+    fell outside it would be missing from the results."""
+    west, south, east, north = geodesic_bbox(lat, lon, radius_m)
+    point_lon, point_lat, _ = Geod(ellps="WGS84").fwd(lon, lat, azimuth, radius_m * fraction)
+    assert west <= point_lon <= east
+    assert south <= point_lat <= north
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "radius_m", "expected"),
+    [
+        (-17.7, 179.9999, 50.0, (-180.0, 180.0)),  # Fiji: the circle crosses the line
+        (89.9, 10.0, 50_000.0, (-180.0, 180.0)),  # the North Pole lies inside
+        (14.8347, -91.5181, 10_000.0, (-91.61, -91.42)),  # Xela: a plain box
+    ],
+)
+def test_geodesic_bbox_longitudes(
+    lat: float, lon: float, radius_m: float, expected: tuple[float, float]
+) -> None:
+    west, _, east, north = geodesic_bbox(lat, lon, radius_m)
+    assert (west, east) == pytest.approx(expected, abs=0.01)
+    if lat > 89:
+        assert north == 90.0

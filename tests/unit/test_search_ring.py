@@ -3,7 +3,8 @@
 Below the ring's first value a point must lie within the distance, above its second beyond it,
 on the geodesic of WGS 84 as pyproj measures it: whatever the latitude, the azimuth, the radius
 (up to search's largest) and the engine's order (planar degrees on PostGIS, scaled squared
-degrees on SpatiaLite).
+degrees on SpatiaLite); across the antimeridian and around the poles too, where the order
+measures nothing and the ring decides nothing.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ def _order(query: SearchQuery, lon: float, lat: float, *, planar: bool) -> float
 
 @settings(max_examples=400, deadline=None)
 @given(
-    latitude=st.floats(-60.0, 60.0),
-    longitude=st.floats(-179.0, 179.0),
+    latitude=st.floats(-89.9, 89.9),
+    longitude=st.floats(-180.0, 180.0),
     radius_m=st.floats(1.0, 500_000.0),
     azimuth=st.floats(0.0, 360.0),
     fraction=st.one_of(st.floats(0.0, 2.0), st.floats(0.97, 1.03)),
@@ -80,3 +81,14 @@ def test_a_radius_of_a_few_metres_decides_nothing_within_by_the_order() -> None:
     query = SearchQuery(mode="near", latitude=15.0, longitude=-91.5, radius_m=4.0)
     within, beyond = bound.ring(query, 4.0, planar=False)
     assert within < 0.0 < beyond
+
+
+@pytest.mark.parametrize(
+    ("latitude", "longitude"), [(-17.7, 179.99), (-17.7, -179.99), (89.5, 0.0)]
+)
+def test_across_the_antimeridian_or_a_pole_the_ring_decides_nothing(
+    latitude: float, longitude: float
+) -> None:
+    query = SearchQuery(mode="near", latitude=latitude, longitude=longitude, radius_m=80_000.0)
+    for planar in (True, False):
+        assert bound.ring(query, 80_000.0, planar=planar) == (-1.0, math.inf)

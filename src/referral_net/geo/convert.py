@@ -146,15 +146,28 @@ def geodesic_bbox(lat: float, lon: float, radius_m: float) -> tuple[float, float
     The circle is sampled every 5 degrees of azimuth with pyproj and the box widened by 1 %
     plus a few metres, which more than covers what lies between samples (under 0.1 % of the
     radius). Search uses it as the index pre-filter before the exact distance test.
+
+    A circle that crosses the antimeridian (its samples' longitudes wrap) gets every longitude,
+    and one that holds a pole also reaches that pole's latitude: a lon/lat box cannot wrap, and
+    the samples alone would leave out the points between the line, or the pole, and the
+    nearest sample.
     """
     _check_lat_lon(lat, lon)
     if radius_m <= 0:
         return (lon, lat, lon, lat)
+    reach = radius_m * 1.01 + 5.0
     azimuths = list(range(0, 360, 5))
-    lons, lats, _ = GEOD.fwd(
-        [lon] * len(azimuths),
-        [lat] * len(azimuths),
-        azimuths,
-        [radius_m * 1.01 + 5.0] * len(azimuths),
-    )
-    return (min(lons), max(-90.0, min(lats)), max(lons), min(90.0, max(lats)))
+    lons, lats, _ = GEOD.fwd([lon] * len(azimuths), [lat] * len(azimuths), azimuths, [reach] * 72)
+    west, east = min(lons), max(lons)
+    south, north = max(-90.0, min(lats)), min(90.0, max(lats))
+    holds_pole = False
+    # A degree of latitude is at least 110,574 m (at the equator): only a circle this near a
+    # pole can hold it, so most searches skip pyproj's two extra calls.
+    if (90.0 - abs(lat)) * 110_574.0 <= reach:
+        for pole in (90.0, -90.0):
+            if GEOD.inv(lon, lat, lon, pole)[2] <= reach:
+                holds_pole = True
+                south, north = min(south, pole), max(north, pole)
+    if holds_pole or east - lon > 180.0 or lon - west > 180.0:
+        return (-180.0, south, 180.0, north)
+    return (west, south, east, north)

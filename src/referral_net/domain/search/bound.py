@@ -39,6 +39,10 @@ _WHOLE_COUNTRY_M = 1_500_000.0
 # call, and numpy takes their largest value; a loop over tuples cost about 0.1 ms a search).
 _AZIMUTHS = np.arange(0.0, 360.0, 5.0)
 _SAMPLES = len(_AZIMUTHS)
+# A circle whose samples lie this many degrees of longitude from its centre crosses the
+# antimeridian (offsets near 360) or holds a pole (near 180); at the largest radius search
+# allows (500 km) no other circle comes close (90 degrees is 870 km even at 85 degrees north).
+_UNWRAPPED_DEGREES = 90.0
 
 
 @dataclass(frozen=True)
@@ -117,14 +121,15 @@ def ring(query: SearchQuery, distance_m: float, *, planar: bool) -> tuple[float,
     and 5 m inside the distance (none below 5 m: -1, which no value reaches): a point below it
     lies before that circle on its way out from the query point, since both the order and the
     distance grow along it; the margins cover the order's change between samples, as in
-    :func:`cutoff`.
+    :func:`cutoff`. Where the circle crosses the antimeridian or holds a pole, longitudes
+    wrap and the order measures nothing: (-1, inf), the exact distance for every row.
     """
-    inner = distance_m * 0.99 - 5.0
-    if inner <= 0.0:
-        return -1.0, cutoff(query, distance_m, planar=planar)
+    inner = max(distance_m * 0.99 - 5.0, 0.0)
     dx, dy = _circle(query, [inner, distance_m * 1.01 + 5.0])
+    if float(np.abs(dx).max()) >= _UNWRAPPED_DEGREES:
+        return -1.0, math.inf  # the order is not a distance here: every row gets the exact one
     orders = _orders(query, dx, dy, planar=planar)
-    return float(orders[0].min()), float(orders[1].max())
+    return (float(orders[0].min()) if inner > 0.0 else -1.0), float(orders[1].max())
 
 
 @dataclass(frozen=True)
