@@ -66,6 +66,11 @@ class Dialect(Protocol):
         """True where the GiST index orders nearest-first by itself (KNN ``<->``)."""
         ...
 
+    def nearest_reads_index_only(self) -> bool:
+        """True where a nearest search's candidates come from an index alone (their page rows
+        are then read by id); False where the rows it passes are read anyway."""
+        ...
+
     def code_point_order(self, column: Any) -> ColumnElement[Any]:
         """Text ordered by code point."""
         ...

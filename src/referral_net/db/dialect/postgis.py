@@ -112,6 +112,12 @@ def has_knn_index() -> bool:
     return True
 
 
+def nearest_reads_index_only() -> bool:
+    """True: a nearest search's candidates and their category test come from the index of
+    ``nearest_key`` alone; the page's rows are read by id."""
+    return True
+
+
 def code_point_order(column: Any) -> ColumnElement[Any]:
     """Order text by code point (``COLLATE "C"``), not by the database collation."""
     expression: ColumnElement[Any] = column
@@ -296,16 +302,25 @@ def entry_reach(
     longitude: ColumnElement[float],
     scale: ColumnElement[float],
 ) -> ColumnElement[float]:
-    """The cheap nearest-first order: planar degrees, KNN ``<->`` on the GiST index."""
-    return geom.op("<->", return_type=Float)(target)
+    """The cheap nearest-first order: planar degrees, KNN ``<->`` on the GiST index of
+    ``nearest_key`` (PostgreSQL's ``point`` distance: the same value as PostGIS's ``<->``
+    between two points, and exact, so the scan can be index-only)."""
+    return nearest_key(geom).op("<->", return_type=Float)(func.point(longitude, latitude))
+
+
+def nearest_key(geom: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The key of the nearest search's own index (``ix_search_entry_*_nearest``): the point as
+    PostgreSQL's ``point``, whose GiST KNN distance is exact (PostGIS's is lossy, and
+    PostgreSQL refuses a lossy distance in an index-only scan)."""
+    return func.point(func.ST_X(geom), func.ST_Y(geom))
 
 
 def count_window_key(geom: ColumnElement[Any]) -> ColumnElement[Any]:
     """The key of a radius count's own index (``ix_search_entry_*_count_window``): the point's
     envelope, which is the point itself.
 
-    An expression that only the count names, so no KNN statement (``ORDER BY geom <-> ...``)
-    ever reads that index: it carries the point (INCLUDE), so such a statement could be planned
+    An expression that only the count names, so no KNN statement by PostGIS's ``<->`` ever reads
+    that index: it carries the point (INCLUDE), so such a statement could be planned
     as an index-only scan, which PostgreSQL refuses at run time for PostGIS's KNN distance ("lossy
     distance functions are not supported in index-only scans").
     """

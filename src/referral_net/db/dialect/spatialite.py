@@ -138,6 +138,12 @@ def has_knn_index() -> bool:
     return False
 
 
+def nearest_reads_index_only() -> bool:
+    """False: a nearest search reads each candidate's row in its window anyway (the R*Tree
+    holds boxes only), so the shown columns ride along with the candidates."""
+    return False
+
+
 def code_point_order(column: Any) -> ColumnElement[Any]:
     """Order text by code point: SQLite's default ``BINARY`` collation already does."""
     expression: ColumnElement[Any] = column

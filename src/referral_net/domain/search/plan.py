@@ -426,10 +426,11 @@ def nearest(shape: Shape) -> Select[Any]:
     reach = parts.sql.entry_reach(
         parts.geom, parts.target, latitude=_LAT, longitude=_LON, scale=_SCALE
     )
-    # The shown columns ride along with the candidates (read from the rows the cheap order
-    # visits anyway) instead of a join back to the entries by id; matching's extra columns (a
-    # service-area test per row) are computed for the page rows only, after the join.
-    carried = [] if shape.matching else _shown(shape, parts)
+    # Where the cheap order reads each candidate's row anyway (SpatiaLite's windows), the shown
+    # columns ride along with the candidates instead of a join back to the entries by id. Where
+    # the candidates come from an index alone (PostGIS), only the page's rows are read, by id.
+    # Matching's extra columns (a service-area test per row) are for the page rows only.
+    carried = [] if shape.matching or parts.sql.nearest_reads_index_only() else _shown(shape, parts)
     near = (
         select(
             _ENTRY.c.service_at_location_id.label("near_link_id"),
