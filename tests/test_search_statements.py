@@ -196,6 +196,7 @@ def test_a_radius_count_reads_its_spatial_index_alone(
         assert "SCAN search_entry" not in plan, plan
 
 
+@pytest.mark.parametrize("query", ["nearest-10 + category", "10 km radius"])
 @pytest.mark.parametrize("audience", ["public", "exact"])
 def test_a_nearest_search_takes_its_candidates_from_an_index_alone(
     app: FastAPI,
@@ -205,13 +206,16 @@ def test_a_nearest_search_takes_its_candidates_from_an_index_alone(
     session: Session,
     cluster: None,
     audience: str,
+    query: str,
 ) -> None:
-    """Nearest-10 with a category reads its candidates, and tests their category, from the
-    spatial index alone. PostGIS: an index-only KNN scan of the audience's ``*_nearest`` index
+    """Nearest-first pages read their candidates, and test their category, from the spatial
+    index alone. PostGIS: an index-only KNN scan of the audience's ``*_nearest`` index
     (PostgreSQL's exact ``point`` distance; the planner is steered off the other scans, which a
-    30-site table not yet vacuumed would prefer), then the page's rows by id. SpatiaLite: the R*Tree
-    window, then each candidate by rowid."""
-    params = {"near": NEAR, "category": "protection.shelter", "limit": 10}
+    30-site table not yet vacuumed would prefer), then the page's rows by id; a radius's window
+    bounds that scan (an index condition: as a filter, a window with fewer rows than the scan
+    fetches made it pass every entry). SpatiaLite: the R*Tree window, then each candidate by
+    rowid."""
+    params = SEARCHES[query]
     headers = bearer(app, make_user(session, Role.CASEWORKER)) if audience == "exact" else {}
     sent: list[tuple[str, Any]] = []
 
@@ -238,6 +242,9 @@ def test_a_nearest_search_takes_its_candidates_from_an_index_alone(
         assert f"Index Only Scan using ix_search_entry_{audience}_nearest" in plan, plan
         # KNN: the index hands the candidates over nearest first; nothing sorts them all.
         assert "Order By: ((point(st_x(" in plan, plan
+        if "radius_m" in params:
+            assert "Index Cond: ((point(st_x(" in plan, plan
+            assert "<@" in plan, plan
         # The same page, in the same order, as the search answered.
         assert [str(r.link_id) for r in rows] == [
             result["service_at_location_id"] for result in page["contents"]

@@ -123,11 +123,13 @@ class Dialect(Protocol):
         column_name: str,
         box: Sequence[ColumnElement[float]],
         window_leads: bool = False,
+        knn_leads: bool = False,
     ) -> ColumnElement[bool]:
         """Entries whose point may lie in a lon/lat box, through the spatial index.
 
         ``window_leads``: through the index a radius's count walks (PostGIS: the partial index
-        that carries each listed point and its codes, for an index-only scan).
+        that carries each listed point and its codes, for an index-only scan). ``knn_leads``:
+        through the index a nearest search walks, so its walk ends at the box's edge.
         """
         ...
 

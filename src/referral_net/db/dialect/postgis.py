@@ -333,8 +333,14 @@ def entry_window(
     column_name: str,
     box: Sequence[ColumnElement[float]],
     window_leads: bool = False,
+    knn_leads: bool = False,
 ) -> ColumnElement[bool]:
     """Entries whose point may lie in a lon/lat box: ``&&`` on the GiST index (a superset).
+
+    ``knn_leads``: ``<@`` of the nearest search's own key (``nearest_key``) in the box, so the
+    index that orders the walk also bounds it: with the box as a mere filter, a window holding
+    fewer rows than the walk fetches made it pass every entry of the country (a radius at a
+    rural point, at 1M rows).
 
     ``window_leads``: ``&&`` on the count's own index (``count_window_key``), whose entries carry
     the point and the category codes, so a radius's count is an index-only scan (PostGIS's GiST
@@ -342,6 +348,9 @@ def entry_window(
     each candidate's wide row, 3-4 us each, some 250 in a dense 10 km at 1M rows).
     """
     min_lon, min_lat, max_lon, max_lat = box
+    if knn_leads:
+        corners = func.box(func.point(min_lon, min_lat), func.point(max_lon, max_lat))
+        return nearest_key(geom).op("<@", return_type=Boolean)(corners)
     envelope = func.ST_MakeEnvelope(min_lon, min_lat, max_lon, max_lat, 4326)
     return (count_window_key(geom) if window_leads else geom).op("&&")(envelope)
 

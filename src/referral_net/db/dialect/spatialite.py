@@ -234,9 +234,10 @@ def entry_window(
     column_name: str,
     box: Sequence[ColumnElement[float]],
     window_leads: bool = False,
+    knn_leads: bool = False,
 ) -> ColumnElement[bool]:
     """Entries whose point may lie in a lon/lat box: the R*Tree of ``search_entry.column``
-    (which always leads: ``window_leads`` changes nothing here)."""
+    (which always leads: ``window_leads`` and ``knn_leads`` change nothing here)."""
     min_lon, min_lat, max_lon, max_lat = box
     frame = func.BuildMbr(min_lon, min_lat, max_lon, max_lat, 4326)
     return _index_rowids(_ENTRY.name, column_name, frame)

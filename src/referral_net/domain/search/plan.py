@@ -313,16 +313,23 @@ def _offer_filters(shape: Shape, parts: _Parts) -> list[ColumnElement[bool]]:
 
 
 def _in_mode(
-    shape: Shape, parts: _Parts, *, window_leads: bool = False
+    shape: Shape, parts: _Parts, *, window_leads: bool = False, knn_leads: bool = False
 ) -> list[ColumnElement[bool]]:
     """The mode's condition; near mode has none but its window (bounded later, by distance).
-    ``window_leads``: the window is read from the index a radius's count walks."""
+    ``window_leads``: the window is read from the index a radius's count walks; ``knn_leads``:
+    from the index the nearest statement walks."""
     geom, sql = parts.geom, parts.sql
     if shape.mode == "near":
         if not shape.window:
             return []
         return [
-            sql.entry_window(geom, column_name=shape.column, box=_BOX, window_leads=window_leads)
+            sql.entry_window(
+                geom,
+                column_name=shape.column,
+                box=_BOX,
+                window_leads=window_leads,
+                knn_leads=knn_leads,
+            )
         ]
     if shape.mode == "bbox":
         min_lon, min_lat, max_lon, max_lat = _BOX
@@ -339,7 +346,12 @@ def _in_mode(
 
 
 def _matches(
-    shape: Shape, parts: _Parts, *, categories_lead: bool = False, window_leads: bool = False
+    shape: Shape,
+    parts: _Parts,
+    *,
+    categories_lead: bool = False,
+    window_leads: bool = False,
+    knn_leads: bool = False,
 ) -> list[ColumnElement[bool]]:
     """Every condition of a match except near mode's radius (the caller applies it)."""
     return [
@@ -347,7 +359,7 @@ def _matches(
         parts.geom.is_not(None),
         *_person_filters(shape, parts, categories_lead=categories_lead, window_leads=window_leads),
         *_offer_filters(shape, parts),
-        *_in_mode(shape, parts, window_leads=window_leads),
+        *_in_mode(shape, parts, window_leads=window_leads, knn_leads=knn_leads),
     ]
 
 
@@ -438,7 +450,7 @@ def nearest(shape: Shape) -> Select[Any]:
             reach.label("reach"),
             *carried,
         )
-        .where(*_matches(shape, parts))
+        .where(*_matches(shape, parts, knn_leads=True))
         .order_by(reach)
         .limit(_FETCH)
         .cte("near")
