@@ -70,12 +70,12 @@ def cluster(session: Session, taxonomy_loaded: None) -> None:
 
 
 @contextmanager
-def counted(engine: Engine) -> Iterator[list[str]]:
-    """The statements sent on the engine while the block runs."""
-    sent: list[str] = []
+def recorded(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """The statements sent on the engine while the block runs, each with its parameters."""
+    sent: list[tuple[str, Any]] = []
 
     def record(*args: Any) -> None:
-        sent.append(str(args[2]))
+        sent.append((str(args[2]), args[3]))
 
     event.listen(engine, "before_cursor_execute", record)
     try:
@@ -84,11 +84,11 @@ def counted(engine: Engine) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
-def _reads(sent: list[str]) -> list[str]:
+def _reads(sent: list[tuple[str, Any]]) -> list[str]:
     """The statements that read the directory (not BEGIN, SAVEPOINT, the caller's account)."""
     return [
         s
-        for s in sent
+        for s, _ in sent
         if s.lstrip().upper().startswith(("SELECT", "WITH")) and "user_account" not in s
     ]
 
@@ -106,7 +106,7 @@ SEARCHES: dict[str, dict[str, Any]] = {
 def test_a_search_reads_with_one_statement_and_counts_with_one_more(
     client: TestClient, engine: Engine, cluster: None, name: str
 ) -> None:
-    with counted(engine) as sent:
+    with recorded(engine) as sent:
         response = client.get("/api/v1/search", params=SEARCHES[name])
     assert response.status_code == 200, response.text
     assert response.json()["size"] == 10
@@ -132,7 +132,7 @@ def test_a_match_with_three_needs_gathers_with_the_search_statement(
         "location": {"latitude": XELA[0], "longitude": XELA[1]},
         "needs": [{"code": code} for code in NEEDS],
     }
-    with counted(engine) as sent:
+    with recorded(engine) as sent:
         response = client.post("/api/v1/match", json=body, headers=caseworker)
     assert response.status_code == 200, response.text
     assert all(need["proposals"] for need in response.json()["needs"])
@@ -166,16 +166,8 @@ def test_a_radius_count_reads_its_spatial_index_alone(
         params["category"] = category
     # A caseworker is shown exact points (``exact_geom``); an anonymous caller public ones.
     headers = bearer(app, make_user(session, Role.CASEWORKER)) if audience == "exact" else {}
-    sent: list[tuple[str, Any]] = []
-
-    def record(*args: Any) -> None:
-        sent.append((str(args[2]), args[3]))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recorded(engine) as sent:
         response = client.get("/api/v1/search", params=params, headers=headers)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert response.status_code == 200, response.text
     assert response.json()["total_items"] == 30
     [(statement, values)] = [(s, v) for s, v in sent if " AS total" in s]
@@ -217,16 +209,8 @@ def test_a_nearest_search_takes_its_candidates_from_an_index_alone(
     rowid."""
     params = SEARCHES[query]
     headers = bearer(app, make_user(session, Role.CASEWORKER)) if audience == "exact" else {}
-    sent: list[tuple[str, Any]] = []
-
-    def record(*args: Any) -> None:
-        sent.append((str(args[2]), args[3]))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recorded(engine) as sent:
         response = client.get("/api/v1/search", params=params, headers=headers)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert response.status_code == 200, response.text
     page = response.json()
     assert page["size"] == 10
