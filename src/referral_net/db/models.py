@@ -647,14 +647,7 @@ def _postgis_count_window(name: str, column: str) -> Index:
     otherwise offer a statement reading nothing but the point and the codes (nearest searches
     walk ``_postgis_nearest``'s index instead).
     """
-    return Index(
-        name,
-        text(f"ST_Envelope({column})"),
-        postgresql_using="gist",
-        postgresql_include=[column, "category_codes"],
-        postgresql_where=text(f"listed AND {column} IS NOT NULL"),
-        info={"engines": ("postgresql",)},
-    )
+    return _postgis_listed_points(name, column, f"ST_Envelope({column})", ["category_codes"])
 
 
 def _postgis_nearest(name: str, column: str) -> Index:
@@ -669,11 +662,19 @@ def _postgis_nearest(name: str, column: str) -> Index:
     passed, shelter or not (about 200 rows for 18 candidates at 10k entries); here it reads
     index pages only, then the page's rows by id.
     """
+    key = f"point(ST_X({column}), ST_Y({column}))"
+    return _postgis_listed_points(name, column, key, ["category_codes", "service_at_location_id"])
+
+
+def _postgis_listed_points(name: str, column: str, key: str, carried: list[str]) -> Index:
+    """A partial GiST index of the listed entries with a point in ``column`` (the condition
+    every search has), keyed by the SQL expression ``key`` and carrying the point itself and
+    the ``carried`` columns (INCLUDE), for index-only scans; made on PostGIS only."""
     return Index(
         name,
-        text(f"point(ST_X({column}), ST_Y({column}))"),
+        text(key),
         postgresql_using="gist",
-        postgresql_include=[column, "category_codes", "service_at_location_id"],
+        postgresql_include=[column, *carried],
         postgresql_where=text(f"listed AND {column} IS NOT NULL"),
         info={"engines": ("postgresql",)},
     )
